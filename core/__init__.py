@@ -1,0 +1,33 @@
+"""BertScope's engine: BERT and ALBERT models, checkpoints, tokenizers, analysis, training.
+
+Never imports Qt. The public API is re-exported here.
+"""
+
+from core.api import LoadedModel, build_model, load_model, save_model
+from core.config import PRESETS, ModelConfig, preset
+from core.errors import (
+    BertScopeError,
+    CheckpointError,
+    ConfigError,
+    InputError,
+    TokenizerError,
+    TrainingError,
+)
+from core.layers import ModelOutput
+
+__all__ = [
+    "PRESETS",
+    "BertScopeError",
+    "CheckpointError",
+    "ConfigError",
+    "InputError",
+    "LoadedModel",
+    "ModelConfig",
+    "ModelOutput",
+    "TokenizerError",
+    "TrainingError",
+    "build_model",
+    "load_model",
+    "preset",
+    "save_model",
+]

@@ -1,0 +1,190 @@
+"""ALBERT (Lan et al. 2020), written to match transformers' ``AlbertModel`` /
+``AlbertForPreTraining`` number for number.
+
+What differs from BERT, and where the parameter savings come from:
+- factorized embeddings: tables of width E (``embedding_size``), projected to H by
+  ``encoder.embedding_hidden_mapping_in``; V x E + E x H instead of V x H;
+- cross-layer sharing: ``num_hidden_groups`` groups of ``inner_group_num`` layers; outer layer i
+  runs group ``i // (L / num_hidden_groups)``, and a group runs all its inner layers, so a token
+  passes through L x inner_group_num layers. The paper's default is one group of one layer;
+- the paper's Table 4 ablations: ``sharing="attention"`` or ``"ffn"`` keeps one layer per
+  depth but aliases the attention (or the feed-forward) of every layer to layer 0's;
+- sentence-order prediction (SOP) instead of NSP; the MLM head works in E space.
+Depth and width are BERT's: ALBERT adds no layers and no heads.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.config import ModelConfig
+from core.layers import (
+    ModelOutput,
+    SelfAttention,
+    activation,
+    init_weights,
+    padding_mask,
+    select_positions,
+)
+
+ALBERT_HEADS = frozenset({"pooler", "mlm", "sop"})
+
+
+class AlbertEmbeddings(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        E = config.embedding_size
+        self.word_embeddings = nn.Embedding(config.vocab_size, E, padding_idx=config.pad_token_id)
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, E)
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, E)
+        self.LayerNorm = nn.LayerNorm(E, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
+        T = input_ids.shape[1]
+        positions = torch.arange(T, device=input_ids.device)
+        x = (
+            self.word_embeddings(input_ids)
+            + self.token_type_embeddings(token_type_ids)
+            + self.position_embeddings(positions)
+        )  # (B, T, E)
+        return self.dropout(self.LayerNorm(x))
+
+
+class AlbertLayer(nn.Module):
+    """Self-attention, then the feed-forward (``ffn`` -> act -> ``ffn_output``) with its
+    residual and ``full_layer_layer_norm``."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.attention = SelfAttention(config)
+        self.ffn = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.ffn_output = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.full_layer_layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.act = activation(config.hidden_act)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None, need_weights: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        a, probs = self.attention(x, mask, need_weights)
+        h = self.dropout(self.ffn_output(self.act(self.ffn(a))))
+        return self.full_layer_layer_norm(a + h), probs
+
+
+class AlbertLayerGroup(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.albert_layers = nn.ModuleList(AlbertLayer(config) for _ in range(config.inner_group_num))
+
+
+class AlbertTransformer(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.embedding_hidden_mapping_in = nn.Linear(config.embedding_size, config.hidden_size)
+        self.albert_layer_groups = nn.ModuleList(
+            AlbertLayerGroup(config) for _ in range(config.num_hidden_groups)
+        )
+        if config.sharing in ("attention", "ffn"):
+            first = self.albert_layer_groups[0].albert_layers[0]
+            for group in self.albert_layer_groups[1:]:
+                layer = group.albert_layers[0]
+                if config.sharing == "attention":
+                    layer.attention = first.attention
+                else:
+                    layer.ffn = first.ffn
+                    layer.ffn_output = first.ffn_output
+                    layer.full_layer_layer_norm = first.full_layer_layer_norm
+        layers_per_group = config.num_hidden_layers // config.num_hidden_groups
+        # The layer objects a token passes through, in order (shared ones repeat).
+        self.schedule: list[AlbertLayer] = [
+            layer
+            for i in range(config.num_hidden_layers)
+            for layer in self.albert_layer_groups[i // layers_per_group].albert_layers
+        ]
+
+
+class AlbertMLMHead(nn.Module):
+    """H -> E dense, activation, LayerNorm, then the decoder tied to the E-wide word embeddings."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.embedding_size)
+        self.act = activation(config.hidden_act)
+        self.LayerNorm = nn.LayerNorm(config.embedding_size, eps=config.layer_norm_eps)
+        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
+
+    def forward(self, x: torch.Tensor, decoder_weight: torch.Tensor) -> torch.Tensor:
+        return F.linear(self.LayerNorm(self.act(self.dense(x))), decoder_weight, self.bias)
+
+
+class AlbertSOPHead(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.dropout = nn.Dropout(config.classifier_dropout_prob)
+        self.classifier = nn.Linear(config.hidden_size, 2)
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.dropout(pooled))
+
+
+class AlbertModel(nn.Module):
+    """ALBERT with any subset of its heads: ``pooler``, ``mlm`` and ``sop`` (SOP needs the pooler)."""
+
+    def __init__(self, config: ModelConfig, heads: frozenset[str] = ALBERT_HEADS):
+        super().__init__()
+        assert config.model_type == "albert"
+        unknown = set(heads) - ALBERT_HEADS
+        if unknown:
+            raise ValueError(f"unknown ALBERT heads {sorted(unknown)}")
+        if "sop" in heads and "pooler" not in heads:
+            raise ValueError("the SOP head reads the pooler output: include 'pooler'")
+        self.config = config
+        self.heads = frozenset(heads)
+        self.embeddings = AlbertEmbeddings(config)
+        self.encoder = AlbertTransformer(config)
+        self.pooler = nn.Linear(config.hidden_size, config.hidden_size) if "pooler" in heads else None
+        self.predictions = AlbertMLMHead(config) if "mlm" in heads else None
+        self.sop_classifier = AlbertSOPHead(config) if "sop" in heads else None
+
+    def init_weights(self) -> None:
+        init_weights(self, self.config.initializer_range)
+        if self.predictions is not None:
+            nn.init.zeros_(self.predictions.bias)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        output_attentions: bool = False,
+        mlm_positions: torch.Tensor | None = None,
+    ) -> ModelOutput:
+        if token_type_ids is None:
+            token_type_ids = torch.zeros_like(input_ids)
+        e = self.embeddings(input_ids, token_type_ids)  # (B, T, E)
+        x = self.encoder.embedding_hidden_mapping_in(e)  # (B, T, H)
+        mask = padding_mask(attention_mask, x.dtype)
+        hidden_states = [x]
+        attentions = [] if output_attentions else None
+        for layer in self.encoder.schedule:
+            x, probs = layer(x, mask, output_attentions)
+            hidden_states.append(x)
+            if output_attentions:
+                attentions.append(probs)
+
+        out = ModelOutput(
+            hidden_states=tuple(hidden_states),
+            attentions=tuple(attentions) if output_attentions else None,
+        )
+        if self.pooler is not None:
+            out.pooler_output = torch.tanh(self.pooler(x[:, 0]))  # (B, H) from [CLS]
+        if self.predictions is not None:
+            out.mlm_logits = self.predictions(
+                select_positions(x, mlm_positions), self.embeddings.word_embeddings.weight
+            )
+        if self.sop_classifier is not None:
+            out.sop_logits = self.sop_classifier(out.pooler_output)
+        return out

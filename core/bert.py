@@ -1,0 +1,186 @@
+"""BERT (Devlin et al. 2019), written to match transformers' ``BertModel`` /
+``BertForPreTraining`` number for number.
+
+Embeddings (word + position + segment, LayerNorm) -> L post-LN encoder layers (self-attention,
+then a GELU feed-forward, each with a residual and LayerNorm) -> pooler (tanh of a dense layer on
+[CLS]) -> heads: masked-LM (dense, GELU, LayerNorm, decoder tied to the word embeddings) and
+next-sentence prediction. Submodules are named like the checkpoint keys (minus ``bert.``).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.config import ModelConfig
+from core.layers import (
+    ModelOutput,
+    SelfAttention,
+    activation,
+    init_weights,
+    padding_mask,
+    select_positions,
+)
+
+BERT_HEADS = frozenset({"pooler", "mlm", "nsp"})
+
+
+class BertEmbeddings(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        H = config.hidden_size
+        self.word_embeddings = nn.Embedding(config.vocab_size, H, padding_idx=config.pad_token_id)
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, H)
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, H)
+        self.LayerNorm = nn.LayerNorm(H, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
+        T = input_ids.shape[1]
+        positions = torch.arange(T, device=input_ids.device)
+        x = (
+            self.word_embeddings(input_ids)
+            + self.token_type_embeddings(token_type_ids)
+            + self.position_embeddings(positions)
+        )  # (B, T, H)
+        return self.dropout(self.LayerNorm(x))
+
+
+class BertIntermediate(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.act = activation(config.hidden_act)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.dense(x))
+
+
+class BertOutput(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, h: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        return self.LayerNorm(residual + self.dropout(self.dense(h)))
+
+
+class BertLayer(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.attention = SelfAttention(config)
+        self.intermediate = BertIntermediate(config)
+        self.output = BertOutput(config)
+
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None, need_weights: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        a, probs = self.attention(x, mask, need_weights)
+        return self.output(self.intermediate(a), a), probs
+
+
+class BertEncoder(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.layer = nn.ModuleList(BertLayer(config) for _ in range(config.num_hidden_layers))
+
+
+class BertPooler(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.dense(hidden[:, 0]))  # (B, H) from [CLS]
+
+
+class BertPredictionHeadTransform(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.act = activation(config.hidden_act)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.LayerNorm(self.act(self.dense(x)))
+
+
+class BertLMPredictionHead(nn.Module):
+    """MLM head; its decoder is the word-embedding matrix (tied), plus an output bias."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.transform = BertPredictionHeadTransform(config)
+        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
+
+    def forward(self, x: torch.Tensor, decoder_weight: torch.Tensor) -> torch.Tensor:
+        return F.linear(self.transform(x), decoder_weight, self.bias)
+
+
+class BertPreTrainingHeads(nn.Module):
+    def __init__(self, config: ModelConfig, heads: frozenset[str]):
+        super().__init__()
+        self.predictions = BertLMPredictionHead(config) if "mlm" in heads else None
+        self.seq_relationship = nn.Linear(config.hidden_size, 2) if "nsp" in heads else None
+
+
+class BertModel(nn.Module):
+    """BERT with any subset of its heads: ``pooler``, ``mlm`` and ``nsp`` (NSP needs the pooler)."""
+
+    def __init__(self, config: ModelConfig, heads: frozenset[str] = BERT_HEADS):
+        super().__init__()
+        assert config.model_type == "bert"
+        unknown = set(heads) - BERT_HEADS
+        if unknown:
+            raise ValueError(f"unknown BERT heads {sorted(unknown)}")
+        if "nsp" in heads and "pooler" not in heads:
+            raise ValueError("the NSP head reads the pooler output: include 'pooler'")
+        self.config = config
+        self.heads = frozenset(heads)
+        self.embeddings = BertEmbeddings(config)
+        self.encoder = BertEncoder(config)
+        self.pooler = BertPooler(config) if "pooler" in heads else None
+        if heads & {"mlm", "nsp"}:
+            self.cls = BertPreTrainingHeads(config, self.heads)
+
+    def init_weights(self) -> None:
+        init_weights(self, self.config.initializer_range)
+        if "mlm" in self.heads:
+            nn.init.zeros_(self.cls.predictions.bias)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        output_attentions: bool = False,
+        mlm_positions: torch.Tensor | None = None,
+    ) -> ModelOutput:
+        if token_type_ids is None:
+            token_type_ids = torch.zeros_like(input_ids)
+        x = self.embeddings(input_ids, token_type_ids)  # (B, T, H)
+        mask = padding_mask(attention_mask, x.dtype)
+        hidden_states = [x]
+        attentions = [] if output_attentions else None
+        for layer in self.encoder.layer:
+            x, probs = layer(x, mask, output_attentions)
+            hidden_states.append(x)
+            if output_attentions:
+                attentions.append(probs)
+
+        out = ModelOutput(
+            hidden_states=tuple(hidden_states),
+            attentions=tuple(attentions) if output_attentions else None,
+        )
+        if self.pooler is not None:
+            out.pooler_output = self.pooler(x)
+        if "mlm" in self.heads:
+            out.mlm_logits = self.cls.predictions(
+                select_positions(x, mlm_positions), self.embeddings.word_embeddings.weight
+            )
+        if "nsp" in self.heads:
+            out.nsp_logits = self.cls.seq_relationship(out.pooler_output)
+        return out

@@ -1,0 +1,120 @@
+"""Pieces both families use in the same way: activations, the padding mask, multi-head
+self-attention, and the output object a forward pass returns.
+
+The attention projects Q, K and V with one fused ``qkv`` matrix (one matmul instead of three);
+``core.checkpoint`` splits and joins it for the separate ``query``/``key``/``value`` keys of
+Hugging Face checkpoints. Without ``need_weights`` it runs
+``torch.nn.functional.scaled_dot_product_attention``; with it, the explicit softmax whose
+probabilities the analysis views show (identical maths, as in transformers' eager path).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.config import ModelConfig
+
+
+def activation(name: str):
+    """The feed-forward non-linearity named by ``hidden_act`` (transformers' ACT2FN names)."""
+    if name == "gelu":
+        return F.gelu
+    if name in ("gelu_new", "gelu_fast", "gelu_pytorch_tanh"):
+        return lambda x: F.gelu(x, approximate="tanh")
+    if name == "relu":
+        return F.relu
+    if name in ("silu", "swish"):
+        return F.silu
+    if name == "tanh":
+        return torch.tanh
+    raise ValueError(f"unsupported activation {name!r}")  # ModelConfig.validate rejects it first
+
+
+def padding_mask(attention_mask: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
+    """Additive mask (B, 1, 1, T): 0 where a key may be attended, the dtype's minimum where
+    it is padding. None when nothing is padded, which lets SDPA take its fastest kernel."""
+    if attention_mask is None or bool(attention_mask.all()):
+        return None
+    keep = attention_mask[:, None, None, :].to(torch.bool)
+    return torch.zeros(keep.shape, dtype=dtype, device=keep.device).masked_fill(
+        ~keep, torch.finfo(dtype).min
+    )
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention with the residual connection and post-LayerNorm."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.n_head = config.num_attention_heads
+        self.head_size = config.head_size
+        self.qkv = nn.Linear(config.hidden_size, 3 * config.hidden_size)
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.attn_dropout = config.attention_probs_dropout_prob
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None, need_weights: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).split(C, dim=2)
+        q = q.view(B, T, self.n_head, self.head_size).transpose(1, 2)  # (B, nh, T, hs)
+        k = k.view(B, T, self.n_head, self.head_size).transpose(1, 2)  # (B, nh, T, hs)
+        v = v.view(B, T, self.n_head, self.head_size).transpose(1, 2)  # (B, nh, T, hs)
+        dropout = self.attn_dropout if self.training else 0.0
+        if need_weights:
+            scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(self.head_size))  # (B, nh, T, T)
+            if mask is not None:
+                scores = scores + mask
+            probs = scores.softmax(dim=-1)
+            y = F.dropout(probs, dropout, self.training) @ v  # (B, nh, T, hs)
+        else:
+            probs = None
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
+        y = y.transpose(1, 2).reshape(B, T, C)
+        return self.LayerNorm(x + self.dropout(self.dense(y))), probs
+
+
+@dataclass
+class ModelOutput:
+    """What one forward pass returns.
+
+    ``hidden_states`` has ``effective_layers + 1`` entries of (B, T, H), the embedding output
+    first (for ALBERT, after the E -> H projection). ``attentions`` has ``effective_layers``
+    entries of (B, heads, T, T) when asked for. Head outputs are None when the head is absent.
+    With ``mlm_positions`` given, ``mlm_logits`` is (N, V) for the N selected positions only.
+    """
+
+    hidden_states: tuple[torch.Tensor, ...]
+    attentions: tuple[torch.Tensor, ...] | None = None
+    pooler_output: torch.Tensor | None = None  # (B, H)
+    mlm_logits: torch.Tensor | None = None  # (B, T, V) or (N, V)
+    nsp_logits: torch.Tensor | None = None  # BERT: (B, 2), 0 = B follows A
+    sop_logits: torch.Tensor | None = None  # ALBERT: (B, 2), 1 = segments swapped
+
+    @property
+    def last_hidden_state(self) -> torch.Tensor:
+        return self.hidden_states[-1]
+
+
+def select_positions(hidden: torch.Tensor, mlm_positions: torch.Tensor | None) -> torch.Tensor:
+    """Rows of ``hidden`` (B, T, H) the MLM head should score: all, or the masked ones (N, H)."""
+    return hidden if mlm_positions is None else hidden[mlm_positions]
+
+
+def init_weights(module: nn.Module, std: float) -> None:
+    """BERT's initialisation: N(0, std) weights, zero biases, unit LayerNorm."""
+    for m in module.modules():
+        if isinstance(m, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(m.weight, mean=0.0, std=std)
+            if isinstance(m, nn.Linear) and m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.LayerNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
