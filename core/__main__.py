@@ -1,0 +1,7 @@
+"""``python -m core``: the headless CLI."""
+
+import sys
+
+from core.cli import main
+
+sys.exit(main())
