@@ -156,6 +156,9 @@ def wordpiece_from_vocab(vocab_path: Path, lowercase: bool, special: dict[str, s
     backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     backend.post_processor = bert_post_processor(backend, special)
     backend.decoder = decoders.WordPiece(prefix="##")
+    # As BertTokenizerFast does: special tokens typed in the text ("[MASK]") stay whole
+    # instead of being lower-cased and split into "[", "mask", "]".
+    backend.add_special_tokens(list(dict.fromkeys(special.values())))
     return backend
 
 

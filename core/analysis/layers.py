@@ -1,0 +1,121 @@
+"""How token representations change with depth.
+
+Per layer and token: the hidden-state norm; between consecutive layers the L2 distance and the
+cosine similarity of each token's representation, the measure of Lan et al. (2020), ALBERT,
+Figure 1 ("L2 distances and cosine similarity of the input and output embeddings for each
+layer"), which shows ALBERT's transitions are much smoother than BERT's; each token's cosine
+similarity to its own embedding-layer representation; and a 2-D PCA of any layer's tokens.
+
+Averages (``l2_mean``, ``cosine_mean``) run over *all* tokens, special ones included, as the
+ALBERT figure does; ``l2_mean_words`` / ``cosine_mean_words`` leave [CLS]/[SEP] out, since those
+behave unlike words (Clark et al. 2019) and can dominate a short sentence.
+All maths is vectorised over layers and tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.analysis.probe import ProbeResult
+from core.errors import InputError
+
+_EPS = 1e-12
+
+
+@dataclass
+class LayerStats:
+    norms: np.ndarray  # (L+1, T) L2 norm of each token's hidden state, layer 0 = embeddings
+    l2_distance: np.ndarray  # (L, T) ||h[l+1] - h[l]|| per token
+    cosine: np.ndarray  # (L, T) cos(h[l], h[l+1]) per token
+    l2_mean: np.ndarray  # (L,) mean of l2_distance over all tokens
+    cosine_mean: np.ndarray  # (L,) mean of cosine over all tokens
+    similarity_to_embedding: np.ndarray  # (L+1, T) cos(h[l], h[0]) per token; row 0 is 1
+    l2_mean_words: np.ndarray  # (L,) mean over non-special tokens (all tokens if none)
+    cosine_mean_words: np.ndarray  # (L,)
+
+    @property
+    def num_layers(self) -> int:
+        return int(self.l2_distance.shape[0])
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosine similarity along the last axis; 0 where either vector is zero."""
+    dot = np.einsum("...h,...h->...", a, b, dtype=np.float64)
+    na = np.linalg.norm(a, axis=-1).astype(np.float64)
+    nb = np.linalg.norm(b, axis=-1).astype(np.float64)
+    denom = na * nb
+    out = np.where(denom > _EPS, dot / np.maximum(denom, _EPS), 0.0)
+    return np.clip(out, -1.0, 1.0).astype(np.float32)
+
+
+def hidden_state_stats(hidden: np.ndarray, word_mask: np.ndarray | None = None) -> LayerStats:
+    """Layer statistics of hidden states ``(L+1, T, H)``; ``word_mask`` (T,) selects the tokens
+    of the ``*_words`` averages (default: all)."""
+    hidden = np.asarray(hidden, dtype=np.float32)
+    if hidden.ndim != 3 or hidden.shape[0] < 1 or hidden.shape[1] < 1:
+        raise InputError(f"hidden states must be (layers+1, tokens, hidden), got {hidden.shape}")
+    norms = np.linalg.norm(hidden, axis=-1)  # (L+1, T)
+    l2 = np.linalg.norm(hidden[1:] - hidden[:-1], axis=-1)  # (L, T)
+    cos = _cosine(hidden[:-1], hidden[1:])  # (L, T)
+    to_embedding = _cosine(hidden, hidden[:1])  # (L+1, T)
+    if word_mask is None or not np.any(word_mask):
+        word_mask = np.ones(hidden.shape[1], dtype=bool)
+    word_mask = np.asarray(word_mask, dtype=bool)
+    return LayerStats(
+        norms=norms.astype(np.float32),
+        l2_distance=l2.astype(np.float32),
+        cosine=cos,
+        l2_mean=l2.mean(axis=1).astype(np.float32),
+        cosine_mean=cos.mean(axis=1).astype(np.float32),
+        similarity_to_embedding=to_embedding,
+        l2_mean_words=l2[:, word_mask].mean(axis=1).astype(np.float32),
+        cosine_mean_words=cos[:, word_mask].mean(axis=1).astype(np.float32),
+    )
+
+
+def layer_stats(result: ProbeResult) -> LayerStats:
+    """Norms, consecutive-layer L2/cosine (per token and averaged) and similarity to the
+    embedding layer for a probed sentence."""
+    return hidden_state_stats(result.hidden_states, ~result.special_mask)
+
+
+def _pca(hidden: np.ndarray, components: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Batched PCA of ``(N, T, H)``: projections (N, T, components) and explained-variance
+    ratios (N, components). Each basis vector's sign is fixed so that its largest-|loading|
+    coordinate is positive (as scikit-learn's ``svd_flip`` fixes signs), so the picture does
+    not flip between sentences or runs."""
+    x = hidden.astype(np.float64)
+    x = x - x.mean(axis=1, keepdims=True)
+    n, t, h = x.shape
+    u, s, vt = np.linalg.svd(x, full_matrices=False)  # u (N,T,k) s (N,k) vt (N,k,H), k=min(T,H)
+    k = min(components, s.shape[1])
+    vt = vt[:, :k, :]
+    biggest = np.take_along_axis(vt, np.abs(vt).argmax(axis=2)[..., None], axis=2)[..., 0]
+    signs = np.where(biggest < 0, -1.0, 1.0)  # (N, k)
+    proj = u[:, :, :k] * s[:, None, :k] * signs[:, None, :]  # (N, T, k) == x @ vt.T
+    total = (s**2).sum(axis=1, keepdims=True)
+    ratio = np.where(total > 0, s[:, :k] ** 2 / np.maximum(total, _EPS), 0.0)
+    if k < components:  # fewer tokens than components: pad with zeros
+        proj = np.concatenate([proj, np.zeros((n, t, components - k))], axis=2)
+        ratio = np.concatenate([ratio, np.zeros((n, components - k))], axis=1)
+    return proj.astype(np.float32), ratio.astype(np.float32)
+
+
+def pca_all_layers(result: ProbeResult) -> np.ndarray:
+    """(L+1, T, 2): each layer's tokens on that layer's first two principal components."""
+    return _pca(result.hidden_states)[0]
+
+
+def pca_projection(result: ProbeResult, layer: int) -> np.ndarray:
+    """(T, 2): layer ``layer``'s tokens (0 = embeddings) on its first two principal components."""
+    n = result.hidden_states.shape[0]
+    if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not -n <= layer < n:
+        raise InputError(f"layer {layer!r} is out of range: the model has layers 0..{n - 1}")
+    return _pca(result.hidden_states[layer][None])[0][0]
+
+
+def pca_explained_variance(result: ProbeResult) -> np.ndarray:
+    """(L+1, 2): share of the variance of each layer's tokens that the two components explain."""
+    return _pca(result.hidden_states)[1]

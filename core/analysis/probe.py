@@ -1,0 +1,219 @@
+"""Probe a model with one sentence (or sentence pair): tokens, attentions, hidden states and
+masked-word predictions, as numpy arrays ready to plot and export.
+
+One forward pass in eval mode with ``output_attentions=True`` gives everything the views show:
+attentions ``(L_eff, heads, T, T)``, hidden states ``(L_eff + 1, T, H)`` (embedding output first)
+and, when the model has its masked-LM head, the logits at every position. Every ``[MASK]`` the
+user typed gets its top-k predictions; :func:`predict_masked` masks any one token on the fly
+(the probing idiom of Devlin et al. 2019 and of the "BERT as a cloze model" literature).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from core.api import LoadedModel
+from core.errors import InputError
+from core.tokenizer import Encoded
+
+NO_MLM_NOTE = "model has no MLM head: masked-word predictions are not available"
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """One token of the encoded input."""
+
+    text: str  # the token as the tokenizer spells it ("##ing", "▁the", "[CLS]")
+    id: int  # vocabulary id
+    special: bool  # [CLS], [SEP], [PAD], ...
+    continuation: bool  # a word piece that continues the previous token's word
+    span: tuple[int, int] | None  # character span in the text it came from (None for specials)
+    segment: int  # token type: 0 (text A, [CLS], first [SEP]) or 1 (text B, last [SEP])
+    sequence: int | None = None  # which text the characters come from: 0, 1, or None (special)
+
+
+@dataclass(frozen=True)
+class MaskPrediction:
+    """The model's top-k guesses for one masked position."""
+
+    position: int  # token index in the input
+    tokens: list[str]  # best first
+    ids: list[int]
+    probs: np.ndarray  # (k,) softmax probabilities over the whole vocabulary, best first
+
+
+@dataclass
+class ProbeResult:
+    """Everything one forward pass shows about a sentence. Arrays are float32 numpy."""
+
+    model_name: str
+    model_type: str  # "bert" or "albert"
+    text: str
+    pair: str | None
+    tokens: list[TokenInfo]
+    input_ids: np.ndarray  # (T,) int64
+    segment_ids: np.ndarray  # (T,) int64
+    attentions: np.ndarray  # (L_eff, heads, T, T), rows sum to 1
+    hidden_states: np.ndarray  # (L_eff + 1, T, H), embedding output first
+    mlm_logits: np.ndarray | None  # (T, V) or None without an MLM head
+    masked: list[MaskPrediction]  # one per [MASK] in the input, in order
+    truncated: bool  # the input was longer than the model allows and was cut
+    special_tokens: dict[str, str] = field(default_factory=dict)  # role -> token string
+    note: str | None = None  # a one-line remark for the user (e.g. no MLM head)
+
+    @property
+    def token_strings(self) -> list[str]:
+        return [t.text for t in self.tokens]
+
+    @property
+    def has_mlm(self) -> bool:
+        return self.mlm_logits is not None
+
+    @property
+    def num_layers(self) -> int:
+        return int(self.attentions.shape[0])
+
+    @property
+    def num_heads(self) -> int:
+        return int(self.attentions.shape[1])
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def positions_of(self, role: str) -> np.ndarray:
+        """Bool mask (T,) of the tokens that are the special token ``role`` ('cls', 'sep', ...)."""
+        target = self.special_tokens.get(role)
+        return np.array([t.special and t.text == target for t in self.tokens], dtype=bool)
+
+    @property
+    def special_mask(self) -> np.ndarray:
+        return np.array([t.special for t in self.tokens], dtype=bool)
+
+
+def token_infos(encoded: Encoded) -> list[TokenInfo]:
+    """Per-token metadata; a continuation is a non-special token whose word (``word_ids``) is
+    the previous token's, which works for WordPiece ("##") and SentencePiece alike."""
+    infos = []
+    for i, text in enumerate(encoded.tokens):
+        special = bool(encoded.special_tokens_mask[i])
+        seq = encoded.sequence_ids[i]
+        word = encoded.word_ids[i]
+        continuation = (
+            not special
+            and i > 0
+            and word is not None
+            and encoded.word_ids[i - 1] == word
+            and encoded.sequence_ids[i - 1] == seq
+        )
+        span = None if special else (int(encoded.offsets[i][0]), int(encoded.offsets[i][1]))
+        infos.append(
+            TokenInfo(
+                text=text,
+                id=int(encoded.input_ids[i]),
+                special=special,
+                continuation=continuation,
+                span=span,
+                segment=int(encoded.token_type_ids[i]),
+                sequence=None if special else seq,
+            )
+        )
+    return infos
+
+
+def _top_k(logits: torch.Tensor, k: int, loaded: LoadedModel, position: int) -> MaskPrediction:
+    """Top-k of one row of logits (V,), in float32 probabilities."""
+    probs = torch.softmax(logits.float(), dim=-1)
+    k = max(1, min(int(k), probs.shape[-1]))
+    values, ids = torch.topk(probs, k)
+    id_list = [int(i) for i in ids.tolist()]
+    return MaskPrediction(
+        position=int(position),
+        tokens=[loaded.tokenizer.id_to_token(i) or f"<{i}>" for i in id_list],
+        ids=id_list,
+        probs=values.cpu().numpy().astype(np.float32),
+    )
+
+
+def _check_top_k(top_k: int) -> int:
+    if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
+        raise InputError(f"top_k must be a positive integer, got {top_k!r}")
+    return top_k
+
+
+def probe_encoded(loaded: LoadedModel, encoded: Encoded, text: str, pair: str | None = None,
+                  top_k: int = 5) -> ProbeResult:
+    """:func:`probe` for an already encoded input (used by :func:`predict_masked`)."""
+    _check_top_k(top_k)
+    out = loaded.run(encoded, output_attentions=True)
+    attentions = torch.stack([a[0] for a in out.attentions]).float().cpu().numpy()  # (L, nh, T, T)
+    hidden = torch.stack([h[0] for h in out.hidden_states]).float().cpu().numpy()  # (L+1, T, H)
+    masked: list[MaskPrediction] = []
+    logits_np = None
+    note = None
+    if out.mlm_logits is not None:
+        logits = out.mlm_logits[0]  # (T, V)
+        mask_id = loaded.tokenizer.token_id("mask")
+        for pos in (i for i, t in enumerate(encoded.input_ids) if t == mask_id):
+            masked.append(_top_k(logits[pos], top_k, loaded, pos))
+        logits_np = logits.float().cpu().numpy()
+    else:
+        note = NO_MLM_NOTE
+    return ProbeResult(
+        model_name=loaded.name,
+        model_type=loaded.config.model_type,
+        text=text,
+        pair=pair,
+        tokens=token_infos(encoded),
+        input_ids=np.asarray(encoded.input_ids, dtype=np.int64),
+        segment_ids=np.asarray(encoded.token_type_ids, dtype=np.int64),
+        attentions=attentions,
+        hidden_states=hidden,
+        mlm_logits=logits_np,
+        masked=masked,
+        truncated=bool(encoded.truncated),
+        special_tokens=dict(loaded.tokenizer.special),
+        note=note,
+    )
+
+
+def probe(loaded: LoadedModel, text: str, pair: str | None = None, top_k: int = 5) -> ProbeResult:
+    """One forward pass with attentions and hidden states; predictions for every [MASK]."""
+    encoded = loaded.encode(text, pair)
+    return probe_encoded(loaded, encoded, text, pair if encoded.sequence_ids.count(1) else None,
+                         top_k)
+
+
+def predict_masked(loaded: LoadedModel, text: str, position: int, pair: str | None = None,
+                   top_k: int = 5) -> MaskPrediction:
+    """Replace token ``position`` of the encoded text by [MASK], rerun, and return the top-k.
+
+    Raises :class:`InputError` for a model without an MLM head, a position outside the
+    sequence, or a special token.
+    """
+    _check_top_k(top_k)
+    if "mlm" not in loaded.heads:
+        raise InputError(f"{loaded.name}: model has no MLM head, so it cannot predict masked words")
+    encoded = loaded.encode(text, pair)
+    if isinstance(position, bool) or not isinstance(position, (int, np.integer)):
+        raise InputError(f"position must be an integer token index, got {position!r}")
+    position = int(position)
+    if not 0 <= position < len(encoded):
+        raise InputError(f"position {position} is outside the sequence (0..{len(encoded) - 1})")
+    if encoded.special_tokens_mask[position]:
+        raise InputError(
+            f"position {position} is the special token {encoded.tokens[position]}; "
+            "choose a word piece to mask"
+        )
+    ids = list(encoded.input_ids)
+    ids[position] = loaded.tokenizer.token_id("mask")
+    tensors = encoded.tensors(loaded.device)
+    tensors["input_ids"] = torch.tensor([ids], device=loaded.device)
+    loaded.model.eval()
+    with torch.no_grad():
+        selected = torch.zeros(1, len(ids), dtype=torch.bool, device=loaded.device)
+        selected[0, position] = True
+        out = loaded.model(**tensors, mlm_positions=selected)  # decode only that position
+    return _top_k(out.mlm_logits[0], top_k, loaded, position)

@@ -1,0 +1,155 @@
+"""The engine's own CLI commands: ``info``, ``probe`` and ``params``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core.api import build_model, load_model
+from core.config import PRESETS, preset
+from core.errors import InputError
+from core.params import COMPONENTS, ParamBreakdown, count_parameters
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    info = subparsers.add_parser("info", help="config, heads and parameter breakdown of a model folder")
+    info.add_argument("model", help="Hugging Face-format BERT/ALBERT folder")
+    info.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    info.set_defaults(func=run_info)
+
+    probe = subparsers.add_parser("probe", help="run one sentence and write every layer's outputs")
+    probe.add_argument("model", help="Hugging Face-format BERT/ALBERT folder")
+    probe.add_argument("text", help="the sentence (use the model's mask token, e.g. [MASK], to predict)")
+    probe.add_argument("--pair", help="optional second sentence (segment B)")
+    probe.add_argument("--out", required=True, help="output file: .npz or .json")
+    probe.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
+    probe.set_defaults(func=run_probe)
+
+    params = subparsers.add_parser(
+        "params", help="count a preset's parameters without allocating weights (meta device)"
+    )
+    params.add_argument("--preset", required=True, choices=sorted(PRESETS), metavar="NAME",
+                        help=f"one of {', '.join(PRESETS)}")
+    params.add_argument("--embedding-size", type=int, help="ALBERT: factorized embedding width E")
+    params.add_argument("--sharing", choices=("all", "attention", "ffn", "none"),
+                        help="ALBERT: what is shared across layers (paper Table 4)")
+    params.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    params.set_defaults(func=run_params)
+
+
+# -- formatting ------------------------------------------------------------------------------
+def _millions(n: int) -> str:
+    return f"{n / 1e6:,.2f}M"
+
+
+def breakdown_dict(b: ParamBreakdown) -> dict:
+    return {
+        "components": {
+            c: {"unique": b.unique[c], "effective": b.effective[c], "share": round(b.share(c), 6)}
+            for c in COMPONENTS
+        },
+        "total_unique": b.total_unique,
+        "total_effective": b.total_effective,
+        "backbone_unique": b.backbone_unique,
+        "backbone_effective": b.backbone_effective,
+    }
+
+
+def breakdown_table(b: ParamBreakdown) -> str:
+    rows = [f"{'component':<22}{'unique':>14}{'effective':>14}{'share':>9}"]
+    for c in COMPONENTS:
+        rows.append(f"{c:<22}{b.unique[c]:>14,}{b.effective[c]:>14,}{b.share(c):>9.1%}")
+    rows.append(f"{'total':<22}{b.total_unique:>14,}{b.total_effective:>14,}{1:>9.0%}")
+    rows.append(
+        f"{'backbone (no heads)':<22}{b.backbone_unique:>14,}{b.backbone_effective:>14,}"
+        f"   ({_millions(b.backbone_unique)} unique)"
+    )
+    return "\n".join(rows)
+
+
+# -- commands --------------------------------------------------------------------------------
+def run_info(args: argparse.Namespace) -> int:
+    loaded = load_model(args.model, device="cpu")
+    breakdown = count_parameters(loaded.model)
+    config = loaded.config.to_dict()
+    if args.json:
+        print(json.dumps({"name": loaded.name, "path": str(loaded.path), "config": config,
+                          "heads": sorted(loaded.heads),
+                          "effective_layers": loaded.config.effective_layers,
+                          "tokenizer_vocab_size": loaded.tokenizer.vocab_size,
+                          "parameters": breakdown_dict(breakdown)}, indent=2))
+        return 0
+    c = loaded.config
+    print(f"{loaded.name}  ({c.model_type}, {loaded.path})")
+    print(f"  layers {c.num_hidden_layers} (effective {c.effective_layers}), hidden {c.hidden_size}, "
+          f"heads {c.num_attention_heads}, intermediate {c.intermediate_size}, vocab {c.vocab_size}, "
+          f"positions {c.max_position_embeddings}")
+    if c.model_type == "albert":
+        print(f"  embedding_size {c.embedding_size}, num_hidden_groups {c.num_hidden_groups}, "
+              f"inner_group_num {c.inner_group_num}, sharing {c.sharing}")
+    print(f"  heads present: {', '.join(sorted(loaded.heads)) or 'none'}")
+    print(breakdown_table(breakdown))
+    return 0
+
+
+def run_probe(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if out.suffix not in (".npz", ".json"):
+        raise InputError(f"--out {out}: use a .npz or .json file name")
+    loaded = load_model(args.model, device=args.device)
+    encoded = loaded.encode(args.text, args.pair)
+    result = loaded.run(encoded, output_attentions=True)
+    arrays = {
+        "input_ids": np.asarray(encoded.input_ids, dtype=np.int64),
+        "hidden_states": torch.stack(result.hidden_states)[:, 0].float().cpu().numpy(),
+        "attentions": torch.stack(result.attentions)[:, 0].float().cpu().numpy(),
+    }
+    if result.mlm_logits is not None:
+        arrays["mlm_logits"] = result.mlm_logits[0].float().cpu().numpy()
+    write_probe(out, encoded.tokens, arrays, truncated=encoded.truncated)
+    T = len(encoded)
+    note = " (text truncated to the model's maximum length)" if encoded.truncated else ""
+    print(f"wrote {out}: {T} tokens, {len(result.attentions)} layers{note}")
+    return 0
+
+
+def write_probe(out: Path, tokens: list[str], arrays: dict[str, np.ndarray], truncated: bool) -> None:
+    """Write probe arrays to .npz (arrays + tokens) or .json (nested lists), atomically."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    if out.suffix == ".npz":
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, tokens=np.asarray(tokens), truncated=np.asarray(truncated),
+                                **arrays)
+    else:
+        payload = {"tokens": tokens, "truncated": truncated,
+                   **{k: v.tolist() for k, v in arrays.items()}}
+        tmp.write_text(json.dumps(payload))
+    tmp.replace(out)
+
+
+def run_params(args: argparse.Namespace) -> int:
+    overrides = {}
+    if args.embedding_size is not None:
+        overrides["embedding_size"] = args.embedding_size
+    if args.sharing is not None:
+        overrides["sharing"] = args.sharing
+    config = preset(args.preset, **overrides)
+    with torch.device("meta"):
+        model = build_model(config)
+    breakdown = count_parameters(model)
+    if args.json:
+        print(json.dumps({"preset": args.preset, "config": config.to_dict(),
+                          "parameters": breakdown_dict(breakdown)}, indent=2))
+        return 0
+    extra = ""
+    if config.model_type == "albert":
+        extra = f", E={config.embedding_size}, sharing={config.sharing}"
+    print(f"{args.preset} (L={config.num_hidden_layers}, H={config.hidden_size}, "
+          f"A={config.num_attention_heads}{extra})")
+    print(breakdown_table(breakdown))
+    return 0
