@@ -77,7 +77,9 @@ class AlbertLayer(nn.Module):
 class AlbertLayerGroup(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
-        self.albert_layers = nn.ModuleList(AlbertLayer(config) for _ in range(config.inner_group_num))
+        self.albert_layers = nn.ModuleList(
+            AlbertLayer(config) for _ in range(config.inner_group_num)
+        )
 
 
 class AlbertTransformer(nn.Module):
@@ -145,7 +147,9 @@ class AlbertModel(nn.Module):
         self.heads = frozenset(heads)
         self.embeddings = AlbertEmbeddings(config)
         self.encoder = AlbertTransformer(config)
-        self.pooler = nn.Linear(config.hidden_size, config.hidden_size) if "pooler" in heads else None
+        self.pooler = (
+            nn.Linear(config.hidden_size, config.hidden_size) if "pooler" in heads else None
+        )
         self.predictions = AlbertMLMHead(config) if "mlm" in heads else None
         self.sop_classifier = AlbertSOPHead(config) if "sop" in heads else None
 

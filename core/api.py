@@ -78,12 +78,17 @@ class LoadedModel:
         self.model.eval()
         return self.model(**encoded.tensors(self.device), output_attentions=output_attentions)
 
-    def __call__(self, text: str, pair: str | None = None, output_attentions: bool = True) -> ModelOutput:
+    def __call__(
+        self, text: str, pair: str | None = None, output_attentions: bool = True
+    ) -> ModelOutput:
         return self.run(self.encode(text, pair), output_attentions)
 
 
-def load_model(path: str | os.PathLike, device: str | torch.device | None = None,
-               dtype: torch.dtype = torch.float32) -> LoadedModel:
+def load_model(
+    path: str | os.PathLike,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> LoadedModel:
     """Load a Hugging Face-format BERT/ALBERT folder (config.json, weights, tokenizer)."""
     folder = Path(path)
     if not folder.exists():
@@ -111,14 +116,19 @@ def load_model(path: str | os.PathLike, device: str | torch.device | None = None
         )
     model.eval()
     model.to(resolve_device(device))
-    return LoadedModel(config=config, model=model, tokenizer=tokenizer, name=folder.name, path=folder)
+    return LoadedModel(
+        config=config, model=model, tokenizer=tokenizer, name=folder.name, path=folder
+    )
 
 
 def save_model(loaded: LoadedModel, path: str | os.PathLike) -> Path:
     """Write config.json, model.safetensors and the tokenizer, atomically."""
     target = Path(path)
     config = loaded.config.replace(
-        extra={**loaded.config.extra, "architectures": [hf_architecture(loaded.config, loaded.heads)]}
+        extra={
+            **loaded.config.extra,
+            "architectures": [hf_architecture(loaded.config, loaded.heads)],
+        }
     )
 
     def write(folder: Path) -> None:

@@ -30,8 +30,12 @@ from core.errors import CheckpointError
 
 log = logging.getLogger(__name__)
 
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
-                "pytorch_model.bin.index.json")
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
 _QKV = ("query", "key", "value")
 
 
@@ -99,7 +103,9 @@ def _normalise_key(key: str, prefix: str) -> str | None:
     if key.endswith("position_ids") or key.endswith("token_type_ids"):
         return None  # buffers some versions saved
     # BERT: attention.self.{q,k,v} / attention.output.{dense,LayerNorm} -> attention.*
-    key = key.replace(".attention.self.", ".attention.").replace(".attention.output.", ".attention.")
+    key = key.replace(".attention.self.", ".attention.").replace(
+        ".attention.output.", ".attention."
+    )
     return key
 
 
@@ -127,7 +133,7 @@ def hf_to_engine(raw: dict[str, torch.Tensor], config: ModelConfig) -> dict[str,
         if part != "query":
             continue
         parts = [mapped.get(f"{base}.{p}.{kind}") for p in _QKV]
-        missing = [f"{base}.{p}.{kind}" for p, t in zip(_QKV, parts) if t is None]
+        missing = [f"{base}.{p}.{kind}" for p, t in zip(_QKV, parts, strict=True) if t is None]
         if missing:
             raise CheckpointError(f"missing attention weights: {', '.join(missing)}")
         shapes = {tuple(t.shape) for t in parts}
@@ -148,7 +154,7 @@ def engine_to_hf(state: dict[str, torch.Tensor], config: ModelConfig) -> dict[st
             base, kind = match.groups()
             if prefix == "bert":
                 base = base + ".self"
-            for part, chunk in zip(_QKV, tensor.chunk(3, dim=0)):
+            for part, chunk in zip(_QKV, tensor.chunk(3, dim=0), strict=True):
                 out[f"{prefix}.{base}.{part}.{kind}"] = chunk.contiguous()
             continue
         if prefix == "bert":
@@ -160,11 +166,17 @@ def engine_to_hf(state: dict[str, torch.Tensor], config: ModelConfig) -> dict[st
 def detect_heads(keys: set[str], model_type: str) -> frozenset[str]:
     """Which heads a checkpoint (engine keys) carries."""
     if model_type == "bert":
-        marks = {"pooler": "pooler.dense.weight", "mlm": "cls.predictions.transform.dense.weight",
-                 "nsp": "cls.seq_relationship.weight"}
+        marks = {
+            "pooler": "pooler.dense.weight",
+            "mlm": "cls.predictions.transform.dense.weight",
+            "nsp": "cls.seq_relationship.weight",
+        }
     else:
-        marks = {"pooler": "pooler.weight", "mlm": "predictions.dense.weight",
-                 "sop": "sop_classifier.classifier.weight"}
+        marks = {
+            "pooler": "pooler.weight",
+            "mlm": "predictions.dense.weight",
+            "sop": "sop_classifier.classifier.weight",
+        }
     heads = {name for name, key in marks.items() if key in keys}
     if heads & {"nsp", "sop"} and "pooler" not in heads:
         heads -= {"nsp", "sop"}  # a sentence head without its pooler cannot run
@@ -177,11 +189,17 @@ def load_state(model: nn.Module, state: dict[str, torch.Tensor], source: str) ->
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     if missing:
-        shown = ", ".join(missing[:6]) + (f" (+{len(missing) - 6} more)" if len(missing) > 6 else "")
+        shown = ", ".join(missing[:6]) + (
+            f" (+{len(missing) - 6} more)" if len(missing) > 6 else ""
+        )
         raise CheckpointError(f"{source}: missing weights: {shown}")
     if unexpected:
-        log.warning("%s: ignoring %d weights no BertScope head uses: %s", source, len(unexpected),
-                    ", ".join(unexpected[:6]))
+        log.warning(
+            "%s: ignoring %d weights no BertScope head uses: %s",
+            source,
+            len(unexpected),
+            ", ".join(unexpected[:6]),
+        )
     wrong = [
         f"{key} {tuple(state[key].shape)} (config expects {tuple(expected[key].shape)})"
         for key in expected

@@ -13,15 +13,14 @@ import sys
 
 from core.errors import BertScopeError
 
-COMMAND_MODULES = (
-    "core.commands",
-)
+COMMAND_MODULES = ("core.commands",)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m core", description="BertScope engine: inspect, probe, compare and train "
-        "BERT and ALBERT models without the window."
+        prog="python -m core",
+        description="BertScope engine: inspect, probe, compare and train "
+        "BERT and ALBERT models without the window.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMAND_MODULES:
@@ -35,8 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except BertScopeError as err:
-        print(f"error: {err}", file=sys.stderr)  # noqa: T201
+        print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)  # noqa: T201
+        print("error: interrupted", file=sys.stderr)
         return 130

@@ -16,14 +16,18 @@ from core.params import COMPONENTS, ParamBreakdown, count_parameters
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    info = subparsers.add_parser("info", help="config, heads and parameter breakdown of a model folder")
+    info = subparsers.add_parser(
+        "info", help="config, heads and parameter breakdown of a model folder"
+    )
     info.add_argument("model", help="Hugging Face-format BERT/ALBERT folder")
     info.add_argument("--json", action="store_true", help="print JSON instead of a table")
     info.set_defaults(func=run_info)
 
     probe = subparsers.add_parser("probe", help="run one sentence and write every layer's outputs")
     probe.add_argument("model", help="Hugging Face-format BERT/ALBERT folder")
-    probe.add_argument("text", help="the sentence (use the model's mask token, e.g. [MASK], to predict)")
+    probe.add_argument(
+        "text", help="the sentence (use the model's mask token, e.g. [MASK], to predict)"
+    )
     probe.add_argument("--pair", help="optional second sentence (segment B)")
     probe.add_argument("--out", required=True, help="output file: .npz or .json")
     probe.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
@@ -32,11 +36,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     params = subparsers.add_parser(
         "params", help="count a preset's parameters without allocating weights (meta device)"
     )
-    params.add_argument("--preset", required=True, choices=sorted(PRESETS), metavar="NAME",
-                        help=f"one of {', '.join(PRESETS)}")
+    params.add_argument(
+        "--preset",
+        required=True,
+        choices=sorted(PRESETS),
+        metavar="NAME",
+        help=f"one of {', '.join(PRESETS)}",
+    )
     params.add_argument("--embedding-size", type=int, help="ALBERT: factorized embedding width E")
-    params.add_argument("--sharing", choices=("all", "attention", "ffn", "none"),
-                        help="ALBERT: what is shared across layers (paper Table 4)")
+    params.add_argument(
+        "--sharing",
+        choices=("all", "attention", "ffn", "none"),
+        help="ALBERT: what is shared across layers (paper Table 4)",
+    )
     params.add_argument("--json", action="store_true", help="print JSON instead of a table")
     params.set_defaults(func=run_params)
 
@@ -77,20 +89,33 @@ def run_info(args: argparse.Namespace) -> int:
     breakdown = count_parameters(loaded.model)
     config = loaded.config.to_dict()
     if args.json:
-        print(json.dumps({"name": loaded.name, "path": str(loaded.path), "config": config,
-                          "heads": sorted(loaded.heads),
-                          "effective_layers": loaded.config.effective_layers,
-                          "tokenizer_vocab_size": loaded.tokenizer.vocab_size,
-                          "parameters": breakdown_dict(breakdown)}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "name": loaded.name,
+                    "path": str(loaded.path),
+                    "config": config,
+                    "heads": sorted(loaded.heads),
+                    "effective_layers": loaded.config.effective_layers,
+                    "tokenizer_vocab_size": loaded.tokenizer.vocab_size,
+                    "parameters": breakdown_dict(breakdown),
+                },
+                indent=2,
+            )
+        )
         return 0
     c = loaded.config
     print(f"{loaded.name}  ({c.model_type}, {loaded.path})")
-    print(f"  layers {c.num_hidden_layers} (effective {c.effective_layers}), hidden {c.hidden_size}, "
-          f"heads {c.num_attention_heads}, intermediate {c.intermediate_size}, vocab {c.vocab_size}, "
-          f"positions {c.max_position_embeddings}")
+    print(
+        f"  layers {c.num_hidden_layers} (effective {c.effective_layers}), hidden {c.hidden_size}, "
+        f"heads {c.num_attention_heads}, intermediate {c.intermediate_size}, vocab {c.vocab_size}, "
+        f"positions {c.max_position_embeddings}"
+    )
     if c.model_type == "albert":
-        print(f"  embedding_size {c.embedding_size}, num_hidden_groups {c.num_hidden_groups}, "
-              f"inner_group_num {c.inner_group_num}, sharing {c.sharing}")
+        print(
+            f"  embedding_size {c.embedding_size}, num_hidden_groups {c.num_hidden_groups}, "
+            f"inner_group_num {c.inner_group_num}, sharing {c.sharing}"
+        )
     print(f"  heads present: {', '.join(sorted(loaded.heads)) or 'none'}")
     print(breakdown_table(breakdown))
     return 0
@@ -117,17 +142,23 @@ def run_probe(args: argparse.Namespace) -> int:
     return 0
 
 
-def write_probe(out: Path, tokens: list[str], arrays: dict[str, np.ndarray], truncated: bool) -> None:
+def write_probe(
+    out: Path, tokens: list[str], arrays: dict[str, np.ndarray], truncated: bool
+) -> None:
     """Write probe arrays to .npz (arrays + tokens) or .json (nested lists), atomically."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     if out.suffix == ".npz":
         with open(tmp, "wb") as f:
-            np.savez_compressed(f, tokens=np.asarray(tokens), truncated=np.asarray(truncated),
-                                **arrays)
+            np.savez_compressed(
+                f, tokens=np.asarray(tokens), truncated=np.asarray(truncated), **arrays
+            )
     else:
-        payload = {"tokens": tokens, "truncated": truncated,
-                   **{k: v.tolist() for k, v in arrays.items()}}
+        payload = {
+            "tokens": tokens,
+            "truncated": truncated,
+            **{k: v.tolist() for k, v in arrays.items()},
+        }
         tmp.write_text(json.dumps(payload))
     tmp.replace(out)
 
@@ -143,13 +174,23 @@ def run_params(args: argparse.Namespace) -> int:
         model = build_model(config)
     breakdown = count_parameters(model)
     if args.json:
-        print(json.dumps({"preset": args.preset, "config": config.to_dict(),
-                          "parameters": breakdown_dict(breakdown)}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "preset": args.preset,
+                    "config": config.to_dict(),
+                    "parameters": breakdown_dict(breakdown),
+                },
+                indent=2,
+            )
+        )
         return 0
     extra = ""
     if config.model_type == "albert":
         extra = f", E={config.embedding_size}, sharing={config.sharing}"
-    print(f"{args.preset} (L={config.num_hidden_layers}, H={config.hidden_size}, "
-          f"A={config.num_attention_heads}{extra})")
+    print(
+        f"{args.preset} (L={config.num_hidden_layers}, H={config.hidden_size}, "
+        f"A={config.num_attention_heads}{extra})"
+    )
     print(breakdown_table(breakdown))
     return 0

@@ -100,7 +100,11 @@ class ModelConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout_prob"):
+        for name in (
+            "hidden_dropout_prob",
+            "attention_probs_dropout_prob",
+            "classifier_dropout_prob",
+        ):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
                 raise ConfigError(f"{name} must be in [0, 1), got {value!r}")
@@ -136,7 +140,9 @@ class ModelConfig:
                 )
             return
         if not isinstance(self.embedding_size, int) or self.embedding_size < 1:
-            raise ConfigError(f"ALBERT needs a positive embedding_size, got {self.embedding_size!r}")
+            raise ConfigError(
+                f"ALBERT needs a positive embedding_size, got {self.embedding_size!r}"
+            )
         if self.num_hidden_layers % self.num_hidden_groups:
             raise ConfigError(
                 f"num_hidden_groups {self.num_hidden_groups} does not divide "
@@ -174,8 +180,13 @@ class ModelConfig:
                 continue
             data[f.name] = getattr(self, f.name)
         if self.model_type == "bert":
-            for name in ("embedding_size", "num_hidden_groups", "inner_group_num", "sharing",
-                         "classifier_dropout_prob"):
+            for name in (
+                "embedding_size",
+                "num_hidden_groups",
+                "inner_group_num",
+                "sharing",
+                "classifier_dropout_prob",
+            ):
                 data.pop(name)
         data["architectures"] = data.get("architectures") or [
             "BertForPreTraining" if self.model_type == "bert" else "AlbertForPreTraining"
@@ -231,7 +242,9 @@ class ModelConfig:
         if path.is_dir():
             path = path / "config.json"
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        tmp.write_text(
+            json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
         os.replace(tmp, path)
 
 

@@ -45,7 +45,9 @@ def component_of(name: str) -> str:
 @dataclass(frozen=True)
 class ParamBreakdown:
     unique: dict[str, int] = field(default_factory=dict)  # component -> parameters stored
-    effective: dict[str, int] = field(default_factory=dict)  # component -> parameters used per token
+    effective: dict[str, int] = field(
+        default_factory=dict
+    )  # component -> parameters used per token
 
     @property
     def total_unique(self) -> int:

@@ -53,8 +53,13 @@ class Encoded:
 class Tokenizer:
     """A checkpoint's tokenizer plus the special tokens the models need."""
 
-    def __init__(self, backend: HFTokenizer, special: dict[str, str], max_length: int,
-                 do_lower_case: bool | None = None):
+    def __init__(
+        self,
+        backend: HFTokenizer,
+        special: dict[str, str],
+        max_length: int,
+        do_lower_case: bool | None = None,
+    ):
         self.backend = backend
         self.special = dict(special)
         self.max_length = max_length
@@ -162,7 +167,9 @@ def wordpiece_from_vocab(vocab_path: Path, lowercase: bool, special: dict[str, s
     return backend
 
 
-def bert_post_processor(backend: HFTokenizer, special: dict[str, str]) -> processors.TemplateProcessing:
+def bert_post_processor(
+    backend: HFTokenizer, special: dict[str, str]
+) -> processors.TemplateProcessing:
     cls, sep = special["cls"], special["sep"]
     return processors.TemplateProcessing(
         single=f"{cls}:0 $A:0 {sep}:0",
@@ -186,7 +193,9 @@ def load_tokenizer(folder: str | Path, model_type: str, max_length: int) -> Toke
         except Exception as err:  # the Rust library raises a bare Exception
             raise TokenizerError(f"{tokenizer_json}: cannot be read ({err})") from None
     elif vocab_txt.is_file() and model_type == "bert":
-        backend = wordpiece_from_vocab(vocab_txt, lowercase if lowercase is not None else True, special)
+        backend = wordpiece_from_vocab(
+            vocab_txt, lowercase if lowercase is not None else True, special
+        )
     else:
         hint = "tokenizer.json or vocab.txt" if model_type == "bert" else "tokenizer.json"
         raise TokenizerError(f"{folder}: no tokenizer found (expected {hint})")

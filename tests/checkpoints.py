@@ -33,8 +33,9 @@ def write_vocab(folder: Path, model_type: str = "bert", size: int = 99) -> Path:
     return path
 
 
-def tiny_tokenizer(folder: Path, model_type: str = "bert", size: int = 99,
-                   max_length: int = 64) -> Tokenizer:
+def tiny_tokenizer(
+    folder: Path, model_type: str = "bert", size: int = 99, max_length: int = 64
+) -> Tokenizer:
     special = SPECIAL_DEFAULTS[model_type]
     backend = wordpiece_from_vocab(write_vocab(folder, model_type, size), True, special)
     return Tokenizer(backend, special, max_length, do_lower_case=True)
@@ -42,8 +43,13 @@ def tiny_tokenizer(folder: Path, model_type: str = "bert", size: int = 99,
 
 def tiny_config(model_type: str = "bert", **overrides) -> ModelConfig:
     base = dict(
-        model_type=model_type, vocab_size=99, hidden_size=32, num_hidden_layers=2,
-        num_attention_heads=4, intermediate_size=37, max_position_embeddings=64,
+        model_type=model_type,
+        vocab_size=99,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=37,
+        max_position_embeddings=64,
     )
     if model_type == "albert":
         base.update(embedding_size=16, hidden_act="gelu_new")
@@ -51,15 +57,17 @@ def tiny_config(model_type: str = "bert", **overrides) -> ModelConfig:
     return ModelConfig(**base)
 
 
-def engine_checkpoint(folder: Path, config: ModelConfig, seed: int = 0,
-                      heads: frozenset[str] | None = None) -> Path:
+def engine_checkpoint(
+    folder: Path, config: ModelConfig, seed: int = 0, heads: frozenset[str] | None = None
+) -> Path:
     """A random-initialised checkpoint written by the engine itself."""
     torch.manual_seed(seed)
     model = build_model(config, heads)
     model.init_weights()
     model.eval()
-    tokenizer = tiny_tokenizer(vocab_folder(folder), config.model_type, config.vocab_size,
-                               config.max_position_embeddings)
+    tokenizer = tiny_tokenizer(
+        vocab_folder(folder), config.model_type, config.vocab_size, config.max_position_embeddings
+    )
     save_model(LoadedModel(config, model, tokenizer, folder.name), folder)
     return folder
 

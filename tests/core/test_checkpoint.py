@@ -41,7 +41,7 @@ def rewrite(src, dst, transform) -> None:
 
 def assert_same_output(folder, reference_output) -> None:
     out = load_model(folder)(TEXT)
-    for a, b in zip(out.hidden_states, reference_output.hidden_states):
+    for a, b in zip(out.hidden_states, reference_output.hidden_states, strict=True):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
     torch.testing.assert_close(out.mlm_logits, reference_output.mlm_logits, atol=1e-5, rtol=0)
 
@@ -51,7 +51,9 @@ def test_unprefixed_keys_and_tf_gamma_beta(tmp_path, bert_folder, reference_outp
         out = {}
         for k, v in t.items():
             k = k.removeprefix("bert.")
-            k = k.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta")
+            k = k.replace("LayerNorm.weight", "LayerNorm.gamma").replace(
+                "LayerNorm.bias", "LayerNorm.beta"
+            )
             out[k] = v
         return out
 
@@ -70,21 +72,27 @@ def test_tied_decoder_present_in_file(tmp_path, bert_folder, reference_output):
 
 
 def test_pytorch_bin_and_sharded_safetensors(tmp_path, bert_folder, reference_output):
-    rewrite(bert_folder, tmp_path / "bin",
-            lambda t: torch.save(t, tmp_path / "bin" / "pytorch_model.bin"))
+    rewrite(
+        bert_folder,
+        tmp_path / "bin",
+        lambda t: torch.save(t, tmp_path / "bin" / "pytorch_model.bin"),
+    )
     assert_same_output(tmp_path / "bin", reference_output)
 
     def shard(t):
         keys = sorted(t)
         half = len(keys) // 2
-        parts = {"model-00001-of-00002.safetensors": keys[:half],
-                 "model-00002-of-00002.safetensors": keys[half:]}
+        parts = {
+            "model-00001-of-00002.safetensors": keys[:half],
+            "model-00002-of-00002.safetensors": keys[half:],
+        }
         weight_map = {}
         for name, part in parts.items():
             save_file({k: t[k] for k in part}, str(tmp_path / "sharded" / name))
             weight_map.update(dict.fromkeys(part, name))
         (tmp_path / "sharded" / "model.safetensors.index.json").write_text(
-            json.dumps({"metadata": {}, "weight_map": weight_map}))
+            json.dumps({"metadata": {}, "weight_map": weight_map})
+        )
 
     rewrite(bert_folder, tmp_path / "sharded", shard)
     assert_same_output(tmp_path / "sharded", reference_output)
@@ -100,8 +108,14 @@ def test_vocab_txt_only(tmp_path, bert_folder, reference_output):
 def test_tokenizer_json_padding_is_ignored_for_single_sentences(tmp_path, bert_folder):
     shutil.copytree(bert_folder, tmp_path / "pad")
     data = json.loads((tmp_path / "pad" / "tokenizer.json").read_text())
-    data["padding"] = {"strategy": {"Fixed": 32}, "direction": "Right", "pad_to_multiple_of": None,
-                       "pad_id": 0, "pad_type_id": 0, "pad_token": "[PAD]"}
+    data["padding"] = {
+        "strategy": {"Fixed": 32},
+        "direction": "Right",
+        "pad_to_multiple_of": None,
+        "pad_id": 0,
+        "pad_type_id": 0,
+        "pad_token": "[PAD]",
+    }
     (tmp_path / "pad" / "tokenizer.json").write_text(json.dumps(data))
     encoded = load_model(tmp_path / "pad").encode("the king")
     assert encoded.tokens == ["[CLS]", "the", "king", "[SEP]"]
@@ -134,7 +148,7 @@ def test_missing_folder(tmp_path):
 
 def test_missing_config_and_weights(tmp_path, bert_folder):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(CheckpointError, match="no config.json"):
+    with pytest.raises(CheckpointError, match=r"no config\.json"):
         load_model(tmp_path / "empty")
     shutil.copytree(bert_folder, tmp_path / "noweights")
     (tmp_path / "noweights" / "model.safetensors").unlink()
@@ -170,13 +184,18 @@ def test_shapes_disagree_with_config_names_the_keys(tmp_path, bert_folder):
     data = json.loads((tmp_path / "shape" / "config.json").read_text())
     data["intermediate_size"] = 40
     (tmp_path / "shape" / "config.json").write_text(json.dumps(data))
-    with pytest.raises(CheckpointError, match=r"encoder\.layer\.0\.intermediate\.dense\.weight \(37, 32\)"):
+    with pytest.raises(
+        CheckpointError, match=r"encoder\.layer\.0\.intermediate\.dense\.weight \(37, 32\)"
+    ):
         load_model(tmp_path / "shape")
 
 
 def test_missing_weights_named(tmp_path, bert_folder):
-    rewrite(bert_folder, tmp_path / "partial",
-            lambda t: {k: v for k, v in t.items() if "layer.1.output.dense" not in k})
+    rewrite(
+        bert_folder,
+        tmp_path / "partial",
+        lambda t: {k: v for k, v in t.items() if "layer.1.output.dense" not in k},
+    )
     with pytest.raises(CheckpointError, match=r"missing weights: encoder\.layer\.1\.output\.dense"):
         load_model(tmp_path / "partial")
 

@@ -27,7 +27,10 @@ def test_info_json(albert_folder, capsys):
     assert data["effective_layers"] == 4
     params = data["parameters"]
     assert params["total_unique"] == sum(c["unique"] for c in params["components"].values())
-    assert params["components"]["attention"]["effective"] == 2 * params["components"]["attention"]["unique"]
+    assert (
+        params["components"]["attention"]["effective"]
+        == 2 * params["components"]["attention"]["unique"]
+    )
 
 
 def test_info_table(albert_folder, capsys):
@@ -39,8 +42,20 @@ def test_info_table(albert_folder, capsys):
 @pytest.mark.parametrize("suffix", [".npz", ".json"])
 def test_probe_writes_every_layer(albert_folder, tmp_path, suffix):
     out = tmp_path / f"probe{suffix}"
-    assert main(["probe", str(albert_folder), "the king [MASK] the city .", "--pair", "he went",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "probe",
+                str(albert_folder),
+                "the king [MASK] the city .",
+                "--pair",
+                "he went",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     if suffix == ".npz":
         data = dict(np.load(out))
         tokens = list(data["tokens"])
@@ -57,15 +72,32 @@ def test_probe_writes_every_layer(albert_folder, tmp_path, suffix):
 
 
 def test_params_paper_figure(capsys):
-    assert main(["params", "--preset", "albert-base", "--embedding-size", "768",
-                 "--sharing", "ffn", "--json"]) == 0
+    assert (
+        main(
+            [
+                "params",
+                "--preset",
+                "albert-base",
+                "--embedding-size",
+                "768",
+                "--sharing",
+                "ffn",
+                "--json",
+            ]
+        )
+        == 0
+    )
     data = json.loads(capsys.readouterr().out)
     assert data["parameters"]["backbone_unique"] == pytest.approx(57e6, rel=0.03)
 
 
 def test_errors_are_one_line(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "core", "info", str(tmp_path / "missing")],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "core", "info", str(tmp_path / "missing")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0
     assert result.stderr.startswith("error: ") and "no such folder" in result.stderr

@@ -9,29 +9,49 @@ import pytest
 from core.config import PRESETS, ModelConfig, preset
 from core.errors import ConfigError
 
-PAPER_PRESETS = ["bert-base", "bert-large", "albert-base", "albert-large", "albert-xlarge",
-                 "albert-xxlarge"]
-SMALL_PRESETS = ["bert-tiny", "bert-mini", "bert-small", "albert-tiny", "albert-mini", "albert-small"]
+PAPER_PRESETS = [
+    "bert-base",
+    "bert-large",
+    "albert-base",
+    "albert-large",
+    "albert-xlarge",
+    "albert-xxlarge",
+]
+SMALL_PRESETS = [
+    "bert-tiny",
+    "bert-mini",
+    "bert-small",
+    "albert-tiny",
+    "albert-mini",
+    "albert-small",
+]
 
 
 def test_all_named_presets_exist():
     assert set(PAPER_PRESETS + SMALL_PRESETS) == set(PRESETS)
 
 
-@pytest.mark.parametrize(("name", "layers", "hidden", "heads", "embedding"), [
-    ("bert-base", 12, 768, 12, 768),
-    ("bert-large", 24, 1024, 16, 1024),
-    ("albert-base", 12, 768, 12, 128),
-    ("albert-large", 24, 1024, 16, 128),
-    ("albert-xlarge", 24, 2048, 16, 128),
-    ("albert-xxlarge", 12, 4096, 64, 128),
-    ("bert-mini", 4, 256, 4, 256),
-    ("albert-mini", 4, 256, 4, 128),
-])
+@pytest.mark.parametrize(
+    ("name", "layers", "hidden", "heads", "embedding"),
+    [
+        ("bert-base", 12, 768, 12, 768),
+        ("bert-large", 24, 1024, 16, 1024),
+        ("albert-base", 12, 768, 12, 128),
+        ("albert-large", 24, 1024, 16, 128),
+        ("albert-xlarge", 24, 2048, 16, 128),
+        ("albert-xxlarge", 12, 4096, 64, 128),
+        ("bert-mini", 4, 256, 4, 256),
+        ("albert-mini", 4, 256, 4, 128),
+    ],
+)
 def test_preset_sizes(name, layers, hidden, heads, embedding):
     c = preset(name)
     assert (c.num_hidden_layers, c.hidden_size, c.num_attention_heads, c.embedding_dim) == (
-        layers, hidden, heads, embedding)
+        layers,
+        hidden,
+        heads,
+        embedding,
+    )
     assert c.intermediate_size == 4 * hidden
 
 
@@ -39,7 +59,11 @@ def test_albert_adds_no_layers_or_heads():
     """ALBERT-base has BERT-base's depth and width: the savings are elsewhere."""
     b, a = preset("bert-base"), preset("albert-base")
     assert (a.num_hidden_layers, a.hidden_size, a.num_attention_heads, a.intermediate_size) == (
-        b.num_hidden_layers, b.hidden_size, b.num_attention_heads, b.intermediate_size)
+        b.num_hidden_layers,
+        b.hidden_size,
+        b.num_attention_heads,
+        b.intermediate_size,
+    )
 
 
 def test_json_round_trip_keeps_unknown_keys(tmp_path):
@@ -50,7 +74,9 @@ def test_json_round_trip_keeps_unknown_keys(tmp_path):
     assert loaded == config
     assert loaded.extra["bos_token_id"] == 2
     loaded.save(tmp_path)
-    assert json.loads((tmp_path / "config.json").read_text())["architectures"] == ["AlbertForMaskedLM"]
+    assert json.loads((tmp_path / "config.json").read_text())["architectures"] == [
+        "AlbertForMaskedLM"
+    ]
 
 
 def test_bert_config_json_has_no_albert_fields():
@@ -65,21 +91,29 @@ def test_missing_fields_take_family_defaults():
     assert ModelConfig.from_dict({"model_type": "bert"}).hidden_size == 768
 
 
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"hidden_size": 30, "num_attention_heads": 4}, "hidden_size 30 is not divisible by num_attention_heads 4"),
-    ({"model_type": "gpt2"}, "unknown model_type 'gpt2'"),
-    ({"hidden_act": "swiglu"}, "unsupported hidden_act 'swiglu'"),
-    ({"num_hidden_layers": 0}, "num_hidden_layers must be a positive integer"),
-    ({"hidden_dropout_prob": 1.5}, r"hidden_dropout_prob must be in \[0, 1\)"),
-    ({"pad_token_id": 10**6}, "pad_token_id 1000000 is outside the vocabulary"),
-])
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"hidden_size": 30, "num_attention_heads": 4},
+            "hidden_size 30 is not divisible by num_attention_heads 4",
+        ),
+        ({"model_type": "gpt2"}, "unknown model_type 'gpt2'"),
+        ({"hidden_act": "swiglu"}, "unsupported hidden_act 'swiglu'"),
+        ({"num_hidden_layers": 0}, "num_hidden_layers must be a positive integer"),
+        ({"hidden_dropout_prob": 1.5}, r"hidden_dropout_prob must be in \[0, 1\)"),
+        ({"pad_token_id": 10**6}, "pad_token_id 1000000 is outside the vocabulary"),
+    ],
+)
 def test_invalid_bert_settings(changes, message):
     with pytest.raises(ConfigError, match=message):
         preset("bert-tiny").replace(**changes)
 
 
 def test_invalid_albert_settings():
-    with pytest.raises(ConfigError, match="num_hidden_groups 5 does not divide num_hidden_layers 4"):
+    with pytest.raises(
+        ConfigError, match="num_hidden_groups 5 does not divide num_hidden_layers 4"
+    ):
         preset("albert-mini", num_hidden_groups=5)
     with pytest.raises(ConfigError, match="unknown sharing 'half'"):
         preset("albert-mini", sharing="half")
@@ -102,8 +136,12 @@ def test_malformed_files(tmp_path):
     (tmp_path / "config.json").write_text("[1, 2]")
     with pytest.raises(ConfigError, match="expected a JSON object"):
         ModelConfig.load(tmp_path)
-    (tmp_path / "config.json").write_text('{"model_type": "bert", "position_embedding_type": "relative_key"}')
-    with pytest.raises(ConfigError, match="position_embedding_type 'relative_key' is not supported"):
+    (tmp_path / "config.json").write_text(
+        '{"model_type": "bert", "position_embedding_type": "relative_key"}'
+    )
+    with pytest.raises(
+        ConfigError, match="position_embedding_type 'relative_key' is not supported"
+    ):
         ModelConfig.load(tmp_path)
     (tmp_path / "config.json").write_text('{"hidden_size": 12}')
     with pytest.raises(ConfigError, match="no 'model_type' key"):

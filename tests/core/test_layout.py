@@ -12,8 +12,17 @@ BANNED = ("PySide6", "PyQt5", "PyQt6", "pyqtgraph", "superqt", "transformers")
 
 
 def test_layout():
-    for name in ("app", "core", "resources", "tests", "benchmarks", "main.py", "pyproject.toml",
-                 "README.md", ".ci/run"):
+    for name in (
+        "app",
+        "core",
+        "resources",
+        "tests",
+        "benchmarks",
+        "main.py",
+        "pyproject.toml",
+        "README.md",
+        ".ci/run",
+    ):
         assert (ROOT / name).exists(), name
 
 
@@ -26,13 +35,15 @@ def test_core_sources_import_no_qt():
                 names = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module:
                 names = [node.module]
-            offenders += [f"{path.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0] in BANNED]
+            offenders += [
+                f"{path.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0] in BANNED
+            ]
     assert offenders == []
 
 
 def test_importing_core_loads_no_qt():
-    code = ("import sys, core, core.cli; "
-            f"print([m for m in {BANNED!r} if m in sys.modules])")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
-                         timeout=120)
+    code = f"import sys, core, core.cli; print([m for m in {BANNED!r} if m in sys.modules])"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
     assert out.stdout.strip() == "[]", out.stderr

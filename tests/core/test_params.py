@@ -18,13 +18,16 @@ def backbone(name: str, **overrides) -> int:
     return count_parameters(model).backbone_unique
 
 
-@pytest.mark.parametrize(("name", "millions"), [
-    ("bert-base", 108),
-    ("bert-large", 334),
-    ("albert-base", 12),
-    ("albert-large", 18),
-    ("albert-xlarge", 60),
-])
+@pytest.mark.parametrize(
+    ("name", "millions"),
+    [
+        ("bert-base", 108),
+        ("bert-large", 334),
+        ("albert-base", 12),
+        ("albert-large", 18),
+        ("albert-xlarge", 60),
+    ],
+)
 def test_table1(name, millions):
     assert backbone(name) == pytest.approx(millions * 1e6, rel=0.03)
 
@@ -43,18 +46,30 @@ def test_table1_albert_xxlarge():
     assert backbone("albert-xxlarge") == pytest.approx(223e6, rel=0.03)
 
 
-@pytest.mark.parametrize(("embedding", "sharing", "millions"), [
-    (768, "all", 31), (768, "attention", 83), (768, "ffn", 57), (768, "none", 108),
-    (128, "all", 12), (128, "attention", 64), (128, "ffn", 38), (128, "none", 89),
-])
+@pytest.mark.parametrize(
+    ("embedding", "sharing", "millions"),
+    [
+        (768, "all", 31),
+        (768, "attention", 83),
+        (768, "ffn", 57),
+        (768, "none", 108),
+        (128, "all", 12),
+        (128, "attention", 64),
+        (128, "ffn", 38),
+        (128, "none", 89),
+    ],
+)
 def test_table4_sharing_ablation(embedding, sharing, millions):
     assert backbone("albert-base", embedding_size=embedding, sharing=sharing) == pytest.approx(
-        millions * 1e6, rel=0.03)
+        millions * 1e6, rel=0.03
+    )
 
 
 def test_components_sum_and_match_module_count():
-    for config in (tiny_config("bert"), tiny_config("albert", num_hidden_groups=2,
-                                                        inner_group_num=2, num_hidden_layers=4)):
+    for config in (
+        tiny_config("bert"),
+        tiny_config("albert", num_hidden_groups=2, inner_group_num=2, num_hidden_layers=4),
+    ):
         model = build_model(config)
         b = count_parameters(model)
         assert sum(b.unique[c] for c in COMPONENTS) == b.total_unique

@@ -12,21 +12,49 @@ from tests.checkpoints import hf_checkpoint
 transformers = pytest.importorskip("transformers")
 
 TOL = 1e-5
-BERT = dict(vocab_size=99, hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
-            intermediate_size=37, max_position_embeddings=40, attn_implementation="eager")
-ALBERT = dict(vocab_size=99, embedding_size=16, hidden_size=32, num_hidden_layers=4,
-              num_hidden_groups=2, inner_group_num=2, num_attention_heads=4, intermediate_size=37,
-              max_position_embeddings=40, attn_implementation="eager")
+BERT = dict(
+    vocab_size=99,
+    hidden_size=32,
+    num_hidden_layers=3,
+    num_attention_heads=4,
+    intermediate_size=37,
+    max_position_embeddings=40,
+    attn_implementation="eager",
+)
+ALBERT = dict(
+    vocab_size=99,
+    embedding_size=16,
+    hidden_size=32,
+    num_hidden_layers=4,
+    num_hidden_groups=2,
+    inner_group_num=2,
+    num_attention_heads=4,
+    intermediate_size=37,
+    max_position_embeddings=40,
+    attn_implementation="eager",
+)
 ALBERT_PAPER = {**ALBERT, "num_hidden_groups": 1, "inner_group_num": 1}
 
 CASES = [
-    ("BertForPreTraining", BERT, {"mlm_logits": "prediction_logits", "nsp_logits": "seq_relationship_logits"}),
+    (
+        "BertForPreTraining",
+        BERT,
+        {"mlm_logits": "prediction_logits", "nsp_logits": "seq_relationship_logits"},
+    ),
     ("BertForMaskedLM", BERT, {"mlm_logits": "logits"}),
     ("BertModel", BERT, {"pooler_output": "pooler_output"}),
-    ("AlbertForPreTraining", ALBERT, {"mlm_logits": "prediction_logits", "sop_logits": "sop_logits"}),
+    (
+        "AlbertForPreTraining",
+        ALBERT,
+        {"mlm_logits": "prediction_logits", "sop_logits": "sop_logits"},
+    ),
     ("AlbertForMaskedLM", ALBERT, {"mlm_logits": "logits"}),
     ("AlbertModel", ALBERT, {"pooler_output": "pooler_output"}),
-    ("AlbertForPreTraining", ALBERT_PAPER, {"mlm_logits": "prediction_logits", "sop_logits": "sop_logits"}),
+    (
+        "AlbertForPreTraining",
+        ALBERT_PAPER,
+        {"mlm_logits": "prediction_logits", "sop_logits": "sop_logits"},
+    ),
 ]
 
 
@@ -44,13 +72,15 @@ def batch(vocab: int, seed: int = 1) -> dict[str, torch.Tensor]:
 
 def assert_same(ours, ref, heads: dict[str, str]) -> None:
     assert len(ours.hidden_states) == len(ref.hidden_states)
-    for a, b in zip(ours.hidden_states, ref.hidden_states):
+    for a, b in zip(ours.hidden_states, ref.hidden_states, strict=True):
         torch.testing.assert_close(a, b, atol=TOL, rtol=0)
     assert len(ours.attentions) == len(ref.attentions)
-    for a, b in zip(ours.attentions, ref.attentions):
+    for a, b in zip(ours.attentions, ref.attentions, strict=True):
         torch.testing.assert_close(a, b, atol=TOL, rtol=0)
     for ours_name, ref_name in heads.items():
-        torch.testing.assert_close(getattr(ours, ours_name), getattr(ref, ref_name), atol=TOL, rtol=0)
+        torch.testing.assert_close(
+            getattr(ours, ours_name), getattr(ref, ref_name), atol=TOL, rtol=0
+        )
 
 
 def reference(folder, architecture: str):
@@ -89,7 +119,7 @@ def test_sdpa_path_matches_explicit_attention(tmp_path):
         fast = loaded.model(**inputs, output_attentions=False)
         slow = loaded.model(**inputs, output_attentions=True)
     assert fast.attentions is None
-    for a, b in zip(fast.hidden_states, slow.hidden_states):
+    for a, b in zip(fast.hidden_states, slow.hidden_states, strict=True):
         torch.testing.assert_close(a, b, atol=TOL, rtol=0)
 
 
@@ -119,13 +149,13 @@ def test_round_trip_transformers_loads_what_we_save(tmp_path, architecture, conf
     with torch.no_grad():
         a = original(**inputs, output_hidden_states=True, output_attentions=True)
         b = ref_model.eval()(**inputs, output_hidden_states=True, output_attentions=True)
-    for x, y in zip(a.hidden_states, b.hidden_states):
+    for x, y in zip(a.hidden_states, b.hidden_states, strict=True):
         torch.testing.assert_close(x, y, atol=TOL, rtol=0)
     # ...and the engine reads its own file back to the same numbers.
     again = load_model(saved)
     with torch.no_grad():
         ours = again.model(**inputs, output_attentions=True)
-    for x, y in zip(ours.hidden_states, a.hidden_states):
+    for x, y in zip(ours.hidden_states, a.hidden_states, strict=True):
         torch.testing.assert_close(x, y, atol=TOL, rtol=0)
 
 
