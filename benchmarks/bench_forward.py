@@ -1,0 +1,70 @@
+"""Forward pass: BertScope's engine vs transformers on the same weights and inputs (CPU).
+
+Rows: mini and base presets of both families x batch {1, 32} x sequence {32, 128} x with or
+without attention output. transformers runs eager attention when attentions are returned and
+SDPA otherwise (its fastest path for each case). Ratio = ours / theirs (lower is better).
+
+    python benchmarks/bench_forward.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+
+import torch
+
+from benchmarks.common import machine, median_ms, transformers_twin
+from core.api import LoadedModel, build_model
+from core.config import preset
+from core.tokenizer import SPECIAL_DEFAULTS, Tokenizer
+from tokenizers import Tokenizer as HFTokenizer
+from tokenizers.models import WordLevel
+
+
+def random_loaded(name: str) -> LoadedModel:
+    config = preset(name)
+    torch.manual_seed(0)
+    model = build_model(config)
+    model.init_weights()
+    special = SPECIAL_DEFAULTS[config.model_type]
+    vocab = {tok: i for i, tok in enumerate(special.values())}
+    backend = HFTokenizer(WordLevel(vocab, unk_token=special["unk"]))
+    return LoadedModel(config, model.eval(), Tokenizer(backend, special, 512), name)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="mini presets only, fewer repeats")
+    args = parser.parse_args()
+    torch.set_grad_enabled(False)
+    names = ["bert-mini", "albert-mini"] + ([] if args.quick else ["bert-base", "albert-base"])
+    print(f"# forward pass, {datetime.date.today()}, {machine()}")
+    print("| model | batch | seq | attentions | ours ms | transformers ms | ratio |")
+    print("|---|---:|---:|---|---:|---:|---:|")
+    for name in names:
+        loaded = random_loaded(name)
+        eager = transformers_twin(loaded, "eager")
+        sdpa = transformers_twin(loaded, "sdpa")
+        for batch in (1, 32):
+            for seq in (32, 128):
+                ids = torch.randint(5, loaded.config.vocab_size, (batch, seq))
+                mask = torch.ones_like(ids)
+                types = torch.zeros_like(ids)
+                big = batch * seq * loaded.config.hidden_size > 32 * 128 * 256
+                repeat = 5 if args.quick or big else 15
+                for attentions in (False, True):
+                    theirs_model = eager if attentions else sdpa
+                    ours = median_ms(lambda: loaded.model(ids, mask, types, output_attentions=attentions),
+                                     repeat=repeat)
+                    theirs = median_ms(
+                        lambda: theirs_model(input_ids=ids, attention_mask=mask, token_type_ids=types,
+                                             output_attentions=attentions, output_hidden_states=True),
+                        repeat=repeat,
+                    )
+                    print(f"| {name} | {batch} | {seq} | {'yes' if attentions else 'no'} | "
+                          f"{ours:.2f} | {theirs:.2f} | {ours / theirs:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
