@@ -41,11 +41,16 @@ class Encoded:
     def __len__(self) -> int:
         return len(self.input_ids)
 
+    @property
+    def attention_mask(self) -> list[int]:
+        """All ones: a single encoded text is never padded."""
+        return [1] * len(self.input_ids)
+
     def tensors(self, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
         """Model inputs for a batch of one."""
         return {
             "input_ids": torch.tensor([self.input_ids], device=device),
-            "attention_mask": torch.ones(1, len(self), dtype=torch.long, device=device),
+            "attention_mask": torch.tensor([self.attention_mask], device=device),
             "token_type_ids": torch.tensor([self.token_type_ids], device=device),
         }
 
