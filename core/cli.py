@@ -13,7 +13,7 @@ import sys
 
 from core.errors import BertScopeError
 
-COMMAND_MODULES = ("core.commands",)
+COMMAND_MODULES = ("core.commands", "core.training.cli", "core.analysis.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:

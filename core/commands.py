@@ -30,6 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     probe.add_argument("--pair", help="optional second sentence (segment B)")
     probe.add_argument("--out", required=True, help="output file: .npz or .json")
+    probe.add_argument("--top-k", type=int, default=5, help="predictions per [MASK] (default 5)")
     probe.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
     probe.set_defaults(func=run_probe)
 
@@ -122,23 +123,27 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_probe(args: argparse.Namespace) -> int:
+    from core.analysis.cli import probe_arrays, probe_report
+    from core.analysis.summary import analyze
+
     out = Path(args.out)
     if out.suffix not in (".npz", ".json"):
         raise InputError(f"--out {out}: use a .npz or .json file name")
     loaded = load_model(args.model, device=args.device)
-    encoded = loaded.encode(args.text, args.pair)
-    result = loaded.run(encoded, output_attentions=True)
+    analysis = analyze(loaded, args.text, args.pair, args.top_k)
+    r = analysis.result
     arrays = {
-        "input_ids": np.asarray(encoded.input_ids, dtype=np.int64),
-        "hidden_states": torch.stack(result.hidden_states)[:, 0].float().cpu().numpy(),
-        "attentions": torch.stack(result.attentions)[:, 0].float().cpu().numpy(),
+        "input_ids": r.input_ids,
+        "hidden_states": r.hidden_states,
+        "attentions": r.attentions,
     }
-    if result.mlm_logits is not None:
-        arrays["mlm_logits"] = result.mlm_logits[0].float().cpu().numpy()
-    write_probe(out, encoded.tokens, arrays, truncated=encoded.truncated)
-    T = len(encoded)
-    note = " (text truncated to the model's maximum length)" if encoded.truncated else ""
-    print(f"wrote {out}: {T} tokens, {len(result.attentions)} layers{note}")
+    if r.mlm_logits is not None:
+        arrays["mlm_logits"] = r.mlm_logits
+    arrays.update(probe_arrays(analysis))  # layer, attention and mask-prediction analysis
+    write_probe(out, r.token_strings, arrays, truncated=r.truncated)
+    print(probe_report(analysis))
+    note = " (text truncated to the model's maximum length)" if r.truncated else ""
+    print(f"wrote {out}: {len(r.tokens)} tokens, {r.num_layers} layers{note}")
     return 0
 
 

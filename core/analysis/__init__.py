@@ -6,7 +6,13 @@ into per-layer and per-head statistics; ``params``, ``memory``, ``flops``, ``spe
 are dataclasses holding numpy arrays and floats, never live tensors.
 """
 
-from core.analysis.attention import AttentionStats, attention_stats, pair_blocks, rollout, token_focus
+from core.analysis.attention import (
+    AttentionStats,
+    attention_stats,
+    pair_blocks,
+    rollout,
+    token_focus,
+)
 from core.analysis.layers import LayerStats, layer_stats, pca_all_layers, pca_projection
 from core.analysis.probe import MaskPrediction, ProbeResult, TokenInfo, predict_masked, probe
 

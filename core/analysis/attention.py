@@ -24,6 +24,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from core.analysis._threads import single_threaded
 from core.analysis.probe import ProbeResult
 from core.errors import InputError
 
@@ -83,6 +84,7 @@ def _diagonal_mean(a: np.ndarray, offset: int) -> np.ndarray:
     return diag.mean(axis=-1).astype(np.float32)
 
 
+@single_threaded
 def rollout(attentions: np.ndarray) -> np.ndarray:
     """(L, T, T) attention rollout of ``attentions`` (L, heads, T, T), Abnar and Zuidema 2020."""
     a = _check(attentions).astype(np.float64)
@@ -97,6 +99,7 @@ def rollout(attentions: np.ndarray) -> np.ndarray:
     return out.astype(np.float32)
 
 
+@single_threaded
 def attention_stats(result: ProbeResult) -> AttentionStats:
     """Per-head Clark et al. statistics, head-averaged maps and rollout of a probed sentence."""
     a = _check(result.attentions)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.analysis._threads import single_threaded
 from core.analysis.probe import ProbeResult
 from core.errors import InputError
 
@@ -50,6 +51,7 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.clip(out, -1.0, 1.0).astype(np.float32)
 
 
+@single_threaded
 def hidden_state_stats(hidden: np.ndarray, word_mask: np.ndarray | None = None) -> LayerStats:
     """Layer statistics of hidden states ``(L+1, T, H)``; ``word_mask`` (T,) selects the tokens
     of the ``*_words`` averages (default: all)."""
@@ -81,22 +83,35 @@ def layer_stats(result: ProbeResult) -> LayerStats:
     return hidden_state_stats(result.hidden_states, ~result.special_mask)
 
 
+@single_threaded
 def _pca(hidden: np.ndarray, components: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """Batched PCA of ``(N, T, H)``: projections (N, T, components) and explained-variance
     ratios (N, components). Each basis vector's sign is fixed so that its largest-|loading|
     coordinate is positive (as scikit-learn's ``svd_flip`` fixes signs), so the picture does
-    not flip between sentences or runs."""
+    not flip between sentences or runs.
+
+    Computed from the eigenvectors of the smaller of the T x T Gram matrix and the H x H
+    covariance (a sentence has far fewer tokens than a model has dimensions): the same
+    components as an SVD, at a fraction of the cost."""
     x = hidden.astype(np.float64)
     x = x - x.mean(axis=1, keepdims=True)
     n, t, h = x.shape
-    u, s, vt = np.linalg.svd(x, full_matrices=False)  # u (N,T,k) s (N,k) vt (N,k,H), k=min(T,H)
-    k = min(components, s.shape[1])
-    vt = vt[:, :k, :]
-    biggest = np.take_along_axis(vt, np.abs(vt).argmax(axis=2)[..., None], axis=2)[..., 0]
+    k = min(components, t, h)
+    if t <= h:
+        evals, evecs = np.linalg.eigh(x @ x.transpose(0, 2, 1))  # ascending, (N, T), (N, T, T)
+        evals, u = evals[:, ::-1][:, :k], evecs[:, :, ::-1][:, :, :k]
+        sing = np.sqrt(np.clip(evals, 0.0, None))  # singular values (N, k)
+        proj = u * sing[:, None, :]  # (N, T, k): x @ v_k = u_k s_k
+        v = (x.transpose(0, 2, 1) @ u) / np.where(sing > _EPS, sing, 1.0)[:, None, :]  # (N, H, k)
+    else:
+        evals, evecs = np.linalg.eigh(x.transpose(0, 2, 1) @ x)  # (N, H), (N, H, H)
+        evals, v = evals[:, ::-1][:, :k], evecs[:, :, ::-1][:, :, :k]
+        proj = x @ v
+    biggest = np.take_along_axis(v, np.abs(v).argmax(axis=1)[:, None, :], axis=1)[:, 0, :]
     signs = np.where(biggest < 0, -1.0, 1.0)  # (N, k)
-    proj = u[:, :, :k] * s[:, None, :k] * signs[:, None, :]  # (N, T, k) == x @ vt.T
-    total = (s**2).sum(axis=1, keepdims=True)
-    ratio = np.where(total > 0, s[:, :k] ** 2 / np.maximum(total, _EPS), 0.0)
+    proj = proj * signs[:, None, :]
+    total = (x**2).sum(axis=(1, 2))[:, None]  # = sum of all eigenvalues
+    ratio = np.where(total > _EPS, np.clip(evals, 0.0, None) / np.maximum(total, _EPS), 0.0)
     if k < components:  # fewer tokens than components: pad with zeros
         proj = np.concatenate([proj, np.zeros((n, t, components - k))], axis=2)
         ratio = np.concatenate([ratio, np.zeros((n, components - k))], axis=1)

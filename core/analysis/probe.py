@@ -63,6 +63,7 @@ class ProbeResult:
     truncated: bool  # the input was longer than the model allows and was cut
     special_tokens: dict[str, str] = field(default_factory=dict)  # role -> token string
     note: str | None = None  # a one-line remark for the user (e.g. no MLM head)
+    mlm_head: bool | None = None  # the model has an MLM head (None: infer from mlm_logits)
 
     @property
     def token_strings(self) -> list[str]:
@@ -70,7 +71,7 @@ class ProbeResult:
 
     @property
     def has_mlm(self) -> bool:
-        return self.mlm_logits is not None
+        return self.mlm_logits is not None if self.mlm_head is None else self.mlm_head
 
     @property
     def num_layers(self) -> int:
@@ -143,24 +144,38 @@ def _check_top_k(top_k: int) -> int:
     return top_k
 
 
-def probe_encoded(loaded: LoadedModel, encoded: Encoded, text: str, pair: str | None = None,
-                  top_k: int = 5) -> ProbeResult:
-    """:func:`probe` for an already encoded input (used by :func:`predict_masked`)."""
+def probe_encoded(
+    loaded: LoadedModel,
+    encoded: Encoded,
+    text: str,
+    pair: str | None = None,
+    top_k: int = 5,
+    full_logits: bool = True,
+) -> ProbeResult:
+    """:func:`probe` for an already encoded input."""
     _check_top_k(top_k)
-    out = loaded.run(encoded, output_attentions=True)
+    mask_id = loaded.tokenizer.token_id("mask")
+    mask_positions = [i for i, t in enumerate(encoded.input_ids) if t == mask_id]
+    has_mlm = "mlm" in loaded.heads
+    selected = None
+    if has_mlm and not full_logits:  # decode only the [MASK] rows: V x H per row saved
+        selected = torch.zeros(1, len(encoded), dtype=torch.bool, device=loaded.device)
+        selected[0, mask_positions] = True
+    loaded.model.eval()
+    with torch.no_grad():
+        out = loaded.model(
+            **encoded.tensors(loaded.device), output_attentions=True, mlm_positions=selected
+        )
     attentions = torch.stack([a[0] for a in out.attentions]).float().cpu().numpy()  # (L, nh, T, T)
     hidden = torch.stack([h[0] for h in out.hidden_states]).float().cpu().numpy()  # (L+1, T, H)
     masked: list[MaskPrediction] = []
     logits_np = None
-    note = None
-    if out.mlm_logits is not None:
-        logits = out.mlm_logits[0]  # (T, V)
-        mask_id = loaded.tokenizer.token_id("mask")
-        for pos in (i for i, t in enumerate(encoded.input_ids) if t == mask_id):
-            masked.append(_top_k(logits[pos], top_k, loaded, pos))
-        logits_np = logits.float().cpu().numpy()
-    else:
-        note = NO_MLM_NOTE
+    if has_mlm:
+        rows = out.mlm_logits[0] if selected is None else out.mlm_logits  # (T, V) or (N, V)
+        for row, pos in enumerate(mask_positions):
+            masked.append(_top_k(rows[pos if selected is None else row], top_k, loaded, pos))
+        if selected is None:
+            logits_np = rows.float().cpu().numpy()
     return ProbeResult(
         model_name=loaded.name,
         model_type=loaded.config.model_type,
@@ -175,19 +190,32 @@ def probe_encoded(loaded: LoadedModel, encoded: Encoded, text: str, pair: str | 
         masked=masked,
         truncated=bool(encoded.truncated),
         special_tokens=dict(loaded.tokenizer.special),
-        note=note,
+        note=None if has_mlm else NO_MLM_NOTE,
+        mlm_head=has_mlm,
     )
 
 
-def probe(loaded: LoadedModel, text: str, pair: str | None = None, top_k: int = 5) -> ProbeResult:
-    """One forward pass with attentions and hidden states; predictions for every [MASK]."""
+def probe(
+    loaded: LoadedModel,
+    text: str,
+    pair: str | None = None,
+    top_k: int = 5,
+    full_logits: bool = True,
+) -> ProbeResult:
+    """One forward pass with attentions and hidden states; predictions for every [MASK].
+
+    ``full_logits=False`` decodes the MLM head at the [MASK] positions only (``mlm_logits`` is
+    then None): for BERT-mini the vocabulary projection of every token costs as much as the
+    encoder.
+    """
     encoded = loaded.encode(text, pair)
-    return probe_encoded(loaded, encoded, text, pair if encoded.sequence_ids.count(1) else None,
-                         top_k)
+    pair = pair if encoded.sequence_ids.count(1) else None
+    return probe_encoded(loaded, encoded, text, pair, top_k, full_logits)
 
 
-def predict_masked(loaded: LoadedModel, text: str, position: int, pair: str | None = None,
-                   top_k: int = 5) -> MaskPrediction:
+def predict_masked(
+    loaded: LoadedModel, text: str, position: int, pair: str | None = None, top_k: int = 5
+) -> MaskPrediction:
     """Replace token ``position`` of the encoded text by [MASK], rerun, and return the top-k.
 
     Raises :class:`InputError` for a model without an MLM head, a position outside the

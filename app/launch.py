@@ -1,0 +1,182 @@
+"""Start BertScope's window: ``python main.py`` or the ``bertscope`` command.
+
+The window is on screen before torch is imported: only PySide6 and pyqtgraph load here, and the
+engine (torch, ``core``) is imported by the worker thread once the event loop runs. Options
+exist for scripted runs (screenshots, benchmarks, tests): pick a model and sentence, save a
+screenshot of the screen after the first probe, quit after a delay. SIGTERM and SIGINT close
+the window cleanly (settings saved, worker stopped, exit status 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+_T0 = time.perf_counter()
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="bertscope", description="BertScope: probe BERT and ALBERT models"
+    )
+    parser.add_argument("model", nargs="?", help="model folder or demo name to open first")
+    parser.add_argument("--text", help="sentence to probe first")
+    parser.add_argument("--pair", help="second sentence of a pair")
+    parser.add_argument("--theme", choices=("system", "light", "dark"), help="colour theme")
+    parser.add_argument(
+        "--settings",
+        type=Path,
+        help="settings file (INI) instead of the user's; also $BERTSCOPE_SETTINGS",
+    )
+    parser.add_argument("--size", help="window size WIDTHxHEIGHT")
+    parser.add_argument(
+        "--token", type=int, help="token to show in Token focus after the first probe"
+    )
+    parser.add_argument(
+        "--layer", type=int, help="layer (1-based) for the heatmap after the first probe"
+    )
+    parser.add_argument(
+        "--head", type=int, help="head (1-based) for the heatmap after the first probe"
+    )
+    parser.add_argument(
+        "--mask-token", type=int, help="mask and predict this token after the first probe"
+    )
+    parser.add_argument(
+        "--screenshot", type=Path, help="save a PNG of the screen after the first probe"
+    )
+    parser.add_argument(
+        "--quit-after",
+        type=int,
+        metavar="MS",
+        help="close the window after MS milliseconds; also $BERTSCOPE_QUIT_AFTER_MS",
+    )
+    parser.add_argument(
+        "--report-startup",
+        action="store_true",
+        help="print 'shown <seconds>' once the window is on screen",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    args, _qt_args = parser.parse_known_args(argv)
+    return args
+
+
+def make_settings(path: Path | None):
+    from PySide6.QtCore import QSettings
+
+    path = path or (
+        Path(os.environ["BERTSCOPE_SETTINGS"]) if os.environ.get("BERTSCOPE_SETTINGS") else None
+    )
+    if path is not None:
+        return QSettings(str(path), QSettings.Format.IniFormat)
+    return QSettings("BertScope", "BertScope")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    app.setApplicationName("BertScope")
+    app.setOrganizationName("BertScope")
+    app.setApplicationDisplayName("BertScope")
+
+    from app.main_window import MainWindow
+
+    settings = make_settings(args.settings)
+    if args.theme:
+        settings.setValue("theme", args.theme)
+    window = MainWindow(settings, defer_plots=True)
+    if args.size:
+        width, height = (int(v) for v in args.size.lower().split("x"))
+        window.resize(width, height)
+        window.move(0, 0)
+        window.probe.arrange(width, height)
+    window.show()
+    app.processEvents()
+    if args.report_startup:
+        sys.stdout.write(f"shown {time.perf_counter() - _T0:.3f}\n")
+        sys.stdout.flush()
+
+    def build() -> None:
+        # Behind the visible window: the engine imports torch in its thread while this thread
+        # imports pyqtgraph and builds the plots.
+        window.start(args.model, args.text, args.pair)
+        import pyqtgraph as pg
+
+        pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
+        window.probe.build_plots()
+        if args.size:  # once the window manager has applied the size
+            QTimer.singleShot(100, lambda: window.probe.arrange(window.width(), window.height()))
+        if args.report_startup:
+            sys.stdout.write(f"plots {time.perf_counter() - _T0:.3f}\n")
+            sys.stdout.flush()
+
+    QTimer.singleShot(0, build)
+
+    if args.screenshot or args.token is not None or args.layer or args.mask_token is not None:
+        _script_first_probe(window, args)
+
+    # Python runs signal handlers only between bytecodes; a idle timer gives it the chance.
+    def close_on_signal(_signum, _frame) -> None:
+        window.close()
+
+    signal.signal(signal.SIGTERM, close_on_signal)
+    signal.signal(signal.SIGINT, close_on_signal)
+    heartbeat = QTimer()
+    heartbeat.timeout.connect(lambda: None)
+    heartbeat.start(200)
+
+    quit_after = args.quit_after or int(os.environ.get("BERTSCOPE_QUIT_AFTER_MS", "0") or 0)
+    if quit_after > 0:
+        QTimer.singleShot(quit_after, window.close)
+    status = app.exec()
+    heartbeat.stop()
+    return int(status)
+
+
+def _script_first_probe(window, args: argparse.Namespace) -> None:
+    """After the first probe: select token/layer/head, mask a token, then save a screenshot."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtGui import QGuiApplication
+
+    done = {"probed": False}
+
+    def shoot() -> None:
+        screen = window.screen() or QGuiApplication.primaryScreen()
+        pixmap = screen.grabWindow(0)
+        if pixmap.isNull() or pixmap.width() < 10:
+            pixmap = window.grab()
+        args.screenshot.parent.mkdir(parents=True, exist_ok=True)
+        pixmap.save(str(args.screenshot), "PNG")
+        sys.stdout.write(f"screenshot {args.screenshot} {pixmap.width()}x{pixmap.height()}\n")
+        sys.stdout.flush()
+        window.close()
+
+    def on_probed(bundle) -> None:
+        if done["probed"]:
+            return
+        done["probed"] = True
+        probe = window.probe
+        if args.layer or args.head:
+            layer = (args.layer or 1) - 1
+            head = (args.head or 1) - 1
+            probe.heatmap.select(layer, head)
+            probe.grid.highlight(layer, head)
+        if args.token is not None:
+            probe.strip.select(args.token)
+        if args.mask_token is not None:
+            window.state.request_mask(args.mask_token)
+        if args.screenshot:
+            QTimer.singleShot(1500, shoot)
+
+    window.state.probed.connect(on_probed)

@@ -1,0 +1,426 @@
+"""What the window knows: the models in the sidebar, which one is current, and the latest probe.
+
+:class:`AppState` is the only object that submits engine jobs. Views observe it through its
+signals and never call ``core`` themselves. Probing follows "newest wins": every request bumps a
+generation counter; a queued probe whose generation is no longer current is skipped by the
+worker, and a result that arrives for an old generation is dropped here, so a slow sentence
+never overwrites a newer one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from app import tasks
+from app.workers import Engine, Job
+
+log = logging.getLogger(__name__)
+
+NO_MODEL = "no model loaded: pick one in the Models list or open a model folder (Ctrl+O)"
+
+
+@dataclass
+class ModelEntry:
+    """One row of the model list: a demo (loaded or not) or a folder the user opened."""
+
+    key: str  # "demo:<name>" or the folder's resolved path
+    name: str
+    family: str | None  # "bert" / "albert", None until known
+    path: Path | None  # checkpoint folder (None for a random-initialised demo)
+    demo: bool = False
+    random_init: bool = False
+    loaded: Any = None  # core.api.LoadedModel once loaded
+    summary: tasks.ModelSummary | None = None
+    loading: bool = False
+
+    @property
+    def is_loaded(self) -> bool:
+        return self.loaded is not None
+
+    @property
+    def params(self) -> int | None:
+        return self.summary.params.total_unique if self.summary else None
+
+    @property
+    def device(self) -> str | None:
+        return self.summary.device if self.summary else None
+
+
+def _read_family(folder: Path) -> str | None:
+    """The model_type of a folder's config.json, read without importing the engine."""
+    try:
+        data = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    family = data.get("model_type") if isinstance(data, dict) else None
+    return family if family in ("bert", "albert") else None
+
+
+def discover_demos(root: Path = tasks.DEMO_ROOT) -> list[ModelEntry]:
+    """Every folder under ``resources/models`` with a config.json, then a random-initialised
+    stand-in for each standard demo that is not there yet."""
+    entries: list[ModelEntry] = []
+    folders = (
+        sorted(p for p in root.iterdir() if (p / "config.json").is_file()) if root.is_dir() else []
+    )
+    order = {name: i for i, name in enumerate(tasks.DEMO_NAMES)}
+    folders.sort(key=lambda p: (order.get(p.name, len(order)), p.name))
+    for folder in folders:
+        entries.append(
+            ModelEntry(
+                key=f"demo:{folder.name}",
+                name=folder.name,
+                family=_read_family(folder),
+                path=folder,
+                demo=True,
+            )
+        )
+    present = {e.name for e in entries}
+    for name in tasks.DEMO_NAMES:
+        if name not in present:
+            entries.append(
+                ModelEntry(
+                    key=f"demo:{name}",
+                    name=name + tasks.RANDOM_SUFFIX,
+                    family="albert" if name.startswith("albert") else "bert",
+                    path=None,
+                    demo=True,
+                    random_init=True,
+                )
+            )
+    return entries
+
+
+class AppState(QObject):
+    started = Signal(object)  # tasks.EngineInfo: torch and core are imported
+    models_changed = Signal()  # rows added, removed or updated
+    current_changed = Signal(str)  # key of the selected model ("" for none)
+    loaded = Signal(str)  # key of a model that finished loading
+    load_failed = Signal(str, str)  # what was opened, the engine's message
+    probe_requested = Signal(int)  # generation of a newly requested probe
+    probed = Signal(object)  # tasks.ProbeBundle of the current generation
+    probe_failed = Signal(str)
+    masked = Signal(object)  # tasks.MaskedBundle
+    mask_failed = Signal(str)
+    exported = Signal(str)  # path written
+    export_failed = Signal(str)
+    reported = Signal(str)  # a one-line status message
+    busy_changed = Signal(bool)
+
+    def __init__(
+        self,
+        demo_root: Path = tasks.DEMO_ROOT,
+        parent: QObject | None = None,
+        top_k: int = 5,
+        device: str | None = "cpu",
+    ):
+        super().__init__(parent)
+        self.engine = Engine(self)
+        self.engine.finished.connect(self._on_job_finished)
+        self.engine.failed.connect(self._on_job_failed)
+        self.engine.skipped.connect(self._on_job_skipped)
+        self.engine.busy_changed.connect(self.busy_changed)
+        self.info: tasks.EngineInfo | None = None
+        self.entries: dict[str, ModelEntry] = {e.key: e for e in discover_demos(demo_root)}
+        self.current_key = ""
+        self.top_k = top_k
+        self.device = device  # where models are loaded ("cpu"; move them to a GPU from the list)
+        self.generation = 0
+        self.text = ""
+        self.pair: str | None = None
+        self.bundle: tasks.ProbeBundle | None = None
+        self.last_probe_seconds = 0.0
+        self.last_probe_job: Job | None = None  # timing of the probe on screen (benchmarks)
+
+    # -- engine --------------------------------------------------------------------------
+    def start(self) -> None:
+        """Import the engine in the worker thread (the window is already on screen)."""
+        self.engine.submit(Job("engine", tasks.engine_info))
+
+    def shutdown(self) -> None:
+        self.generation += 1  # anything still queued is stale
+        self.engine.shutdown()
+
+    @property
+    def busy(self) -> bool:
+        return self.engine.busy
+
+    @property
+    def accelerator(self) -> str | None:
+        return self.info.accelerator if self.info else None
+
+    # -- models --------------------------------------------------------------------------
+    @property
+    def current(self) -> ModelEntry | None:
+        return self.entries.get(self.current_key)
+
+    def entry_for_path(self, path: str | Path) -> ModelEntry | None:
+        resolved = Path(path).resolve()
+        for entry in self.entries.values():
+            if entry.path is not None and entry.path.resolve() == resolved:
+                return entry
+        return None
+
+    def open_folder(self, path: str | Path, select: bool = True) -> None:
+        """Load a model folder; the list changes only once it loaded."""
+        folder = Path(path)
+        existing = self.entry_for_path(folder)
+        if existing is not None:
+            if existing.is_loaded:
+                if select:
+                    self.select(existing.key)
+                return
+            self.load(existing.key, select=select)
+            return
+        job = Job(
+            "load",
+            partial(tasks.load_folder, str(folder), self.device),
+            key=str(folder.resolve()),
+            context={"source": str(folder), "select": select, "new": True},
+        )
+        self.reported.emit(f"loading {folder} ...")
+        self.engine.submit(job)
+
+    def load(self, key: str, select: bool = True) -> None:
+        entry = self.entries[key]
+        if entry.is_loaded:
+            if select:
+                self.select(key)
+            return
+        if entry.loading:
+            if select:
+                self.current_key = key
+                self.current_changed.emit(key)
+            return
+        if entry.random_init:
+            fn = partial(tasks.build_random_demo, key.removeprefix("demo:"))
+        else:
+            fn = partial(tasks.load_folder, str(entry.path), self.device)
+        entry.loading = True
+        if select:
+            self.current_key = key
+            self.current_changed.emit(key)
+        self.models_changed.emit()
+        self.reported.emit(f"loading {entry.name} ...")
+        self.engine.submit(
+            Job("load", fn, key=key, context={"source": entry.name, "select": select})
+        )
+
+    def select(self, key: str) -> None:
+        """Make ``key`` the current model (loading it first if needed) and re-probe."""
+        if key not in self.entries:
+            return
+        entry = self.entries[key]
+        if not entry.is_loaded:
+            self.load(key, select=True)
+            return
+        changed = key != self.current_key
+        self.current_key = key
+        if changed:
+            self.current_changed.emit(key)
+        if self.text and (changed or self.bundle is None or self.bundle.key != key):
+            self.request_probe(self.text, self.pair)
+
+    def unload(self, key: str) -> None:
+        entry = self.entries.get(key)
+        if entry is None:
+            return
+        if entry.demo:
+            entry.loaded, entry.summary, entry.loading = None, None, False
+        else:
+            del self.entries[key]
+        self.models_changed.emit()
+        self.reported.emit(f"unloaded {entry.name}")
+        if key == self.current_key:
+            others = [e.key for e in self.entries.values() if e.is_loaded]
+            self.current_key = ""
+            self.generation += 1
+            self.bundle = None
+            if others:
+                self.select(others[0])
+            else:
+                self.current_changed.emit("")
+
+    def move(self, key: str, device: str) -> None:
+        """Move a loaded model to ``device`` ("cpu", "cuda", "mps") in the worker."""
+        entry = self.entries.get(key)
+        if entry is None or not entry.is_loaded:
+            return
+        self.reported.emit(f"moving {entry.name} to {device} ...")
+        self.engine.submit(
+            Job(
+                "move",
+                partial(tasks.move_model, entry.loaded, device, entry.random_init),
+                key=key,
+                context={"device": device},
+            )
+        )
+
+    # -- probing -------------------------------------------------------------------------
+    def request_probe(self, text: str, pair: str | None = None) -> int:
+        """Probe ``text`` (and ``pair``) with the current model; returns the generation."""
+        self.generation += 1
+        generation = self.generation
+        self.text, self.pair = text, (pair or None)
+        self.probe_requested.emit(generation)
+        if not text.strip():
+            self.probe_failed.emit("empty text: type a sentence to probe")
+            return generation
+        entry = self.current
+        if entry is None:
+            self.probe_failed.emit(NO_MODEL)
+            return generation
+        if not entry.is_loaded:
+            return generation  # probed as soon as the model has loaded
+        self._submit_probe(entry, generation)
+        return generation
+
+    def _submit_probe(self, entry: ModelEntry, generation: int) -> None:
+        fn = partial(tasks.run_probe, entry.loaded, self.text, self.pair, self.top_k)
+        self.engine.submit(
+            Job(
+                "probe",
+                fn,
+                key=entry.key,
+                generation=generation,
+                is_stale=partial(self._is_stale, generation),
+            )
+        )
+
+    def _is_stale(self, generation: int) -> bool:
+        return generation != self.generation  # read from the worker thread: an int compare
+
+    def request_mask(self, position: int) -> None:
+        """Mask token ``position`` of the probed sentence and predict it ("mask and predict")."""
+        bundle, entry = self.bundle, self.current
+        if bundle is None or entry is None or not entry.is_loaded:
+            self.mask_failed.emit("probe a sentence first")
+            return
+        tokens = bundle.result.tokens
+        token = tokens[position].text if 0 <= position < len(tokens) else "?"
+        fn = partial(
+            tasks.run_mask,
+            entry.loaded,
+            bundle.result.text,
+            bundle.result.pair,
+            position,
+            token,
+            self.top_k,
+        )
+        generation = bundle.generation
+        self.engine.submit(
+            Job(
+                "mask",
+                fn,
+                key=entry.key,
+                generation=generation,
+                is_stale=partial(self._is_stale, generation),
+            )
+        )
+
+    def export(self, path: str | Path) -> None:
+        """Write the current probe result to ``path`` (.json, .csv or .npz) in the worker."""
+        if self.bundle is None:
+            self.export_failed.emit("nothing to export: probe a sentence first")
+            return
+        from app.export import export_bundle
+
+        self.engine.submit(
+            Job(
+                "export",
+                partial(export_bundle, self.bundle, Path(path)),
+                context={"path": str(path)},
+            )
+        )
+
+    # -- results -------------------------------------------------------------------------
+    @Slot(object, object)
+    def _on_job_finished(self, job: Job, result: Any) -> None:
+        handler = getattr(self, f"_finished_{job.kind}")
+        handler(job, result)
+
+    def _finished_engine(self, job: Job, info: tasks.EngineInfo) -> None:
+        self.info = info
+        self.started.emit(info)
+        self.reported.emit(f"engine ready: torch {info.torch_version}, {info.device_name}")
+
+    def _finished_load(self, job: Job, result: tuple[Any, tasks.ModelSummary]) -> None:
+        loaded, summary = result
+        entry = self.entries.get(job.key)
+        if entry is None:
+            if not job.context.get("new"):
+                return  # unloaded while loading
+            entry = ModelEntry(
+                key=job.key, name=summary.name, family=summary.family, path=Path(job.key)
+            )
+            self.entries[job.key] = entry
+        entry.loaded, entry.summary, entry.loading = loaded, summary, False
+        entry.family = summary.family
+        entry.name = summary.name
+        self.models_changed.emit()
+        self.loaded.emit(entry.key)
+        self.reported.emit(f"loaded {entry.name} ({summary.params.total_unique:,} parameters)")
+        opened_to_use = job.context.get("select") and job.context.get("new")
+        if opened_to_use or self.current_key == entry.key:  # the user is waiting for this one
+            self.current_key = ""
+            self.select(entry.key)
+
+    def _finished_probe(self, job: Job, bundle: tasks.ProbeBundle) -> None:
+        if job.generation != self.generation or job.key != self.current_key:
+            return  # superseded by a newer sentence or another model
+        bundle.key, bundle.generation = job.key, job.generation
+        self.bundle = bundle
+        self.last_probe_seconds = job.seconds
+        self.last_probe_job = job
+        self.probed.emit(bundle)
+
+    def _finished_mask(self, job: Job, masked: tasks.MaskedBundle) -> None:
+        if job.generation != self.generation:
+            return
+        masked.key, masked.generation = job.key, job.generation
+        self.masked.emit(masked)
+
+    def _finished_move(self, job: Job, summary: tasks.ModelSummary) -> None:
+        entry = self.entries.get(job.key)
+        if entry is not None:
+            entry.summary = summary
+            self.models_changed.emit()
+            if job.key == self.current_key:
+                self.current_changed.emit(job.key)
+        self.reported.emit(f"moved {summary.name} to {summary.device_name}")
+
+    def _finished_export(self, job: Job, path: Any) -> None:
+        self.exported.emit(str(path))
+        self.reported.emit(f"exported {path}")
+
+    @Slot(object, str)
+    def _on_job_failed(self, job: Job, message: str) -> None:
+        if job.kind == "engine":
+            self.reported.emit(f"the engine failed to start: {message}")
+            self.probe_failed.emit(message)
+        elif job.kind == "load":
+            entry = self.entries.get(job.key or "")
+            if entry is not None:
+                entry.loading = False
+                self.models_changed.emit()
+            self.load_failed.emit(job.context.get("source", ""), message)
+        elif job.kind == "probe":
+            if job.generation == self.generation:
+                self.probe_failed.emit(message)
+        elif job.kind == "mask":
+            self.mask_failed.emit(message)
+        elif job.kind == "export":
+            self.export_failed.emit(message)
+        else:
+            self.reported.emit(message)
+
+    @Slot(object)
+    def _on_job_skipped(self, job: Job) -> None:
+        log.debug("skipped stale %s job (generation %d)", job.kind, job.generation)

@@ -1,0 +1,118 @@
+"""Every head of every layer as a small heatmap, like bertviz's model view (Vig 2019).
+
+Rows are layers (ALBERT: effective layers, one per use of a shared layer), columns are heads.
+Each cell is ``attentions[layer, head]`` at the same fixed 0..1 levels as the big heatmap;
+clicking a cell opens that head there. Cells are rebuilt only when the model's shape changes;
+a new sentence just swaps the images.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyqtgraph as pg
+from PySide6.QtCore import Signal, Slot
+from PySide6.QtGui import QPalette, QTransform
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from app.state import AppState
+from app.tasks import ProbeBundle
+from app.theme import ATTENTION_COLORMAP
+from app.widgets.matrix_plot import MatrixImage
+from app.widgets.plot_canvas import PlotCanvas
+
+
+@dataclass
+class HeadCell:
+    layer: int
+    head: int
+    view: pg.ViewBox
+    image: MatrixImage
+
+
+class HeadGrid(QWidget):
+    selected = Signal(int, int)  # layer, head clicked
+
+    def __init__(self, state: AppState, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state
+        self.cells: list[HeadCell] = []
+        self.shape: tuple[int, int] = (0, 0)
+        self.highlighted: tuple[int, int] | None = None
+        self.lut = pg.colormap.get(ATTENTION_COLORMAP).getLookupTable(nPts=256)
+        self.canvas = PlotCanvas()
+        self.canvas.ci.setSpacing(2)
+        self.hint = QLabel("Click a head to open it in the heatmap.")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.hint)
+        layout.addWidget(self.canvas, 1)
+        state.probed.connect(self._on_probed)
+        state.current_changed.connect(self._on_current_changed)
+
+    def cell(self, layer: int, head: int) -> HeadCell:
+        return self.cells[layer * self.shape[1] + head]
+
+    def _build(self, layers: int, heads: int) -> None:
+        self.canvas.ci.clear()
+        self.cells = []
+        self.shape = (layers, heads)
+        self.canvas.ci.addLabel("", row=0, col=0)
+        for h in range(heads):
+            self.canvas.ci.addLabel(f"H{h + 1}", row=0, col=h + 1, size="8pt")
+        for layer in range(layers):
+            self.canvas.ci.addLabel(f"L{layer + 1}", row=layer + 1, col=0, size="8pt")
+            for h in range(heads):
+                view = self.canvas.ci.addViewBox(
+                    row=layer + 1,
+                    col=h + 1,
+                    lockAspect=True,
+                    enableMouse=False,
+                    invertY=True,
+                    defaultPadding=0.0,
+                )
+                view.setMenuEnabled(False)
+                image = MatrixImage(axisOrder="row-major", autoDownsample=True)
+                image.setTransform(QTransform().translate(-0.5, -0.5))
+                image.setLookupTable(self.lut)
+                image.clicked.connect(
+                    lambda _r, _c, layer=layer, head=h: self._on_cell_clicked(layer, head)
+                )
+                view.addItem(image)
+                self.cells.append(HeadCell(layer, h, view, image))
+        self.canvas.apply_palette()
+        self.highlighted = None
+
+    @Slot(object)
+    def _on_probed(self, bundle: ProbeBundle) -> None:
+        attentions = bundle.result.attentions  # (L, heads, T, T)
+        layers, heads, t = attentions.shape[:3]
+        if (layers, heads) != self.shape:
+            self._build(layers, heads)
+        for cell in self.cells:
+            cell.image.setImage(
+                attentions[cell.layer, cell.head], autoLevels=False, levels=(0.0, 1.0)
+            )
+            cell.view.setRange(xRange=(-0.5, t - 0.5), yRange=(-0.5, t - 0.5), padding=0)
+        self.hint.setText(f"{layers} layers \u00d7 {heads} heads \u2014 click one to open it")
+
+    @Slot(str)
+    def _on_current_changed(self, key: str) -> None:
+        if not key:
+            self.canvas.ci.clear()
+            self.cells, self.shape = [], (0, 0)
+
+    def _on_cell_clicked(self, layer: int, head: int) -> None:
+        self.highlight(layer, head)
+        self.selected.emit(layer, head)
+
+    def highlight(self, layer: int, head: int) -> None:
+        """Frame the head shown in the big heatmap (heads < 0, the aggregates, frame nothing)."""
+        if self.highlighted is not None and self.cells:
+            old = self.cell(*self.highlighted)
+            old.view.setBorder(None)
+        self.highlighted = None
+        if 0 <= layer < self.shape[0] and 0 <= head < self.shape[1]:
+            color = self.palette().color(QPalette.ColorRole.Highlight)
+            self.cell(layer, head).view.setBorder(pg.mkPen(color, width=3))
+            self.highlighted = (layer, head)

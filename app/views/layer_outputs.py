@@ -1,0 +1,284 @@
+"""How the token representations change with depth.
+
+Left: the hidden-state norm of every token at every layer (row 0 is the embedding output), and
+the layer-to-layer L2 distance and cosine similarity averaged over tokens, the curves of the
+ALBERT paper's Figure 1 (Lan et al. 2020), where ALBERT's transitions are smoother than BERT's.
+Right: the tokens on each layer's first two principal components; the layer slider glides from
+one layer's projection to the next (the views only interpolate between projections ``core``
+computed, with a ``QVariantAnimation``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QEasingCurve, Qt, QTimer, QVariantAnimation, Slot
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QSlider,
+    QSplitter,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.state import AppState
+from app.tasks import ProbeBundle
+from app.theme import segment_pens, token_categories, token_label_style
+from app.widgets.matrix_plot import MatrixPlot
+from app.widgets.plot_canvas import PlotCanvas
+
+ANIMATION_MS = 350
+PLAY_STEP_MS = 700
+MAX_POINT_LABELS = 64  # beyond this many tokens the scatter shows points only (hover for text)
+
+
+class LayerOutputs(QWidget):
+    def __init__(self, state: AppState, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state
+        self.bundle: ProbeBundle | None = None
+        self.layer = 0  # PCA layer the slider points at
+        self._from_layer = 0
+        self.positions: np.ndarray | None = None  # (T, 2) points on screen
+
+        # left: norms heatmap; middle: transition curves
+        self.norms_canvas = PlotCanvas()
+        self.norms = MatrixPlot(
+            colormap="viridis", interactive=False, max_label_px=70, title="hidden-state norm"
+        )
+        self.norms_canvas.addItem(self.norms)
+        self.norms_canvas.apply_palette()
+        self.curves_canvas = PlotCanvas()
+        self.l2_plot = self.curves_canvas.addPlot(
+            row=0, col=0, title="L2 distance, layer l\u22121 \u2192 l"
+        )
+        self.cos_plot = self.curves_canvas.addPlot(
+            row=1, col=0, title="cosine similarity, l\u22121 \u2192 l"
+        )
+        for plot in (self.l2_plot, self.cos_plot):
+            plot.setMenuEnabled(False)
+            plot.hideButtons()
+            plot.showGrid(x=True, y=True, alpha=0.25)
+            plot.setMouseEnabled(x=False, y=False)
+        self.l2_plot.addLegend(offset=(-4, 4), labelTextSize="8pt")
+        self.cos_plot.setXLink(self.l2_plot)
+        pen_a, pen_b, _ = segment_pens(self.palette())
+        self.l2_all = self.l2_plot.plot(
+            [],
+            pen=pg.mkPen(pen_a, width=2),
+            symbol="o",
+            symbolSize=6,
+            symbolBrush=pen_a,
+            name="all tokens",
+        )
+        self.l2_words = self.l2_plot.plot(
+            [], pen=pg.mkPen(pen_b, width=2, style=Qt.PenStyle.DashLine), name="words only"
+        )
+        self.cos_all = self.cos_plot.plot(
+            [],
+            pen=pg.mkPen(pen_a, width=2),
+            symbol="o",
+            symbolSize=6,
+            symbolBrush=pen_a,
+            name="all tokens",
+        )
+        self.cos_words = self.cos_plot.plot(
+            [], pen=pg.mkPen(pen_b, width=2, style=Qt.PenStyle.DashLine), name="words only"
+        )
+        self.curves_canvas.apply_palette()
+
+        # right: PCA scatter with a layer slider
+        self.pca_canvas = PlotCanvas()
+        self.pca_plot = self.pca_canvas.addPlot(title="PCA of the tokens")
+        self.pca_plot.setMenuEnabled(False)
+        self.pca_plot.hideButtons()
+        self.pca_plot.showGrid(x=True, y=True, alpha=0.2)
+        self.pca_plot.setLabel("bottom", "PC1")
+        self.pca_plot.setLabel("left", "PC2")
+        # one scatter per token group (A, B, special): a single brush each keeps redraws cheap
+        self.scatters = [
+            pg.ScatterPlotItem(size=10, pxMode=True, hoverable=True, tip=self._tip)
+            for _ in range(3)
+        ]
+        for scatter in self.scatters:
+            self.pca_plot.addItem(scatter)
+        self.labels: list[pg.TextItem] = []
+        self.pca_canvas.apply_palette()
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setMinimum(0)
+        self.slider.setMaximum(0)
+        self.slider.setPageStep(1)
+        self.slider.setTickPosition(QSlider.TickPosition.TicksBelow)
+        self.slider.setToolTip("Layer of the PCA (0 = embeddings)")
+        self.layer_label = QLabel("layer 0")
+        self.layer_label.setMinimumWidth(70)
+        self.play_button = QToolButton()
+        self.play_button.setText("\u25b6")
+        self.play_button.setCheckable(True)
+        self.play_button.setToolTip("Play through the layers")
+        slider_row = QHBoxLayout()
+        slider_row.addWidget(self.play_button)
+        slider_row.addWidget(self.slider, 1)
+        slider_row.addWidget(self.layer_label)
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.addWidget(self.pca_canvas, 1)
+        right_layout.addLayout(slider_row)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.norms_canvas)
+        splitter.addWidget(self.curves_canvas)
+        splitter.addWidget(right)
+        for i in range(3):
+            splitter.setStretchFactor(i, 1)
+        self.splitter = splitter
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(splitter)
+
+        self.animation = QVariantAnimation(self)
+        self.animation.setDuration(ANIMATION_MS)
+        self.animation.setEasingCurve(QEasingCurve.Type.InOutCubic)
+        self.animation.setStartValue(0.0)
+        self.animation.setEndValue(1.0)
+        self.play_timer = QTimer(self)
+        self.play_timer.setInterval(PLAY_STEP_MS)
+
+        state.probed.connect(self._on_probed)
+        self.slider.valueChanged.connect(self._on_slider_moved)
+        self.animation.valueChanged.connect(self._on_animation_step)
+        self.play_button.toggled.connect(self._on_play_toggled)
+        self.play_timer.timeout.connect(self._on_play_tick)
+
+    # -- data --------------------------------------------------------------------------------
+    @Slot(object)
+    def _on_probed(self, bundle: ProbeBundle) -> None:
+        first = self.bundle is None
+        self.bundle = bundle
+        result, stats = bundle.result, bundle.layers
+        n_layers = stats.norms.shape[0] - 1
+        labels, colors, bold = token_label_style(result.tokens, self.palette())
+        self.norms.set_labels(
+            ["emb"] + [f"L{i + 1}" for i in range(n_layers)], labels, None, colors, None, bold
+        )
+        low, high = float(stats.norms.min()), float(stats.norms.max())
+        self.norms.set_matrix(stats.norms, levels=(low, max(high, low + 1e-3)))
+        x = np.arange(1, n_layers + 1)
+        self.l2_all.setData(x, stats.l2_mean)
+        self.l2_words.setData(x, stats.l2_mean_words)
+        self.cos_all.setData(x, stats.cosine_mean)
+        self.cos_words.setData(x, stats.cosine_mean_words)
+        ticks = [[(int(i), str(int(i))) for i in x]]
+        for plot in (self.l2_plot, self.cos_plot):
+            plot.getAxis("bottom").setTicks(ticks)
+            plot.setXRange(0.7, n_layers + 0.3, padding=0)
+            plot.enableAutoRange(axis="y")
+
+        pens = segment_pens(self.palette())
+        self._groups = token_categories(result.tokens)
+        self._names = np.array(
+            [f"#{i} {tok.text}" for i, tok in enumerate(result.tokens)], dtype=object
+        )
+        outline = pg.mkPen(QColor(0, 0, 0, 90))
+        for scatter, color in zip(self.scatters, pens, strict=True):
+            scatter.setBrush(pg.mkBrush(color))
+            scatter.setPen(outline)
+        for item in self.labels:
+            self.pca_plot.removeItem(item)
+        self.labels = []
+        if len(result.tokens) <= MAX_POINT_LABELS:
+            for tok in result.tokens:
+                item = pg.TextItem(tok.text, anchor=(0.5, 1.3))
+                item.follow_theme = True
+                self.pca_plot.addItem(item)
+                self.labels.append(item)
+            self.pca_canvas.apply_palette()
+        self.slider.blockSignals(True)
+        self.slider.setMaximum(n_layers)
+        self.layer = n_layers if first else min(self.layer, n_layers)  # start at the last layer
+        self.slider.setValue(self.layer)
+        self.slider.blockSignals(False)
+        self.animation.stop()
+        self._from_layer = self.layer
+        self._place(bundle.pca[self.layer], self.layer, self.layer, 1.0)
+
+    def _tip(self, x: float, y: float, data: object) -> str:
+        return str(data)
+
+    # -- PCA animation -------------------------------------------------------------------------
+    @Slot(int)
+    def _on_slider_moved(self, value: int) -> None:
+        self.animate_to(value)
+
+    def animate_to(self, layer: int) -> None:
+        """Glide the scatter from where it is now to ``layer``'s projection."""
+        if self.bundle is None:
+            return
+        self._from_layer = self.layer
+        self.layer = layer
+        self._start_positions = (
+            self.positions.copy() if self.positions is not None else self.bundle.pca[layer]
+        )
+        self.animation.stop()
+        self.animation.start()
+
+    @Slot(object)
+    def _on_animation_step(self, value: object) -> None:
+        if self.bundle is None:
+            return
+        t = float(value)
+        target = self.bundle.pca[self.layer]
+        start = self._start_positions
+        self._place(start + (target - start) * t, self._from_layer, self.layer, t)
+
+    def _place(self, positions: np.ndarray, from_layer: int, to_layer: int, t: float) -> None:
+        bundle = self.bundle
+        self.positions = np.asarray(positions, dtype=np.float32)
+        for group, scatter in enumerate(self.scatters):
+            mask = self._groups == group
+            scatter.setData(
+                pos=self.positions[mask],
+                data=self._names[mask],
+                brush=scatter.opts["brush"],
+                pen=scatter.opts["pen"],
+            )
+        for item, (x, y) in zip(self.labels, self.positions, strict=False):
+            item.setPos(float(x), float(y))
+        # glide the axis ranges too, so the picture does not jump between layers
+        lo = self._bounds(from_layer)[0] * (1 - t) + self._bounds(to_layer)[0] * t
+        hi = self._bounds(from_layer)[1] * (1 - t) + self._bounds(to_layer)[1] * t
+        self.pca_plot.setRange(
+            xRange=(float(lo[0]), float(hi[0])), yRange=(float(lo[1]), float(hi[1])), padding=0.18
+        )
+        layer = to_layer if t >= 0.5 else from_layer
+        name = "embeddings" if layer == 0 else f"layer {layer}"
+        variance = bundle.pca_variance[layer]
+        self.pca_plot.setTitle(f"PCA of the tokens \u2014 {name}")
+        self.pca_plot.setLabel("bottom", f"PC1 ({variance[0]:.0%} of variance)")
+        self.pca_plot.setLabel("left", f"PC2 ({variance[1]:.0%})")
+        self.layer_label.setText(name)
+
+    def _bounds(self, layer: int) -> tuple[np.ndarray, np.ndarray]:
+        points = self.bundle.pca[layer]
+        return points.min(axis=0), points.max(axis=0)
+
+    @Slot(bool)
+    def _on_play_toggled(self, playing: bool) -> None:
+        self.play_button.setText("\u23f8" if playing else "\u25b6")
+        if playing:
+            if self.slider.value() == self.slider.maximum():
+                self.slider.setValue(0)
+            self.play_timer.start()
+        else:
+            self.play_timer.stop()
+
+    @Slot()
+    def _on_play_tick(self) -> None:
+        if self.slider.value() >= self.slider.maximum():
+            self.play_button.setChecked(False)
+            return
+        self.slider.setValue(self.slider.value() + 1)

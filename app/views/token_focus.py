@@ -1,0 +1,190 @@
+"""Where one token looks, layer by layer (bertviz's head view, Vig 2019, as bars).
+
+Click a token in the strip: for every layer the plot draws one column of horizontal bars, one
+bar per token it could attend to, as long as the attention weight (a full cell = 1). Values are
+``core.analysis.token_focus`` (one head) or ``AttentionStats.mean_maps`` (mean over heads). For
+sentence pairs the A->B / B->A filters keep only the attention that crosses from one text to
+the other, as in bertviz's sentence-pair filter.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, Signal, Slot
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from app.state import AppState
+from app.tasks import ProbeBundle
+from app.theme import segment_pens, token_categories, token_label_style
+from app.widgets.plot_canvas import PlotCanvas
+from app.widgets.token_axis import TokenAxis
+
+BAR_WIDTH = 0.9  # share of a layer column a weight of 1 fills
+FILTERS = ("all tokens", "A \u2192 B", "B \u2192 A")
+
+
+class TokenFocus(QWidget):
+    focused = Signal(int)  # token index now shown
+
+    def __init__(self, state: AppState, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state
+        self.bundle: ProbeBundle | None = None
+        self.index: int | None = None
+        self.weights: np.ndarray | None = None  # (L, T) on screen, zeros where filtered out
+        self.head_box = QComboBox()
+        self.head_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.filter_box = QComboBox()
+        self.filter_box.addItems(FILTERS)
+        self.filter_box.setToolTip(
+            "For sentence pairs: only attention from text A to text B, or back"
+        )
+        self.title = QLabel("Click a token above to see where it looks in every layer.")
+        self.title.setWordWrap(True)
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("Head"))
+        controls.addWidget(self.head_box)
+        controls.addWidget(QLabel("Filter"))
+        controls.addWidget(self.filter_box)
+        controls.addStretch(1)
+        self.canvas = PlotCanvas()
+        self.token_axis = TokenAxis("left", max_label_px=90)
+        self.layer_axis = TokenAxis("bottom", max_label_px=40)
+        self.plot = self.canvas.addPlot(
+            axisItems={"left": self.token_axis, "bottom": self.layer_axis}
+        )
+        self.plot.invertY(True)
+        self.plot.setMenuEnabled(False)
+        self.plot.hideButtons()
+        self.plot.setMouseEnabled(x=False, y=True)
+        self.plot.showGrid(x=False, y=False)
+        self.marker = pg.BarGraphItem(x0=[], y=[], width=[], height=0.9)
+        self.plot.addItem(self.marker)
+        # one bar item per token group (A, B, special), each with a single brush
+        self.bars = [pg.BarGraphItem(x0=[], y=[], width=[], height=0.8) for _ in range(3)]
+        for bars in self.bars:
+            self.plot.addItem(bars)
+        self.canvas.apply_palette()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(controls)
+        layout.addWidget(self.title)
+        layout.addWidget(self.canvas, 1)
+        self.readout = QLabel("")
+        layout.addWidget(self.readout)
+
+        state.probed.connect(self._on_probed)
+        state.current_changed.connect(self._on_current_changed)
+        self.head_box.currentIndexChanged.connect(self._on_options_changed)
+        self.filter_box.currentIndexChanged.connect(self._on_options_changed)
+        self.canvas.scene().sigMouseMoved.connect(self._on_mouse_moved)
+
+    @property
+    def head(self) -> int:
+        data = self.head_box.currentData()
+        return int(data) if data is not None else -1
+
+    @Slot(object)
+    def _on_probed(self, bundle: ProbeBundle) -> None:
+        result = bundle.result
+        heads = result.num_heads
+        if self.head_box.count() != heads + 1:
+            self.head_box.blockSignals(True)
+            self.head_box.clear()
+            self.head_box.addItem("mean over heads", -1)
+            for h in range(heads):
+                self.head_box.addItem(f"{h + 1}", h)
+            self.head_box.blockSignals(False)
+        self.filter_box.setEnabled(result.pair is not None)
+        if result.pair is None:
+            self.filter_box.setCurrentIndex(0)
+        self.bundle = bundle
+        labels, colors, bold = token_label_style(result.tokens, self.palette())
+        self.token_axis.set_labels(labels, colors, bold)
+        self.layer_axis.set_labels([f"L{i + 1}" for i in range(result.num_layers)])
+        if self.index is None or self.index >= len(result.tokens):
+            self.index = 0  # [CLS] until the user picks a token
+        self._redraw()
+
+    @Slot(str)
+    def _on_current_changed(self, key: str) -> None:
+        if not key:
+            self.bundle, self.weights = None, None
+            for bars in (*self.bars, self.marker):
+                bars.setOpts(x0=[], y=[], width=[])
+
+    @Slot(int)
+    def show_token(self, index: int) -> None:
+        self.index = index
+        self._redraw()
+
+    @Slot(int)
+    def _on_options_changed(self, _index: int) -> None:
+        self._redraw()
+
+    def _redraw(self) -> None:
+        bundle, index = self.bundle, self.index
+        if bundle is None or index is None:
+            return
+        from core.analysis import token_focus
+
+        result = bundle.result
+        if self.head < 0:
+            weights = bundle.attention.mean_maps[:, index, :]  # (L, T)
+        else:
+            weights = token_focus(result, index)[:, self.head, :]  # (L, T)
+        seq = np.array([-1 if t.sequence is None else t.sequence for t in result.tokens])
+        mode = self.filter_box.currentIndex()
+        token = result.tokens[index]
+        note = ""
+        if mode and result.pair is not None:
+            source, target = (0, 1) if mode == 1 else (1, 0)
+            names = "AB" if mode == 1 else "BA"
+            if token.sequence != source:
+                note = f" \u2014 pick a token of text {names[0]} for the {FILTERS[mode]} filter"
+                weights = np.zeros_like(weights)
+            else:
+                weights = np.where(seq[None, :] == target, weights, 0.0)
+        self.weights = weights
+        layers, t = weights.shape
+        groups = token_categories(result.tokens)
+        for group, (bars, color) in enumerate(
+            zip(self.bars, segment_pens(self.palette()), strict=True)
+        ):
+            targets = np.flatnonzero(groups == group)
+            bars.setOpts(
+                x0=np.repeat(np.arange(layers) - BAR_WIDTH / 2, len(targets)),
+                y=np.tile(targets, layers),
+                width=(weights[:, targets] * BAR_WIDTH).ravel(),
+                height=0.8,
+                brush=pg.mkBrush(color),
+                pen=None,
+            )
+        highlight = self.palette().color(self.palette().ColorRole.Highlight)
+        highlight.setAlpha(60)
+        self.marker.setOpts(
+            x0=[-0.5], y=[index], width=[layers], height=0.95, brush=highlight, pen=None
+        )
+        self.plot.setLimits(xMin=-0.6, xMax=layers - 0.4, yMin=-0.6, yMax=t - 0.4)
+        self.plot.setRange(xRange=(-0.6, layers - 0.4), yRange=(-0.6, t - 0.4), padding=0)
+        head = "mean over heads" if self.head < 0 else f"head {self.head + 1}"
+        self.title.setText(f"Where #{index} {token.text!r} looks in each layer ({head}){note}")
+        self.focused.emit(index)
+
+    @Slot(object)
+    def _on_mouse_moved(self, pos: QPointF) -> None:
+        if self.weights is None or self.bundle is None:
+            return
+        if not self.plot.sceneBoundingRect().contains(pos):
+            self.readout.setText("")
+            return
+        point = self.plot.vb.mapSceneToView(pos)
+        layer, target = round(point.x()), round(point.y())
+        layers, t = self.weights.shape
+        if 0 <= layer < layers and 0 <= target < t:
+            tokens = self.bundle.result.tokens
+            self.readout.setText(
+                f"layer {layer + 1}: #{self.index} {tokens[self.index].text!r} \u2192 "
+                f"#{target} {tokens[target].text!r}: {float(self.weights[layer, target]):.4f}"
+            )

@@ -1,0 +1,146 @@
+"""A labelled matrix heatmap, after pyqtgraph's ``examples/MatrixDisplayExample.py``.
+
+``ImageItem(axisOrder="row-major")`` so ``image[row, col]`` is row ``row`` on screen; a -0.5
+translate so cell (i, j) is centred on the integer ticks (j, i); ``invertY`` so row 0 is at the
+top; :class:`TokenAxis` labels on the left (rows) and bottom (columns); a ``ColorBarItem`` with
+fixed levels, so the colours mean the same weight from one sentence to the next. Hovering and
+clicking report the cell under the mouse.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtGui import QColor, QTransform
+
+from app.widgets.token_axis import TokenAxis
+
+
+class MatrixImage(pg.ImageItem):
+    """An ImageItem that tells which cell the mouse is over or clicked."""
+
+    hovered = Signal(object)  # (row, col), or None when the mouse left the image
+    clicked = Signal(int, int)
+
+    def cell_at(self, pos: QPointF) -> tuple[int, int] | None:
+        """The (row, col) under ``pos`` (item coordinates: cell (i, j) spans [j, j+1) x [i, i+1))."""
+        if self.image is None:
+            return None
+        col, row = math.floor(pos.x()), math.floor(pos.y())
+        rows, cols = self.image.shape[:2]
+        return (row, col) if 0 <= row < rows and 0 <= col < cols else None
+
+    def hoverEvent(self, ev) -> None:
+        if ev.isExit():
+            self.hovered.emit(None)
+            return
+        self.hovered.emit(self.cell_at(ev.pos()))
+
+    def mouseClickEvent(self, ev) -> None:
+        if ev.button() != Qt.MouseButton.LeftButton:
+            return
+        cell = self.cell_at(ev.pos())
+        if cell is not None:
+            ev.accept()
+            self.clicked.emit(*cell)
+
+
+class MatrixPlot(pg.PlotItem):
+    """Heatmap of a 2-D array with text labels on both axes and a fixed-level colour bar."""
+
+    def __init__(
+        self,
+        colormap: str = "inferno",
+        levels: tuple[float, float] = (0.0, 1.0),
+        colorbar: bool = True,
+        interactive: bool = True,
+        max_label_px: int = 110,
+        title: str | None = None,
+    ):
+        self.row_axis = TokenAxis("left", max_label_px=max_label_px)
+        self.col_axis = TokenAxis("bottom", max_label_px=max_label_px)
+        super().__init__(axisItems={"left": self.row_axis, "bottom": self.col_axis}, title=title)
+        self.image = MatrixImage(axisOrder="row-major")
+        self.image.setTransform(QTransform().translate(-0.5, -0.5))
+        self.addItem(self.image)
+        self.invertY(True)
+        self.setDefaultPadding(0.0)
+        self.setMenuEnabled(False)
+        self.hideButtons()
+        for side in ("top", "right"):
+            self.showAxis(side)
+            self.getAxis(side).setStyle(showValues=False, tickLength=0)
+        self.cmap = pg.colormap.get(colormap)
+        self.levels = tuple(levels)
+        self.colorbar: pg.ColorBarItem | None = None
+        if colorbar:
+            self.colorbar = pg.ColorBarItem(
+                values=self.levels,
+                colorMap=self.cmap,
+                interactive=interactive,
+                width=12,
+                rounding=0.01,
+            )
+            self.colorbar.setImageItem(self.image, insert_in=self)
+        else:
+            self.image.setLookupTable(self.cmap.getLookupTable(nPts=256))
+            self.image.setLevels(self.levels)
+        self._shape: tuple[int, ...] | None = None
+
+    @property
+    def data(self) -> np.ndarray | None:
+        return self.image.image
+
+    def set_levels(self, levels: tuple[float, float]) -> None:
+        self.levels = (float(levels[0]), float(levels[1]))
+        if self.colorbar is not None:
+            self.colorbar.setLevels(self.levels)
+        else:
+            self.image.setLevels(self.levels)
+
+    def set_labels(
+        self,
+        rows: Sequence[str],
+        cols: Sequence[str] | None = None,
+        row_colors: Sequence[QColor | None] | None = None,
+        col_colors: Sequence[QColor | None] | None = None,
+        row_bold: Sequence[bool] | None = None,
+        col_bold: Sequence[bool] | None = None,
+    ) -> None:
+        """Row and column labels (columns default to the row labels, as for attention)."""
+        self.row_axis.set_labels(rows, row_colors, row_bold)
+        if cols is None:
+            cols, col_colors, col_bold = rows, row_colors, row_bold
+        self.col_axis.set_labels(cols, col_colors, col_bold)
+
+    def set_matrix(self, data: np.ndarray, levels: tuple[float, float] | None = None) -> None:
+        """Show ``data`` (rows, cols) at fixed levels; the view resets when the shape changes."""
+        data = np.asarray(data)
+        rows, cols = data.shape[:2]
+        self.image.setImage(data, autoLevels=False)
+        if levels is not None:
+            self.set_levels(levels)
+        else:
+            self.image.setLevels(self.levels)
+        if data.shape != self._shape:
+            self._shape = data.shape
+            vb = self.getViewBox()
+            vb.setLimits(
+                xMin=-0.5,
+                xMax=cols - 0.5,
+                yMin=-0.5,
+                yMax=rows - 0.5,
+                minXRange=min(cols, 2),
+                minYRange=min(rows, 2),
+            )
+            vb.setRange(xRange=(-0.5, cols - 0.5), yRange=(-0.5, rows - 0.5), padding=0)
+
+    def clear_matrix(self) -> None:
+        self.image.clear()
+        self.row_axis.set_labels([])
+        self.col_axis.set_labels([])
+        self._shape = None

@@ -1,0 +1,167 @@
+"""An axis that labels cell positions with token strings and thins them so they never overlap.
+
+pyqtgraph's ``AxisItem`` always draws its first tick level, overlapping or not, and drops
+horizontal labels that stick out of the plot. For a 512-token sentence that is a black smear.
+:class:`TokenAxis` draws the labels itself: it measures how many pixels one cell gets at the
+current zoom and shows every k-th token, with k just large enough for one line of text per
+label. Bottom/top labels are rotated to read upwards, so the same rule applies on both axes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter
+
+LABEL_GAP = 1.15  # a label needs this many text line-heights of room
+
+
+class TokenAxis(pg.AxisItem):
+    """Axis whose integer positions 0..n-1 carry text labels (tokens, layers, heads)."""
+
+    def __init__(self, orientation: str, max_label_px: int = 110, **kwargs):
+        self._labels: list[str] = []
+        self._colors: list[QColor | None] = []
+        self._bold: list[bool] = []
+        self.max_label_px = max_label_px
+        super().__init__(orientation, **kwargs)
+        self.drawn: list[int] = []  # indices of the labels drawn in the last paint
+        self.setStyle(showValues=False, tickLength=0)
+        self.setTicks([[], []])
+        self._update_extent()
+
+    @property
+    def vertical(self) -> bool:
+        return self.orientation in ("left", "right")
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self._labels)
+
+    def tick_font(self) -> QFont:
+        return self.style["tickFont"] or QFont()
+
+    def set_labels(
+        self,
+        labels: Sequence[str],
+        colors: Sequence[QColor | None] | None = None,
+        bold: Sequence[bool] | None = None,
+    ) -> None:
+        self._labels = [str(s) for s in labels]
+        self._colors = list(colors) if colors is not None else [None] * len(self._labels)
+        self._bold = list(bold) if bold is not None else [False] * len(self._labels)
+        self._update_extent()
+        self.picture = None
+        self.update()
+
+    def setLabel(self, *args, **kwargs) -> None:
+        super().setLabel(*args, **kwargs)
+        if hasattr(self, "max_label_px"):
+            self._update_extent()
+
+    def _update_extent(self) -> None:
+        """Make room for the widest label (capped) plus the axis title if shown."""
+        font = QFont(self.tick_font())
+        font.setBold(True)
+        metrics = QFontMetricsF(font)
+        widest = max((metrics.horizontalAdvance(s) for s in self._labels), default=0.0)
+        extent = math.ceil(min(widest, self.max_label_px)) + 8
+        if self.label.isVisible():
+            extent += math.ceil(self.label.boundingRect().height() * 0.8)
+        if self.vertical:
+            self.setWidth(extent)
+        else:
+            self.setHeight(extent)
+
+    # -- geometry --------------------------------------------------------------------------
+    def _axis_coord(self, value: float) -> float | None:
+        """Pixel coordinate along this axis (item coordinates) of a view value."""
+        view = self.linkedView()
+        if view is None or self.scene() is None:
+            return None
+        point = self.mapFromScene(view.mapViewToScene(QPointF(value, value)))
+        return point.y() if self.vertical else point.x()
+
+    def pixels_per_cell(self) -> float:
+        a, b = self._axis_coord(0.0), self._axis_coord(1.0)
+        return 0.0 if a is None or b is None else abs(b - a)
+
+    def stride(self) -> int:
+        """Show every ``stride``-th label: the smallest step with a text line of room each."""
+        n = len(self._labels)
+        if n == 0:
+            return 1
+        px = self.pixels_per_cell()
+        if px <= 0:
+            return n
+        need = QFontMetricsF(self.tick_font()).height() * LABEL_GAP
+        return max(1, math.ceil(need / px))
+
+    def visible_indices(self) -> list[int]:
+        """Indices whose labels fit: every stride-th one inside the visible range."""
+        n = len(self._labels)
+        if n == 0 or self.linkedView() is None:
+            return []
+        step = self.stride()
+        lo, hi = self.range if self.range[0] <= self.range[1] else self.range[::-1]
+        first = max(0, math.ceil(lo))
+        first += (-first) % step
+        last = min(n - 1, math.floor(hi))
+        return list(range(first, last + 1, step))
+
+    # -- drawing ---------------------------------------------------------------------------
+    def drawPicture(self, p: QPainter, axisSpec, tickSpecs, textSpecs) -> None:
+        super().drawPicture(p, axisSpec, tickSpecs, textSpecs)
+        p.setClipping(False)  # the first and last labels may overhang the plot by half a line
+        self.drawn = []
+        if not self._labels:
+            return
+        origin, unit = self._axis_coord(0.0), self._axis_coord(1.0)
+        if origin is None or unit is None:
+            return
+        bounds = self.boundingRect()
+        height = QFontMetricsF(self.tick_font()).height()
+        pen = self.textPen()
+        fonts = [QFont(self.tick_font()), QFont(self.tick_font())]
+        fonts[1].setBold(True)
+        metrics = [QFontMetricsF(f) for f in fonts]
+        for index in self.visible_indices():
+            pos = origin + index * (unit - origin)  # the axis maps values linearly
+            bold = int(self._bold[index]) if index < len(self._bold) else 0
+            p.setFont(fonts[bold])
+            text = metrics[bold].elidedText(
+                self._labels[index], Qt.TextElideMode.ElideRight, self.max_label_px
+            )
+            color = self._colors[index] if index < len(self._colors) else None
+            p.setPen(color if color is not None else pen.color())
+            pad = 4.0
+            if self.orientation == "left":
+                rect = QRectF(0, pos - height / 2, bounds.width() - pad, height)
+                p.drawText(
+                    rect, int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter), text
+                )
+            elif self.orientation == "right":
+                rect = QRectF(pad, pos - height / 2, bounds.width() - pad, height)
+                p.drawText(
+                    rect, int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), text
+                )
+            else:
+                # Rotated to read upwards; the text ends next to the plot.
+                length = bounds.height() - pad
+                p.save()
+                if self.orientation == "bottom":
+                    p.translate(pos, pad)
+                    p.rotate(-90)
+                    rect = QRectF(-length, -height / 2, length, height)
+                    flags = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+                else:
+                    p.translate(pos, bounds.height() - pad)
+                    p.rotate(-90)
+                    rect = QRectF(0, -height / 2, length, height)
+                    flags = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+                p.drawText(rect, int(flags), text)
+                p.restore()
+            self.drawn.append(index)

@@ -1,0 +1,134 @@
+"""Probe + every per-sentence analysis on a 32-token sentence (CPU), and the memory model
+against the measured peak.
+
+Table 1, per preset (random weights; speed does not depend on their values):
+  forward     the engine's forward pass with attentions and hidden states (no grad);
+  probe       ``core.analysis.probe``: forward + numpy conversion + [MASK] predictions;
+  analyses    layer statistics, attention statistics with rollout, PCA of every layer and the
+              pair blocks, on the probe result;
+  total       probe + analyses (the targets: mini < 30 ms, base-size < 250 ms);
+  overhead    total - forward, and overhead / forward (target <= 1);
+  [MASK] rows only  probe(full_logits=False) + analyses: the MLM head decodes the [MASK]
+              position only instead of every token (the vocabulary projection dominates the
+              mini models' forward pass);
+  hf forward  transformers (eager, attentions + hidden states) on the same weights, for scale.
+Table 2: modelled vs measured peak memory of a training step at batch 8, sequence 128.
+
+    python -m benchmarks.bench_analysis [--quick] [--no-memory] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+
+import torch
+from tokenizers import Tokenizer as HFTokenizer
+from tokenizers import pre_tokenizers
+from tokenizers.models import WordLevel
+
+from benchmarks.common import machine, median_ms, transformers_twin
+from core.analysis.measure import measure_training_memory
+from core.analysis.memory import training_memory
+from core.analysis.probe import probe
+from core.analysis.summary import analyze_result
+from core.api import LoadedModel, build_model
+from core.config import preset
+from core.tokenizer import SPECIAL_DEFAULTS, Tokenizer, bert_post_processor
+
+# 30 word tokens + [CLS] + [SEP] = 32 tokens, one of them [MASK], with punctuation.
+SENTENCE = (
+    "the old king went down to the city by the sea , and there he saw [MASK] many people who "
+    "had come from far away to hear his word ."
+)
+
+
+def loaded_preset(name: str) -> LoadedModel:
+    config = preset(name)
+    torch.manual_seed(0)
+    model = build_model(config)
+    model.init_weights()
+    special = SPECIAL_DEFAULTS[config.model_type]
+    words = dict.fromkeys(SENTENCE.replace("[MASK]", "").split())
+    vocab = {tok: i for i, tok in enumerate([*special.values(), *words])}
+    backend = HFTokenizer(WordLevel(vocab, unk_token=special["unk"]))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    backend.add_special_tokens(list(special.values()))
+    backend.post_processor = bert_post_processor(backend, special)
+    return LoadedModel(config, model.eval(), Tokenizer(backend, special, 512), name)
+
+
+def speed(names: list[str], repeat: int) -> None:
+    print(
+        "| model | tokens | forward ms | probe ms | analyses ms | total ms | target ms | "
+        "overhead ms | overhead / forward | total, [MASK] rows only ms | hf forward ms |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name in names:
+        row(name, repeat)
+
+
+def row(name: str, repeat: int) -> None:
+    loaded = loaded_preset(name)
+    encoded = loaded.encode(SENTENCE)
+    assert len(encoded) == 32, len(encoded)
+    result = probe(loaded, SENTENCE)
+    assert len(result.masked) == 1
+    forward = median_ms(lambda: loaded.run(encoded, output_attentions=True), repeat)
+    probe_ms = median_ms(lambda: probe(loaded, SENTENCE), repeat)
+    analyses = median_ms(lambda: analyze_result(result), repeat)
+    lean = median_ms(lambda: analyze_result(probe(loaded, SENTENCE, full_logits=False)), repeat)
+    hf = transformers_twin(loaded, "eager")
+    tensors = encoded.tensors()
+    with torch.no_grad():
+        hf_ms = median_ms(
+            lambda: hf(**tensors, output_attentions=True, output_hidden_states=True), repeat
+        )
+    total = probe_ms + analyses
+    target = 30 if "mini" in name else 250
+    overhead = total - forward
+    print(
+        f"| {name} | {len(encoded)} | {forward:.2f} | {probe_ms:.2f} | {analyses:.2f} | "
+        f"{total:.2f} | {target} | {overhead:.2f} | {overhead / forward:.2f} | {lean:.2f} | "
+        f"{hf_ms:.2f} |",
+        flush=True,
+    )
+
+
+def memory(names: list[str]) -> None:
+    print("| preset | precision | model MiB | measured MiB | model / measured | peak phase |")
+    print("|---|---|---:|---:|---:|---|")
+    for name in names:
+        for precision in ("fp32", "bf16"):
+            est = training_memory(preset(name), 8, 128, precision, "adamw", "cpu", name)
+            got = measure_training_memory(preset(name), 8, 128, precision, "adamw", "cpu")
+            print(
+                f"| {name} | {precision} | {est.total / 2**20:.1f} | {got.peak / 2**20:.1f} | "
+                f"{est.total / got.peak:.3f} | {est.peak_phase} |",
+                flush=True,
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="mini presets only")
+    parser.add_argument("--no-memory", action="store_true", help="skip the memory table")
+    parser.add_argument("--repeat", type=int, default=20, help="timed runs per figure")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    names = ["bert-mini", "albert-mini"] + ([] if args.quick else ["bert-base", "albert-base"])
+    print(f"# probe + analyses, 32-token sentence, {datetime.date.today()}, {machine()}")
+    speed(names, args.repeat)
+    if not args.no_memory:
+        print()
+        print(
+            "# training-step memory, batch 8, seq 128, AdamW, CPU (measured: "
+            "TorchDispatchMode live bytes)"
+        )
+        memory(["bert-tiny", "albert-tiny", "bert-mini", "albert-mini"])
+
+
+if __name__ == "__main__":
+    main()

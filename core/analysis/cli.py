@@ -1,0 +1,245 @@
+"""CLI commands of the analysis: ``compare`` and ``memory`` (``probe`` lives in
+``core.commands`` and calls :func:`probe_report` for its analysis output)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import torch
+
+from core.analysis.compare import compare, format_comparison, format_memory
+from core.analysis.export import dumps_json, save_csv, save_json, save_rows, tidy_rows
+from core.analysis.measure import (
+    OPTIMIZERS,
+    PRECISIONS,
+    measure_inference_memory,
+    measure_training_memory,
+)
+from core.analysis.memory import inference_memory, training_memory
+from core.analysis.summary import ProbeAnalysis
+from core.api import build_model, load_model
+from core.config import PRESETS, preset
+from core.device import resolve_device
+from core.errors import InputError
+
+
+def _settings(p: argparse.ArgumentParser, batch: int = 8) -> None:
+    p.add_argument("--batch", type=int, default=batch, help=f"batch size (default {batch})")
+    p.add_argument("--seq", type=int, default=128, help="sequence length (default 128)")
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="fp32",
+        help="fp32, or bf16/fp16 mixed precision (torch.autocast)",
+    )
+    p.add_argument(
+        "--optimizer",
+        choices=OPTIMIZERS,
+        default="adamw",
+        help="optimizer whose states are counted (default adamw)",
+    )
+    p.add_argument(
+        "--device",
+        default="cpu",
+        help="where to run and measure: cpu (default), cuda, cuda:N, auto",
+    )
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    cmp = subparsers.add_parser(
+        "compare",
+        help="two models side by side: parameters, memory, FLOPs, latency, layer transitions",
+    )
+    cmp.add_argument("model_a", help="first model folder")
+    cmp.add_argument("model_b", help="second model folder")
+    cmp.add_argument("text", help="sentence whose layer transitions are compared")
+    _settings(cmp)
+    cmp.add_argument("--runs", type=int, default=5, help="timed forward passes (median)")
+    cmp.add_argument(
+        "--no-measure",
+        action="store_true",
+        help="skip measured memory and latency (model figures only)",
+    )
+    cmp.add_argument("--json", metavar="FILE", help="also write the full result as JSON")
+    cmp.add_argument("--csv", metavar="FILE", help="also write tidy CSV rows")
+    cmp.set_defaults(func=run_compare)
+
+    mem = subparsers.add_parser(
+        "memory", help="memory model (and optionally a measurement) for training and inference"
+    )
+    mem.add_argument("model", nargs="?", help="model folder (or use --preset)")
+    mem.add_argument(
+        "--preset", choices=sorted(PRESETS), metavar="NAME", help=f"one of {', '.join(PRESETS)}"
+    )
+    _settings(mem)
+    mem.add_argument("--mode", choices=("training", "inference", "both"), default="both")
+    mem.add_argument(
+        "--kernels",
+        choices=("cuda", "cpu"),
+        help="whose kernels the model assumes (default: those of --device)",
+    )
+    mem.add_argument(
+        "--measure",
+        action="store_true",
+        help="also run a real step on --device and report the measured peak",
+    )
+    mem.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    mem.add_argument("--csv", metavar="FILE", help="also write tidy CSV rows")
+    mem.set_defaults(func=run_memory)
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    device = resolve_device(args.device)
+    a = load_model(args.model_a, device=device)
+    b = load_model(args.model_b, device=device)
+    if a.name == b.name:
+        a.name, b.name = f"{a.name} (A)", f"{b.name} (B)"
+    result = compare(
+        a,
+        b,
+        args.text,
+        args.batch,
+        args.seq,
+        args.precision,
+        args.optimizer,
+        measure=not args.no_measure,
+        runs=args.runs,
+    )
+    print(format_comparison(result))
+    meta = {"model_a": str(args.model_a), "model_b": str(args.model_b)}
+    if args.json:
+        save_json(result, args.json, meta)
+        print(f"wrote {args.json}")
+    if args.csv:
+        save_csv(result, args.csv, meta)
+        print(f"wrote {args.csv}")
+    return 0
+
+
+def _fresh(config, heads, device) -> torch.nn.Module:
+    torch.manual_seed(0)
+    model = build_model(config, heads)
+    model.init_weights()
+    return model.to(device)
+
+
+def run_memory(args: argparse.Namespace) -> int:
+    if (args.model is None) == (args.preset is None):
+        raise InputError("give a model folder or --preset NAME (one of them)")
+    device = resolve_device(args.device)
+    kernels = args.kernels or ("cpu" if device.type == "cpu" else "cuda")
+    if args.preset:
+        config, name, heads = preset(args.preset), args.preset, None
+    else:
+        loaded = load_model(args.model, device="cpu")
+        config, name, heads = loaded.config, loaded.name, frozenset(loaded.heads)
+    results = []
+    if args.mode in ("training", "both"):
+        est = training_memory(
+            config, args.batch, args.seq, args.precision, args.optimizer, kernels, name, heads
+        )
+        measured = None
+        if args.measure:  # on a fresh copy: the step changes weights
+            measured = measure_training_memory(
+                _fresh(config, heads, device),
+                args.batch,
+                args.seq,
+                args.precision,
+                args.optimizer,
+                device,
+            )
+        results.append((est, measured))
+    if args.mode in ("inference", "both"):
+        est = inference_memory(
+            config, args.batch, args.seq, args.precision, True, kernels, name, heads
+        )
+        measured = None
+        if args.measure:
+            measured = measure_inference_memory(
+                _fresh(config, heads, device), args.batch, args.seq, args.precision, True, device
+            )
+        results.append((est, measured))
+    if args.json:
+        print(
+            json.dumps(
+                [json.loads(dumps_json(est, {"measured": m})) for est, m in results], indent=2
+            )
+        )
+    else:
+        print("\n\n".join(format_memory(est, m) for est, m in results))
+    if args.csv:
+        rows = [
+            r
+            for est, m in results
+            for r in tidy_rows(est) + (tidy_rows(m, {"model": name}) if m else [])
+        ]
+        save_rows(rows, args.csv)
+        if not args.json:
+            print(f"wrote {args.csv}")
+    return 0
+
+
+# -- probe output (used by core.commands) ----------------------------------------------------
+def probe_report(x: ProbeAnalysis) -> str:
+    """What ``python -m core probe`` prints: masked-word predictions, layer transitions and a
+    per-layer attention summary."""
+    r = x.result
+    lines = [f"tokens ({len(r.tokens)}): {' '.join(r.token_strings)}"]
+    if r.truncated:
+        lines.append("note: the text was truncated to the model's maximum length")
+    if not r.has_mlm:
+        lines.append(f"note: {r.note}")
+    elif not r.masked:
+        lines.append(f"no {r.special_tokens.get('mask', '[MASK]')} in the text: nothing to predict")
+    for m in r.masked:
+        guesses = ", ".join(f"{t} {p:.3f}" for t, p in zip(m.tokens, m.probs, strict=True))
+        lines.append(f"[MASK] at {m.position}: {guesses}")
+    s, a = x.layers, x.attention
+    lines.append("")
+    lines.append(
+        f"{'layer':>6}{'L2 mean':>10}{'cos mean':>10}{'entropy':>9}{'->[CLS]':>9}"
+        f"{'->[SEP]':>9}{'->punct':>9}{'->self':>8}{'->prev':>8}{'->next':>8}"
+    )
+    for layer in range(s.num_layers):
+        lines.append(
+            f"{f'{layer}->{layer + 1}':>6}{s.l2_mean[layer]:>10.4f}{s.cosine_mean[layer]:>10.4f}"
+            + "".join(
+                f"{getattr(a, name)[layer].mean():>{9 if i < 5 else 8}.3f}"
+                for i, name in enumerate(a.PER_HEAD)
+            )
+        )
+    lines.append(
+        f"(attention columns: mean over heads; entropy in nats, uniform = {a.max_entropy:.3f})"
+    )
+    return "\n".join(lines)
+
+
+def probe_arrays(x: ProbeAnalysis) -> dict[str, np.ndarray]:
+    """Analysis arrays the ``probe`` command adds to its .npz/.json output."""
+    arrays = {
+        "norms": x.layers.norms,
+        "l2_distance": x.layers.l2_distance,
+        "cosine": x.layers.cosine,
+        "l2_mean": x.layers.l2_mean,
+        "cosine_mean": x.layers.cosine_mean,
+        "similarity_to_embedding": x.layers.similarity_to_embedding,
+        "pca": x.pca,
+        "pca_variance": x.pca_variance,
+        "mean_attention": x.attention.mean_maps,
+        "rollout": x.attention.rollout,
+    }
+    for name in x.attention.PER_HEAD:
+        arrays[f"head_{name}"] = getattr(x.attention, name)
+    if x.a_to_b is not None:
+        arrays["a_to_b"] = x.a_to_b
+        arrays["b_to_a"] = x.b_to_a
+    for i, m in enumerate(x.result.masked):
+        arrays[f"masked_{i}_ids"] = np.asarray(m.ids, dtype=np.int64)
+        arrays[f"masked_{i}_probs"] = m.probs
+    if x.result.masked:
+        arrays["masked_positions"] = np.asarray(
+            [m.position for m in x.result.masked], dtype=np.int64
+        )
+    return arrays

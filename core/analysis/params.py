@@ -1,0 +1,145 @@
+"""Parameter counts by component for the comparison view, with the formula behind each.
+
+Counts come from the engine (:func:`core.params.count_parameters`, which walks the real module,
+shared tensors once for *unique* and once per use for *effective*); the formulas here are the
+closed forms of Devlin et al. (2019) and Lan et al. (2020, Section 3.2: factorized embeddings
+V x E + E x H instead of V x H) and are checked against the counts in the tests. Paper-size
+presets are counted on the meta device, so nothing is allocated.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from core.api import build_model
+from core.config import ModelConfig
+from core.params import COMPONENTS, count_parameters
+
+
+@dataclass(frozen=True)
+class ComponentCount:
+    component: str
+    unique: int  # parameters stored (a shared tensor once)
+    effective: int  # parameters a token passes through (a shared layer once per use)
+    share_unique: float  # unique / total unique
+    share_effective: float  # effective / total effective
+    formula: str  # closed form in the config's symbols (see ParamReport.symbols)
+
+
+@dataclass(frozen=True)
+class ParamReport:
+    model: str
+    model_type: str
+    heads: tuple[str, ...]
+    components: list[ComponentCount]
+    total_unique: int
+    total_effective: int
+    backbone_unique: int  # without pre-training heads (what the papers' tables count)
+    backbone_effective: int
+    symbols: dict[str, int] = field(default_factory=dict)  # V, E, H, I, L, P, S, G, K
+
+    def component(self, name: str) -> ComponentCount:
+        return next(c for c in self.components if c.component == name)
+
+    @property
+    def embedding_share(self) -> float:
+        """Share of the unique parameters in the embedding tables plus ALBERT's E -> H projection."""
+        return (
+            self.component("embeddings").share_unique
+            + self.component("embedding projection").share_unique
+        )
+
+
+def symbols(config: ModelConfig) -> dict[str, int]:
+    """V vocab, E embedding width, H hidden, I intermediate, L effective layers, P positions,
+    S segment types, G layer parameter sets stored (ALBERT groups x inner layers)."""
+    stored = config.num_hidden_layers
+    if config.model_type == "albert":
+        stored = config.num_hidden_groups * config.inner_group_num
+    return {
+        "V": config.vocab_size,
+        "E": config.embedding_dim,
+        "H": config.hidden_size,
+        "I": config.intermediate_size,
+        "L": config.effective_layers,
+        "P": config.max_position_embeddings,
+        "S": config.type_vocab_size,
+        "G": stored,
+    }
+
+
+def formulas(config: ModelConfig, heads: frozenset[str]) -> dict[str, str]:
+    """Closed forms of the *unique* count of each component."""
+    albert = config.model_type == "albert"
+    sets = "G" if albert and config.sharing == "all" else "L"
+    attn_sets = "1" if albert and config.sharing == "attention" else sets
+    ffn_sets = "1" if albert and config.sharing == "ffn" else sets
+    head_terms = []
+    if "mlm" in heads:
+        # transform dense + LayerNorm + output bias; the decoder is tied to the word embeddings
+        head_terms.append("(H·E + E) + 2E + V" if albert else "(H² + H) + 2H + V")
+    if "nsp" in heads or "sop" in heads:
+        head_terms.append("2H + 2")
+    # LayerNorms: embeddings (2E) + two per layer (attention, feed-forward) of 2H each
+    if albert and config.sharing in ("attention", "ffn"):
+        norms = f"2E + {attn_sets}·2H + {ffn_sets}·2H"
+    else:
+        norms = f"2E + {sets}·4H"
+    return {
+        "embeddings": "(V + P + S)·E",
+        "embedding projection": "E·H + H" if albert else "0 (BERT: E = H, no projection)",
+        "attention": f"{attn_sets}·(4H² + 4H)",
+        "feed-forward": f"{ffn_sets}·(2·H·I + I + H)",
+        "layer norms": norms,
+        "pooler": "H² + H" if "pooler" in heads else "0",
+        "heads": " + ".join(head_terms) if head_terms else "0",
+    }
+
+
+def _meta_model(config: ModelConfig, heads: frozenset[str] | None) -> nn.Module:
+    with torch.device("meta"):
+        return build_model(config, heads)
+
+
+def param_report(
+    model: nn.Module | ModelConfig, name: str | None = None, heads: frozenset[str] | None = None
+) -> ParamReport:
+    """Component breakdown of a model (a module, or a config counted on the meta device)."""
+    module = _meta_model(model, heads) if isinstance(model, ModelConfig) else model
+    config: ModelConfig = module.config
+    b = count_parameters(module)
+    forms = formulas(config, module.heads)
+    comps = [
+        ComponentCount(
+            component=c,
+            unique=b.unique[c],
+            effective=b.effective[c],
+            share_unique=b.unique[c] / b.total_unique if b.total_unique else 0.0,
+            share_effective=b.effective[c] / b.total_effective if b.total_effective else 0.0,
+            formula=forms[c],
+        )
+        for c in COMPONENTS
+    ]
+    return ParamReport(
+        model=name or config.model_type,
+        model_type=config.model_type,
+        heads=tuple(sorted(module.heads)),
+        components=comps,
+        total_unique=b.total_unique,
+        total_effective=b.total_effective,
+        backbone_unique=b.backbone_unique,
+        backbone_effective=b.backbone_effective,
+        symbols=symbols(config),
+    )
+
+
+def evaluate_formula(formula: str, syms: dict[str, int]) -> int:
+    """The value of one of :func:`formulas`' strings for the given symbols (used by tests and
+    to show the arithmetic next to the count)."""
+    expr = formula.split(" (BERT")[0].replace("·", "*").replace("²", "**2")
+    expr = re.sub(r"(\d)([A-Z(])", r"\1*\2", expr)  # 4H -> 4*H
+    return int(eval(expr, {"__builtins__": {}}, dict(syms)))  # our own formula strings only

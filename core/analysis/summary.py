@@ -1,0 +1,50 @@
+"""Probe a sentence and run every per-sentence analysis at once: what the CLI ``probe``
+command prints and exports, and what the benchmark times."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.analysis.attention import AttentionStats, attention_stats, pair_blocks
+from core.analysis.layers import LayerStats, _pca, layer_stats
+from core.analysis.probe import ProbeResult, probe
+from core.api import LoadedModel
+
+
+@dataclass
+class ProbeAnalysis:
+    result: ProbeResult
+    layers: LayerStats
+    attention: AttentionStats
+    pca: np.ndarray  # (L+1, T, 2) per-layer PCA, signs fixed
+    pca_variance: np.ndarray  # (L+1, 2) explained-variance ratios
+    a_to_b: np.ndarray | None  # (L, heads) mean cross-segment attention, None without a pair
+    b_to_a: np.ndarray | None
+
+
+def analyze_result(result: ProbeResult) -> ProbeAnalysis:
+    """All per-sentence analyses of an existing probe result."""
+    pca, variance = _pca(result.hidden_states)
+    blocks = pair_blocks(result)
+    return ProbeAnalysis(
+        result=result,
+        layers=layer_stats(result),
+        attention=attention_stats(result),
+        pca=pca,
+        pca_variance=variance,
+        a_to_b=blocks["a_to_b"],
+        b_to_a=blocks["b_to_a"],
+    )
+
+
+def analyze(
+    loaded: LoadedModel,
+    text: str,
+    pair: str | None = None,
+    top_k: int = 5,
+    full_logits: bool = True,
+) -> ProbeAnalysis:
+    """Probe, then layer statistics, attention statistics and rollout, PCA and pair blocks."""
+    return analyze_result(probe(loaded, text, pair, top_k, full_logits))

@@ -1,0 +1,30 @@
+"""Pretraining BERT (MLM + NSP) and ALBERT (MLM + SOP): trainer, optimizers, checkpoints,
+distributed setup. See :mod:`core.training.trainer` for the loop and its events."""
+
+from core.training.optim import Lamb, build_optimizer, build_scheduler, warmup_linear
+from core.training.setup import prepare_data, prepare_training
+from core.training.trainer import (
+    EvalMetrics,
+    ProgressEvent,
+    StepStats,
+    TrainConfig,
+    Trainer,
+    TrainResult,
+    evaluate,
+)
+
+__all__ = [
+    "EvalMetrics",
+    "Lamb",
+    "ProgressEvent",
+    "StepStats",
+    "TrainConfig",
+    "TrainResult",
+    "Trainer",
+    "build_optimizer",
+    "build_scheduler",
+    "evaluate",
+    "prepare_data",
+    "prepare_training",
+    "warmup_linear",
+]

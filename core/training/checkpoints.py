@@ -1,0 +1,171 @@
+"""Training checkpoints: a Hugging Face-format model folder plus what resuming needs.
+
+``OUT/checkpoint-0000500/`` holds config.json, model.safetensors, tokenizer.json and
+tokenizer_config.json (so ``core.load_model`` and transformers' ``from_pretrained`` read it),
+plus ``trainer_state.pt`` (optimizer, scheduler, grad scaler, every rank's RNG states, data
+position) and ``training_args.json``. Every folder is written under a temporary name and
+renamed when complete (``core.checkpoint.atomic_folder``), so a crash mid-save leaves the
+previous checkpoint intact. ``trainer_state.pt`` is read with ``weights_only=True``: it holds
+only tensors and plain Python values, never pickled code.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import random
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from core.checkpoint import atomic_folder, hf_architecture, save_weights
+from core.config import ModelConfig
+from core.errors import CheckpointError
+from core.tokenizer import Tokenizer
+
+log = logging.getLogger(__name__)
+
+PREFIX = "checkpoint-"
+STATE_FILE = "trainer_state.pt"
+ARGS_FILE = "training_args.json"
+SUMMARY_FILE = "training_summary.json"
+_NAME = re.compile(rf"^{PREFIX}(\d+)$")
+
+
+def checkpoint_name(step: int) -> str:
+    return f"{PREFIX}{step:07d}"
+
+
+# -- RNG ----------------------------------------------------------------------------------------
+def rng_state() -> dict:
+    """Python, numpy and torch (CPU and CUDA) generator states as plain values and tensors."""
+    np_state = np.random.get_state(legacy=False)
+    state = {
+        "python": random.getstate(),
+        "numpy": {
+            "bit_generator": np_state["bit_generator"],
+            "key": torch.from_numpy(np.asarray(np_state["state"]["key"]).astype(np.int64)),
+            "pos": int(np_state["state"]["pos"]),
+            "has_gauss": int(np_state["has_gauss"]),
+            "gauss": float(np_state["gauss"]),
+        },
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    n = state["numpy"]
+    np.random.set_state(
+        {
+            "bit_generator": n["bit_generator"],
+            "state": {"key": n["key"].numpy().astype(np.uint32), "pos": n["pos"]},
+            "has_gauss": n["has_gauss"],
+            "gauss": n["gauss"],
+        }
+    )
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# -- writing ------------------------------------------------------------------------------------
+def write_model_folder(
+    folder: Path,
+    model: nn.Module,
+    config: ModelConfig,
+    tokenizer: Tokenizer,
+    extra: Callable[[Path], None] | None = None,
+    dtype: torch.dtype | None = None,
+) -> Path:
+    """Atomically write an HF-format model folder; ``extra(tmp)`` adds more files first.
+
+    ``dtype`` (e.g. float16) stores the weights at that precision (exports only: a checkpoint
+    meant for resuming keeps full precision).
+    """
+    config = config.replace(
+        extra={**config.extra, "architectures": [hf_architecture(config, model.heads)]}
+    )
+
+    def write(tmp: Path) -> None:
+        config.save(tmp / "config.json")
+        to_save = model if dtype is None else copy.deepcopy(model).to(dtype)
+        save_weights(to_save, config, tmp)
+        tokenizer.save(tmp)
+        if extra is not None:
+            extra(tmp)
+
+    atomic_folder(Path(folder), write)
+    return Path(folder)
+
+
+def save_checkpoint(
+    out_dir: Path,
+    step: int,
+    model: nn.Module,
+    config: ModelConfig,
+    tokenizer: Tokenizer,
+    trainer_state: dict,
+    args: dict,
+    keep: int = 2,
+) -> Path:
+    """``out_dir/checkpoint-NNNNNNN`` with the trainer state; keeps the newest ``keep``."""
+
+    def extra(tmp: Path) -> None:
+        torch.save(trainer_state, tmp / STATE_FILE)
+        (tmp / ARGS_FILE).write_text(json.dumps(args, indent=2) + "\n", encoding="utf-8")
+
+    folder = write_model_folder(out_dir / checkpoint_name(step), model, config, tokenizer, extra)
+    if keep > 0:
+        for old in list_checkpoints(out_dir)[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+    return folder
+
+
+# -- reading ------------------------------------------------------------------------------------
+def list_checkpoints(out_dir: Path) -> list[Path]:
+    """Complete checkpoints (with trainer state) in ``out_dir``, oldest first."""
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        return []
+    found = []
+    for child in out_dir.iterdir():
+        match = _NAME.match(child.name)
+        if match and child.is_dir() and (child / STATE_FILE).is_file():
+            found.append((int(match.group(1)), child))
+    return [path for _, path in sorted(found)]
+
+
+def latest_checkpoint(out_dir: Path) -> Path | None:
+    found = list_checkpoints(out_dir)
+    return found[-1] if found else None
+
+
+def load_trainer_state(folder: Path) -> dict:
+    path = Path(folder) / STATE_FILE
+    if not path.is_file():
+        raise CheckpointError(f"{folder}: no {STATE_FILE} (not a resumable training checkpoint)")
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as err:  # unpickling errors have many types
+        raise CheckpointError(f"{path}: unreadable trainer state ({err})") from None
+
+
+def load_training_args(folder: Path) -> dict:
+    path = Path(folder) / ARGS_FILE
+    if not path.is_file():
+        raise CheckpointError(f"{folder}: no {ARGS_FILE}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{path}: malformed JSON ({err})") from None

@@ -1,0 +1,282 @@
+"""``python -m core train`` and ``python -m core eval``: pretraining from the command line.
+
+``train`` checks every setting and file first, then shows a progress line on stderr (redrawn
+in place on a terminal, one line every few seconds in a log file) and a summary at the end.
+Ctrl-C stops at the next step boundary and saves a checkpoint that ``--resume`` continues;
+a second Ctrl-C aborts at once. Under ``torchrun`` only rank 0 prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+
+from core.api import load_model
+from core.config import PRESETS
+from core.data import DataConfig, PretrainingData, TokenizedCorpus, check_corpus
+from core.device import describe_device
+from core.errors import InputError
+from core.training import checkpoints as ckpt
+from core.training.distributed import init_distributed, shutdown
+from core.training.optim import OPTIMIZERS
+from core.training.setup import find_resume_checkpoint, prepare_training
+from core.training.trainer import (
+    PRECISIONS,
+    SAVE_DTYPES,
+    EvalMetrics,
+    ProgressEvent,
+    TrainConfig,
+    evaluate,
+    resolve_precision,
+)
+
+log = logging.getLogger(__name__)
+
+# CLI option -> TrainConfig field, for options that map one to one.
+_FIELDS = {
+    "arch": "arch", "preset": "preset", "steps": "steps", "batch_size": "batch_size",
+    "seq_len": "seq_len", "lr": "lr", "warmup": "warmup", "optimizer": "optimizer",
+    "grad_accum": "grad_accum", "device": "device", "precision": "precision",
+    "vocab_size": "vocab_size", "eval_every": "eval_every", "save_every": "save_every",
+    "seed": "seed", "weight_decay": "weight_decay", "max_grad_norm": "max_grad_norm",
+    "max_positions": "max_positions", "save_dtype": "save_dtype",
+    "eval_examples": "eval_examples", "keep_checkpoints": "keep_checkpoints",
+}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    train = subparsers.add_parser(
+        "train", help="pretrain a BERT (MLM+NSP) or ALBERT (MLM+SOP) model on text files",
+        description="Pretrain from plain text: one document per blank-line-separated block, "
+        "one sentence per line. Also runs under torchrun --nproc_per_node N.",
+    )
+    train.add_argument("--arch", choices=("bert", "albert"), help="model family (required "
+                       "unless resuming)")
+    train.add_argument("--preset", metavar="NAME", help=f"size preset (default ARCH-mini): "
+                       f"{', '.join(PRESETS)}")
+    train.add_argument("--corpus", nargs="+", required=True, metavar="FILE",
+                       help="UTF-8 training text files")
+    train.add_argument("--eval-corpus", nargs="+", metavar="FILE", help="held-out text files "
+                       "(default: every 50th document of the corpus is held out)")
+    train.add_argument("--out", required=True, metavar="DIR",
+                       help="output folder: checkpoint-N/, final/, train_log.jsonl")
+    train.add_argument("--steps", type=int, help="optimizer steps (default 1000)")
+    train.add_argument("--batch-size", type=int, help="sequences per micro-batch and process "
+                       "(default 32)")
+    train.add_argument("--seq-len", type=int, help="sequence length in tokens (default 128)")
+    train.add_argument("--lr", type=float, help="peak learning rate (default 5e-4)")
+    train.add_argument("--warmup", type=int, help="warm-up steps (default 5%% of --steps)")
+    train.add_argument("--optimizer", choices=OPTIMIZERS, help="adamw (default) or lamb")
+    train.add_argument("--grad-accum", type=int, help="micro-batches per step (default 1)")
+    train.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
+    train.add_argument("--precision", choices=PRECISIONS, help="auto (default): bf16 on GPUs "
+                       "that support it, else fp16 on GPU; fp32 on CPU/MPS")
+    train.add_argument("--vocab-size", type=int, help="tokenizer size when it is trained from "
+                       "the corpus (default 8000)")
+    train.add_argument("--tokenizer", metavar="PATH", help="use this tokenizer.json (or a "
+                       "folder holding one) instead of training one")
+    train.add_argument("--eval-every", type=int, help="steps between evaluations (default: "
+                       "only at the end)")
+    train.add_argument("--eval-examples", type=int, help="held-out sequences per evaluation "
+                       "(default 1000)")
+    train.add_argument("--save-every", type=int, help="steps between checkpoints (default: "
+                       "only at the end)")
+    train.add_argument("--keep-checkpoints", type=int, help="newest checkpoints kept (default 2)")
+    train.add_argument("--seed", type=int, help="random seed (default 0)")
+    train.add_argument("--weight-decay", type=float, help="default 0.01")
+    train.add_argument("--max-grad-norm", type=float, help="gradient clipping (default 1.0; 0 off)")
+    train.add_argument("--max-positions", type=int, help="override the preset's "
+                       "max_position_embeddings (e.g. = --seq-len for a smaller model)")
+    train.add_argument("--save-dtype", choices=tuple(SAVE_DTYPES), help="weights of final/ "
+                       "(default float32; float16 halves the file)")
+    train.add_argument("--resume", nargs="?", const="latest", metavar="CHECKPOINT",
+                       help="continue the newest checkpoint in --out (or the one given)")
+    train.add_argument("--quiet", action="store_true", help="no progress line")
+    train.set_defaults(func=run_train)
+
+    ev = subparsers.add_parser(
+        "eval", help="held-out MLM accuracy/perplexity and NSP/SOP accuracy of a model"
+    )
+    ev.add_argument("model", help="Hugging Face-format BERT/ALBERT folder")
+    ev.add_argument("--corpus", nargs="+", required=True, metavar="FILE", help="UTF-8 text files")
+    ev.add_argument("--seq-len", type=int, default=128, help="sequence length (default 128)")
+    ev.add_argument("--batch-size", type=int, default=32, help="default 32")
+    ev.add_argument("--max-examples", type=int, help="cap on sequences (default: all)")
+    ev.add_argument("--seed", type=int, default=1234, help="masking/pairing seed (default 1234)")
+    ev.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
+    ev.add_argument("--precision", choices=PRECISIONS, default="auto")
+    ev.add_argument("--json", action="store_true", help="print JSON")
+    ev.set_defaults(func=run_eval)
+
+
+# -- train ---------------------------------------------------------------------------------------
+def _config_from_args(args: argparse.Namespace, saved: dict | None) -> TrainConfig:
+    data = dict(saved) if saved else {}
+    if saved and args.arch and args.arch != saved.get("arch"):
+        raise InputError(f"--arch {args.arch} but the checkpoint is a {saved.get('arch')} run")
+    for option, name in _FIELDS.items():
+        value = getattr(args, option, None)
+        if value is not None:
+            data[name] = value
+    if not saved:
+        if not args.arch:
+            raise InputError("--arch is required (bert or albert)")
+        data.setdefault("preset", f"{args.arch}-mini")
+    config = TrainConfig.from_dict(data)
+    config.validate()
+    return config
+
+
+def _fmt_time(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+class ProgressPrinter:
+    """A progress line on stderr: redrawn in place on a terminal, else every ``period`` s."""
+
+    def __init__(self, stream=sys.stderr, period: float = 10.0):
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.period = period
+        self._last = 0.0
+
+    def __call__(self, ev: ProgressEvent) -> None:
+        if ev.kind == "step":
+            now = time.monotonic()
+            if not self.tty and now - self._last < self.period and ev.step != ev.total_steps:
+                return
+            self._last = now
+            frac = ev.step / ev.total_steps
+            bar = "#" * int(24 * frac) + "." * (24 - int(24 * frac))
+            losses = " ".join(f"{k} {v:.3f}" for k, v in ev.losses.items() if k != "total")
+            mem = f" | {ev.memory_bytes / 2**20:,.0f} MiB" if ev.memory_bytes else ""
+            line = (
+                f"step {ev.step}/{ev.total_steps} [{bar}] {frac:4.0%} | loss "
+                f"{ev.losses.get('total', float('nan')):.3f} ({losses}) | lr {ev.lr:.2e} | "
+                f"{ev.tokens_per_s:,.0f} tok/s | epoch {ev.epoch:.2f} | "
+                f"{_fmt_time(ev.elapsed_s)} < {_fmt_time(ev.eta_s)}{mem}"
+            )
+            if self.tty:
+                self.stream.write("\r\x1b[2K" + line)
+            else:
+                self.stream.write(line + "\n")
+        elif ev.kind == "eval" and ev.metrics is not None:
+            self._newline()
+            self.stream.write(f"eval at step {ev.step}: {format_metrics(ev.metrics)}\n")
+        elif ev.kind in ("checkpoint", "cancelled") and ev.checkpoint:
+            self._newline()
+            what = "saved" if ev.kind == "checkpoint" else "cancelled; saved"
+            self.stream.write(f"{what} {ev.checkpoint}\n")
+        elif ev.kind == "done":
+            self._newline()
+        self.stream.flush()
+
+    def _newline(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+
+
+def format_metrics(m: EvalMetrics) -> str:
+    text = f"MLM accuracy {m.mlm_accuracy:.2%}, perplexity {m.perplexity:,.2f}"
+    if m.sentence_task:
+        text += f", {m.sentence_task.upper()} accuracy {m.sentence_accuracy:.2%}"
+    return text + f" ({m.n_sequences} sequences, {m.n_masked} masked tokens)"
+
+
+def run_train(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    saved = None
+    if args.resume:
+        folder = find_resume_checkpoint(out, args.resume)
+        saved = ckpt.load_training_args(folder).get("train")
+    config = _config_from_args(args, saved)
+    ctx, device = init_distributed(config.device)
+    try:
+        trainer = prepare_training(
+            config, args.corpus, args.eval_corpus, tokenizer=args.tokenizer, out_dir=out,
+            resume=args.resume, ctx=ctx, device=device,
+        )
+        show = ctx.is_main and not args.quiet
+        if show:
+            n_params = sum(p.numel() for p in trainer.model.parameters())
+            sys.stderr.write(
+                f"training {config.preset} ({n_params / 1e6:.2f}M parameters, vocabulary "
+                f"{trainer.tokenizer.vocab_size}) on {describe_device(device)} x "
+                f"{ctx.world_size}, precision {trainer.precision}, global batch "
+                f"{config.batch_size * config.grad_accum * ctx.world_size} x {config.seq_len}"
+                + (f", resuming at step {trainer.step}" if trainer.step else "")
+                + "\n"
+            )
+            trainer.add_listener(ProgressPrinter())
+        previous = signal.getsignal(signal.SIGINT)
+
+        def on_interrupt(signum, frame):
+            if trainer.cancelled:
+                raise KeyboardInterrupt
+            trainer.cancel()
+            sys.stderr.write("\nstopping at the end of this step (Ctrl-C again to abort)\n")
+
+        signal.signal(signal.SIGINT, on_interrupt)
+        try:
+            result = trainer.run()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        if ctx.is_main:
+            lines = [
+                "",
+                f"{'stopped' if result.cancelled else 'finished'} after {result.steps} steps, "
+                f"{result.tokens_seen:,} tokens, {_fmt_time(result.elapsed_s)}",
+                "final losses: " + ", ".join(f"{k} {v:.4f}" for k, v in result.final_losses.items()),
+            ]
+            if result.metrics is not None:
+                lines.append("held-out: " + format_metrics(result.metrics))
+            if result.final_model is not None:
+                lines.append(f"model: {result.final_model}")
+            if result.checkpoint is not None:
+                lines.append(f"checkpoint (for --resume): {result.checkpoint}")
+            print("\n".join(lines))
+        return 130 if result.cancelled else 0
+    finally:
+        shutdown(ctx)
+
+
+# -- eval ----------------------------------------------------------------------------------------
+def run_eval(args: argparse.Namespace) -> int:
+    if args.batch_size < 1:
+        raise InputError(f"batch size must be a positive integer, got {args.batch_size}")
+    if args.max_examples is not None and args.max_examples < 1:
+        raise InputError(f"max examples must be >= 1, got {args.max_examples}")
+    files = check_corpus(args.corpus)
+    loaded = load_model(args.model, device=args.device)
+    if "mlm" not in loaded.heads:
+        raise InputError(f"{args.model}: the model has no MLM head to evaluate")
+    if args.seq_len > loaded.config.max_position_embeddings:
+        raise InputError(
+            f"sequence length {args.seq_len} is longer than the model's "
+            f"{loaded.config.max_position_embeddings} positions"
+        )
+    data_config = DataConfig.for_model(loaded.config.model_type, args.seq_len)
+    corpus = TokenizedCorpus.build(files, loaded.tokenizer)
+    data = PretrainingData(corpus, loaded.tokenizer, data_config, seed=args.seed)
+    precision = resolve_precision(args.precision, loaded.device)
+    batches = data.eval_batches(args.batch_size, args.max_examples, seed=args.seed)
+    metrics = evaluate(loaded.model, batches, loaded.device, precision, task=data_config.task)
+    if args.json:
+        print(json.dumps({"model": str(args.model), **metrics.to_dict()}, indent=2))
+    else:
+        print(f"model: {args.model}")
+        print(f"MLM accuracy:   {metrics.mlm_accuracy:.4f}")
+        print(f"MLM perplexity: {metrics.perplexity:.3f}  (loss {metrics.mlm_loss:.4f})")
+        if metrics.sentence_task:
+            print(f"{metrics.sentence_task.upper()} accuracy:   {metrics.sentence_accuracy:.4f}"
+                  f"  (loss {metrics.sentence_loss:.4f})")
+        print(f"sequences: {metrics.n_sequences}, masked tokens: {metrics.n_masked}")
+    return 0

@@ -1,0 +1,140 @@
+"""Optimizers and the learning-rate schedule used for pretraining.
+
+- AdamW (Loshchilov & Hutter 2019), torch's own, as BERT used (eps 1e-6, decay 0.01).
+- LAMB (You et al. 2020, "Large Batch Optimization for Deep Learning: Training BERT in 76
+  minutes", Algorithm 2), which ALBERT was trained with. torch has none, so it is written here:
+  Adam's bias-corrected moments, decoupled weight decay, then a per-tensor *trust ratio*
+  ||w|| / ||update|| that rescales each layer's step. As in Google's LAMB used for ALBERT,
+  tensors excluded from weight decay (biases, LayerNorm) are also excluded from the trust
+  ratio (``adapt=False`` in their parameter group).
+- Linear warm-up then linear decay to zero, BERT's schedule.
+
+Biases and LayerNorm parameters get no weight decay (BERT's ``exclude_from_weight_decay``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LambdaLR
+
+from core.errors import InputError
+
+OPTIMIZERS = ("adamw", "lamb")
+NO_DECAY_MARKS = ("bias", "LayerNorm", "layer_norm")
+
+
+class Lamb(Optimizer):
+    """Layer-wise Adaptive Moments for Batch training (LAMB).
+
+    For each tensor w with gradient g at step t:
+        m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
+        r = (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps) + weight_decay * w
+        w = w - lr * (||w|| / ||r||) * r       (ratio 1 if either norm is 0, or adapt=False)
+    """
+
+    def __init__(
+        self,
+        params: Iterable,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-6,
+        weight_decay: float = 0.01,
+        adapt: bool = True,
+    ):
+        if lr <= 0:
+            raise ValueError(f"lr must be > 0, got {lr}")
+        if not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
+            raise ValueError(f"betas must be in [0, 1), got {betas}")
+        defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay,
+                    "adapt": adapt}
+        super().__init__(params, defaults)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            b1, b2 = group["betas"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                grad = p.grad
+                if grad.is_sparse:
+                    raise RuntimeError("Lamb does not support sparse gradients")
+                state = self.state[p]
+                if not state:
+                    state["step"] = torch.zeros((), dtype=torch.float32)
+                    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state["step"] += 1
+                t = float(state["step"])
+                m, v = state["exp_avg"], state["exp_avg_sq"]
+                m.mul_(b1).add_(grad, alpha=1 - b1)
+                v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
+                denom = (v / (1 - b2**t)).sqrt_().add_(group["eps"])
+                update = (m / (1 - b1**t)).div_(denom)
+                if group["weight_decay"]:
+                    update.add_(p, alpha=group["weight_decay"])
+                ratio = 1.0
+                if group["adapt"]:
+                    w_norm = torch.linalg.vector_norm(p.float())
+                    u_norm = torch.linalg.vector_norm(update.float())
+                    ratio = torch.where(
+                        (w_norm > 0) & (u_norm > 0), w_norm / u_norm, torch.ones_like(w_norm)
+                    )
+                    state["trust_ratio"] = ratio.detach()
+                    p.add_(update * ratio.to(update.dtype), alpha=-group["lr"])
+                else:
+                    p.add_(update, alpha=-group["lr"])
+        return loss
+
+
+def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Two groups: decayed weights, and biases/LayerNorms (no decay, no LAMB adaptation)."""
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        (no_decay if any(mark in name for mark in NO_DECAY_MARKS) else decay).append(param)
+    return [
+        {"params": decay, "weight_decay": weight_decay, "adapt": True},
+        {"params": no_decay, "weight_decay": 0.0, "adapt": False},
+    ]
+
+
+def build_optimizer(
+    model: nn.Module,
+    name: str,
+    lr: float,
+    weight_decay: float = 0.01,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-6,
+) -> Optimizer:
+    """``"adamw"`` or ``"lamb"`` over :func:`parameter_groups`."""
+    groups = parameter_groups(model, weight_decay)
+    if name == "adamw":
+        for group in groups:
+            group.pop("adapt")
+        return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+    if name == "lamb":
+        return Lamb(groups, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+    raise InputError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+
+
+def warmup_linear(step: int, warmup: int, total: int) -> float:
+    """LR multiplier for optimizer step ``step`` (0-based): (step + 1) / warmup while warming
+    up, then a straight line down that would reach 0 one step after the last."""
+    if step < warmup:
+        return (step + 1) / warmup
+    return max(0.0, (total - step) / max(1, total - warmup))
+
+
+def build_scheduler(optimizer: Optimizer, warmup: int, total: int) -> LambdaLR:
+    return LambdaLR(optimizer, lambda step: warmup_linear(step, warmup, total))
+

@@ -1,0 +1,134 @@
+"""From settings and text files to a ready :class:`Trainer`, checking everything first.
+
+The order matters for the user: every setting and every corpus file is checked (presets,
+sizes, sequence length against the model's positions, files that exist, are UTF-8 and hold
+text) before the tokenizer is trained or a single token is read, so a typo costs a second,
+not a run. Under torchrun, rank 0 trains the tokenizer and tokenizes the corpus into the
+shared cache; the other ranks wait and reuse both.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from core.config import PRESETS
+from core.data import DataConfig, PretrainingData, TokenizedCorpus, check_corpus
+from core.errors import InputError
+from core.tokenizer import Tokenizer
+from core.tokenizer_train import load_tokenizer_file, train_tokenizer
+from core.training import checkpoints as ckpt
+from core.training.distributed import DistContext, barrier
+from core.training.trainer import TrainConfig, Trainer
+
+log = logging.getLogger(__name__)
+
+PathList = Sequence[str | os.PathLike]
+
+
+@dataclass
+class PreparedData:
+    tokenizer: Tokenizer
+    train: PretrainingData
+    eval: PretrainingData | None
+
+
+def find_resume_checkpoint(out_dir: Path | None, resume: str | os.PathLike | bool) -> Path:
+    """``resume`` True/"latest": the newest checkpoint in ``out_dir``; else that folder."""
+    if resume in (True, "latest"):
+        if out_dir is None:
+            raise InputError("resuming needs the output folder that holds the checkpoints")
+        found = ckpt.latest_checkpoint(out_dir)
+        if found is None:
+            raise InputError(f"{out_dir}: no checkpoint to resume from")
+        return found
+    folder = Path(resume)
+    if not (folder / ckpt.STATE_FILE).is_file():
+        raise InputError(f"{folder}: not a training checkpoint (no {ckpt.STATE_FILE})")
+    return folder
+
+
+def prepare_data(
+    config: TrainConfig,
+    corpus: PathList,
+    eval_corpus: PathList | None = None,
+    tokenizer: Tokenizer | str | os.PathLike | None = None,
+    out_dir: Path | None = None,
+    ctx: DistContext | None = None,
+) -> PreparedData:
+    """Check the settings and files, then get a tokenizer and tokenized train/eval data."""
+    ctx = ctx or DistContext()
+    config.validate()
+    corpus = check_corpus(corpus, "corpus")
+    eval_corpus = check_corpus(eval_corpus, "evaluation corpus") if eval_corpus else None
+    max_length = config.max_positions or PRESETS[config.preset].max_position_embeddings
+    if isinstance(tokenizer, Tokenizer):
+        tok = tokenizer
+    elif tokenizer is not None:
+        tok = load_tokenizer_file(tokenizer, config.arch, max_length)
+    else:
+        tok_dir = out_dir / "tokenizer" if out_dir is not None else None
+        if tok_dir is not None and ctx.enabled and not ctx.is_main:
+            barrier(ctx)  # rank 0 trains and saves it
+            tok = load_tokenizer_file(tok_dir, config.arch, max_length)
+        else:
+            tok = train_tokenizer(corpus, config.arch, config.vocab_size, max_length=max_length)
+            if tok_dir is not None:
+                tok_dir.mkdir(parents=True, exist_ok=True)
+                tok.save(tok_dir)
+            if tok_dir is not None and ctx.enabled:
+                barrier(ctx)
+    config.model_config(tok)  # vocabulary and positions fit the preset
+    cache = out_dir / "cache" if out_dir is not None else None
+
+    def build(paths: PathList) -> TokenizedCorpus:
+        if cache is not None and ctx.enabled and not ctx.is_main:
+            barrier(ctx)
+            return TokenizedCorpus.build(paths, tok, cache)
+        result = TokenizedCorpus.build(paths, tok, cache)
+        if cache is not None and ctx.enabled:
+            barrier(ctx)
+        return result
+
+    data_config = DataConfig.for_model(config.arch, config.seq_len)
+    train_corpus = build(corpus)
+    heldout = None
+    if eval_corpus:
+        heldout = build(eval_corpus)
+    elif config.heldout_every and train_corpus.n_documents >= 3:
+        train_corpus, heldout = train_corpus.split_heldout(config.heldout_every)
+    train = PretrainingData(train_corpus, tok, data_config, seed=config.seed)
+    evaluation = PretrainingData(heldout, tok, data_config, seed=config.seed) if heldout else None
+    log.info("corpus: %d documents, %d tokens; held out: %s", train_corpus.n_documents,
+             train_corpus.n_tokens, f"{heldout.n_documents} documents" if heldout else "none")
+    return PreparedData(tok, train, evaluation)
+
+
+def prepare_training(
+    config: TrainConfig,
+    corpus: PathList,
+    eval_corpus: PathList | None = None,
+    tokenizer: Tokenizer | str | os.PathLike | None = None,
+    out_dir: str | os.PathLike | None = None,
+    resume: str | os.PathLike | bool | None = None,
+    ctx: DistContext | None = None,
+    device: torch.device | None = None,
+) -> Trainer:
+    """A :class:`Trainer` for ``config`` on the given files (resuming when asked)."""
+    out = Path(out_dir) if out_dir is not None else None
+    resume_from = find_resume_checkpoint(out, resume) if resume else None
+    if resume_from is not None:
+        tokenizer = resume_from  # the checkpoint's own tokenizer
+    elif out is not None and ckpt.list_checkpoints(out):
+        raise InputError(
+            f"{out} already holds checkpoints; pass --resume to continue that run or choose "
+            "another --out"
+        )
+    data = prepare_data(config, corpus, eval_corpus, tokenizer, out, ctx)
+    return Trainer(config, data.tokenizer, data.train, data.eval, out, device=device, ctx=ctx,
+                   resume_from=resume_from)

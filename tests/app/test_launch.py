@@ -1,0 +1,80 @@
+"""``python main.py`` end to end: the real process starts, stays up, and exits cleanly."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+TIMEOUT = 90  # seconds; a cold start imports torch on a shared CI machine
+
+
+def launch(args: list[str], **env_extra: str) -> tuple[subprocess.Popen, queue.Queue]:
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", **env_extra}
+    if "BERTSCOPE_QUIT_AFTER_MS" not in env_extra:
+        env.pop("BERTSCOPE_QUIT_AFTER_MS", None)
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "main.py"), *args, "--report-startup"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line.strip()) for line in proc.stdout], daemon=True).start()
+    return proc, lines
+
+
+def wait_for_line(lines: queue.Queue, prefix: str) -> str:
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=1)
+        except queue.Empty:
+            continue
+        if line.startswith(prefix):
+            return line
+    raise AssertionError(f"no {prefix!r} line within {TIMEOUT} s")
+
+
+@pytest.mark.slow
+def test_main_py_stays_up_and_exits_cleanly_on_sigterm(tmp_path, demo_root):
+    ini = tmp_path / "settings.ini"
+    proc, lines = launch([str(demo_root / "bert-mini"), "--settings", str(ini), "--text", "the lord came ."])
+    try:
+        shown = float(wait_for_line(lines, "shown ").split()[1])
+        assert 0 < shown < TIMEOUT
+        wait_for_line(lines, "plots ")
+        time.sleep(2.0)
+        assert proc.poll() is None, proc.stderr.read()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    saved = QSettings(str(ini), QSettings.Format.IniFormat)
+    assert saved.contains("window/geometry")  # closeEvent ran: a clean close, not a kill
+
+
+@pytest.mark.slow
+def test_main_py_quits_by_itself_when_asked(tmp_path, demo_root):
+    ini = tmp_path / "settings.ini"
+    start = time.monotonic()
+    proc, _lines = launch([str(demo_root / "albert-mini"), "--settings", str(ini)],
+                          BERTSCOPE_QUIT_AFTER_MS="2500")
+    try:
+        _, err = proc.communicate(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert time.monotonic() - start >= 2.5
+    assert QSettings(str(ini), QSettings.Format.IniFormat).contains("window/geometry")
