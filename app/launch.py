@@ -122,6 +122,15 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.flush()
 
     QTimer.singleShot(0, build)
+    if args.report_startup:
+
+        def report_probed(_bundle) -> None:
+            if not getattr(report_probed, "done", False):
+                report_probed.done = True
+                sys.stdout.write(f"probed {time.perf_counter() - _T0:.3f}\n")
+                sys.stdout.flush()
+
+        window.state.probed.connect(report_probed)
 
     if args.screenshot or args.token is not None or args.layer or args.mask_token is not None:
         _script_first_probe(window, args)

@@ -538,7 +538,12 @@ class MainWindow(QMainWindow):
             # The first sentence is on screen: now load the other demo models quietly.
             self._preloaded = True
             for key, entry in list(self.state.entries.items()):
-                if entry.demo and not entry.random_init and not entry.is_loaded and not entry.loading:
+                if (
+                    entry.demo
+                    and not entry.random_init
+                    and not entry.is_loaded
+                    and not entry.loading
+                ):
                     self.state.load(key, select=False)
 
     @Slot(str)

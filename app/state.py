@@ -213,6 +213,25 @@ class AppState(QObject):
             Job("load", fn, key=key, context={"source": entry.name, "select": select})
         )
 
+    def add_model(
+        self, loaded: Any, summary: tasks.ModelSummary, key: str | None = None, select: bool = True
+    ) -> str:
+        """List a model that is already in memory (built or trained in this session)."""
+        key = key or f"memory:{loaded.name}"
+        self.entries[key] = ModelEntry(
+            key=key,
+            name=loaded.name,
+            family=summary.family,
+            path=loaded.path,
+            random_init=summary.random_init,
+            loaded=loaded,
+            summary=summary,
+        )
+        self.models_changed.emit()
+        if select:
+            self.select(key)
+        return key
+
     def select(self, key: str) -> None:
         """Make ``key`` the current model (loading it first if needed) and re-probe."""
         if key not in self.entries:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from core.analysis.summary import ProbeAnalysis
     from core.api import LoadedModel
     from core.params import ParamBreakdown
+    from core.tokenizer import Tokenizer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_ROOT = REPO_ROOT / "resources" / "models"
@@ -99,12 +100,24 @@ class MaskedBundle:
     generation: int = 0
 
 
+def engine_threads(default: int) -> int:
+    """CPU threads for torch in the window: ``$BERTSCOPE_TORCH_THREADS``, else one core fewer
+    than the machine has, so the GUI thread always has a core to itself. (On a busy 2-core
+    machine two OpenMP threads made a bert-mini probe 70x slower than one: 370 ms vs 5 ms.)"""
+    wanted = os.environ.get("BERTSCOPE_TORCH_THREADS", "")
+    if wanted.isdigit() and int(wanted) > 0:
+        return int(wanted)
+    return max(1, min(default, (os.cpu_count() or 2) - 1))
+
+
 def engine_info() -> EngineInfo:
     """Import torch and ``core`` (the slow part of start-up) and name the default device."""
     import torch
 
     import core.analysis  # noqa: F401  (warm the import for the first probe)
     from core.device import describe_device, resolve_device
+
+    torch.set_num_threads(engine_threads(torch.get_num_threads()))
 
     device = resolve_device(None)
     return EngineInfo(
@@ -169,26 +182,43 @@ def _random_vocab(special: dict[str, str]) -> Path:
     return path
 
 
-def build_random_demo(name: str, seed: int = 0) -> tuple[LoadedModel, ModelSummary]:
-    """A random-initialised demo model (preset ``name``) with a small word-level vocabulary."""
+def random_tokenizer(family: str, max_length: int = 512) -> Tokenizer:
+    """A lower-casing WordPiece tokenizer over :func:`_random_vocab` for ``family``."""
+    from core.tokenizer import SPECIAL_DEFAULTS, Tokenizer, wordpiece_from_vocab
+
+    special = SPECIAL_DEFAULTS[family]
+    backend = wordpiece_from_vocab(_random_vocab(special), lowercase=True, special=special)
+    return Tokenizer(backend, special, max_length, do_lower_case=True)
+
+
+def build_random_model(
+    name: str, seed: int = 0, full_vocab: bool = False
+) -> tuple[LoadedModel, ModelSummary]:
+    """A random-initialised model of preset ``name`` with a :func:`random_tokenizer`.
+
+    The embedding table matches the small vocabulary unless ``full_vocab`` keeps the preset's
+    (e.g. 30522 rows for BERT, so a benchmark pays the real masked-LM head cost).
+    """
     import torch
 
     from core.api import LoadedModel, build_model
     from core.config import preset
-    from core.tokenizer import SPECIAL_DEFAULTS, Tokenizer, wordpiece_from_vocab
 
-    family = "albert" if name.startswith("albert") else "bert"
-    special = SPECIAL_DEFAULTS[family]
-    backend = wordpiece_from_vocab(_random_vocab(special), lowercase=True, special=special)
     base = preset(name)
-    tokenizer = Tokenizer(backend, special, base.max_position_embeddings, do_lower_case=True)
-    config = preset(name, vocab_size=tokenizer.vocab_size, pad_token_id=tokenizer.token_id("pad"))
+    tokenizer = random_tokenizer(base.model_type, base.max_position_embeddings)
+    overrides = {} if full_vocab else {"vocab_size": tokenizer.vocab_size}
+    config = preset(name, pad_token_id=tokenizer.token_id("pad"), **overrides)
     torch.manual_seed(seed)
     model = build_model(config)
     model.init_weights()
     model.eval()
     loaded = LoadedModel(config=config, model=model, tokenizer=tokenizer, name=name + RANDOM_SUFFIX)
     return loaded, summarize(loaded, random_init=True)
+
+
+def build_random_demo(name: str, seed: int = 0) -> tuple[LoadedModel, ModelSummary]:
+    """The stand-in for a demo model that has not been trained yet."""
+    return build_random_model(name, seed)
 
 
 # -- probing -------------------------------------------------------------------------------

@@ -21,13 +21,16 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import statistics
+import time
+from collections.abc import Callable
 
 import torch
 from tokenizers import Tokenizer as HFTokenizer
 from tokenizers import pre_tokenizers
 from tokenizers.models import WordLevel
 
-from benchmarks.common import machine, median_ms, transformers_twin
+from benchmarks.common import machine, transformers_twin
 from core.analysis.measure import measure_training_memory
 from core.analysis.memory import training_memory
 from core.analysis.probe import probe
@@ -68,29 +71,50 @@ def speed(names: list[str], repeat: int) -> None:
         row(name, repeat)
 
 
+def interleaved_ms(fns: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
+    """Median ms of each function, timed in alternation round after round, so that a busy
+    spell on a shared machine hits all of them alike instead of one column."""
+    for fn in fns.values():
+        fn()  # warm-up
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(rounds):
+        for key, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[key].append((time.perf_counter() - start) * 1e3)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
 def row(name: str, repeat: int) -> None:
     loaded = loaded_preset(name)
     encoded = loaded.encode(SENTENCE)
     assert len(encoded) == 32, len(encoded)
     result = probe(loaded, SENTENCE)
     assert len(result.masked) == 1
-    forward = median_ms(lambda: loaded.run(encoded, output_attentions=True), repeat)
-    probe_ms = median_ms(lambda: probe(loaded, SENTENCE), repeat)
-    analyses = median_ms(lambda: analyze_result(result), repeat)
-    lean = median_ms(lambda: analyze_result(probe(loaded, SENTENCE, full_logits=False)), repeat)
     hf = transformers_twin(loaded, "eager")
     tensors = encoded.tensors()
-    with torch.no_grad():
-        hf_ms = median_ms(
-            lambda: hf(**tensors, output_attentions=True, output_hidden_states=True), repeat
-        )
-    total = probe_ms + analyses
+
+    def hf_forward() -> None:
+        with torch.no_grad():
+            hf(**tensors, output_attentions=True, output_hidden_states=True)
+
+    ms = interleaved_ms(
+        {
+            "forward": lambda: loaded.run(encoded, output_attentions=True),
+            "probe": lambda: probe(loaded, SENTENCE),
+            "analyses": lambda: analyze_result(result),
+            "lean": lambda: analyze_result(probe(loaded, SENTENCE, full_logits=False)),
+            "hf": hf_forward,
+        },
+        repeat,
+    )
+    forward, total = ms["forward"], ms["probe"] + ms["analyses"]
     target = 30 if "mini" in name else 250
     overhead = total - forward
     print(
-        f"| {name} | {len(encoded)} | {forward:.2f} | {probe_ms:.2f} | {analyses:.2f} | "
-        f"{total:.2f} | {target} | {overhead:.2f} | {overhead / forward:.2f} | {lean:.2f} | "
-        f"{hf_ms:.2f} |",
+        f"| {name} | {len(encoded)} | {forward:.2f} | {ms['probe']:.2f} | {ms['analyses']:.2f} | "
+        f"{total:.2f} | {target} | {overhead:.2f} | {overhead / forward:.2f} | "
+        f"{ms['lean']:.2f} | {ms['hf']:.2f} |",
         flush=True,
     )
 

@@ -1,9 +1,11 @@
 """Qt-free analysis of probed sentences and of model sizes.
 
 ``probe`` runs a sentence through a loaded model; ``layers`` and ``attention`` turn the result
-into per-layer and per-head statistics; ``params``, ``memory``, ``flops``, ``speed`` and
-``compare`` size up whole models; ``export`` writes any result to JSON and tidy CSV. Results
-are dataclasses holding numpy arrays and floats, never live tensors.
+into per-layer and per-head statistics (``summary.analyze`` runs them all); ``params``,
+``memory`` (the model), ``measure`` (memory and latency measured), ``flops`` and ``compare``
+size up whole models; ``export`` writes any result to JSON and tidy CSV; ``cli`` holds the
+``compare`` and ``memory`` commands. Results are dataclasses holding numpy arrays and floats,
+never live tensors. Only the per-sentence API is imported here, to keep the import light.
 """
 
 from core.analysis.attention import (

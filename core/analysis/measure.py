@@ -32,10 +32,10 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from core.analysis.lamb import Lamb
 from core.api import build_model
 from core.config import ModelConfig
 from core.errors import InputError
+from core.training.optim import build_optimizer
 
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
 OPTIMIZERS: tuple[str, ...] = ("adamw", "lamb")
@@ -126,9 +126,9 @@ def training_loss(model: nn.Module, data: SyntheticBatch):
 
 
 def make_optimizer(model: nn.Module, optimizer: str) -> torch.optim.Optimizer:
-    if optimizer == "adamw":
-        return torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01)
-    return Lamb(model.parameters(), lr=1e-4, weight_decay=0.01)
+    """The trainer's own optimizer (``core.training.optim``): AdamW or LAMB, both with two
+    fp32 moments per parameter, so the measured step is the step training runs."""
+    return build_optimizer(model, optimizer, lr=1e-4, weight_decay=0.01)
 
 
 class LiveBytes(TorchDispatchMode):

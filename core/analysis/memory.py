@@ -440,6 +440,7 @@ def inference_memory(
     # pre-activation and activation, or the activation, the residual sum and the LayerNorm
     # output.
     scores = B * A * T * T * c if output_attentions else P * H * c
+    scores_expr = "B·A·T·T" if output_attentions else "B·T·H"
     attn_scratch = 3 * P * H * c + scores + P * H * c + 2 * P * H * s + 2 * P * 4
     ffn_scratch = P * H * s + max(2 * P * I * c, P * I * c + 2 * P * H * s + 2 * P * 4)
     scratch = max(attn_scratch, ffn_scratch)
@@ -472,7 +473,7 @@ def inference_memory(
         MemoryItem(
             "layer scratch",
             scratch,
-            f"max(attention: 3·B·T·H·{c} + {'B·A·T·T' if output_attentions else 'B·T·H'}·{c}"
+            f"max(attention: 3·B·T·H·{c} + {scores_expr}·{c}"
             f" + B·T·H·{c} + 2·B·T·H·{s} + 2·B·T·4, feed-forward: B·T·H·{s} + "
             f"max(2·B·T·I·{c}, B·T·I·{c} + 2·B·T·H·{s} + 2·B·T·4))",
             "transient",

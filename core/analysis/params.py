@@ -47,7 +47,7 @@ class ParamReport:
 
     @property
     def embedding_share(self) -> float:
-        """Share of the unique parameters in the embedding tables plus ALBERT's E -> H projection."""
+        """Unique share of the embedding tables plus ALBERT's E -> H projection."""
         return (
             self.component("embeddings").share_unique
             + self.component("embedding projection").share_unique

@@ -129,10 +129,12 @@ def build_optimizer(
 
 def warmup_linear(step: int, warmup: int, total: int) -> float:
     """LR multiplier for optimizer step ``step`` (0-based): (step + 1) / warmup while warming
-    up, then a straight line down that would reach 0 one step after the last."""
+    up, so the first step already learns and step ``warmup - 1`` reaches the peak; then a
+    straight line from that peak to 0 one step after the last."""
     if step < warmup:
         return (step + 1) / warmup
-    return max(0.0, (total - step) / max(1, total - warmup))
+    peak = max(0, warmup - 1)
+    return max(0.0, (total - step) / max(1, total - peak))
 
 
 def build_scheduler(optimizer: Optimizer, warmup: int, total: int) -> LambdaLR:

@@ -118,7 +118,7 @@ class TrainConfig:
             raise InputError(f"unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
         if PRESETS[self.preset].model_type != self.arch:
             raise InputError(
-                f"preset {self.preset!r} is a {PRESETS[self.preset].model_type} preset, "
+                f"preset {self.preset!r} belongs to {PRESETS[self.preset].model_type}, "
                 f"not {self.arch}; choose one of "
                 + ", ".join(n for n, c in PRESETS.items() if c.model_type == self.arch)
             )

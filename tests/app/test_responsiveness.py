@@ -33,6 +33,7 @@ def wide_root(tmp_path_factory):
 def test_typing_while_a_long_probe_runs(qtbot, make_window, wide_root):
     window = make_window(root=wide_root)
     start_and_wait(qtbot, window, "the king came .")
+    qtbot.wait(1000)  # let the first result paint and the background loads finish
     long_text = " ".join(["the king came to the city of god and saw the light ."] * 50)
 
     ticks: list[float] = []

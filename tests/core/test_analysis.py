@@ -324,3 +324,33 @@ def test_csv_round_trip_and_tidy_rows(bert, tmp_path):
     assert [r["token"] for r in tokens] == x.result.token_strings  # "1" stays text
     assert len([r for r in rows if r["table"] == "layer_tokens"]) == (L + 1) * T
     assert len([r for r in rows if r["table"] == "transitions"]) == L
+
+
+def test_probe_command_prints_and_writes_the_analysis(bert, tmp_path, capsys):
+    from core.cli import main
+
+    out = tmp_path / "p.npz"
+    argv = [
+        "probe",
+        str(bert.path),
+        "the king [MASK] to the city .",
+        "--pair",
+        "he went",
+        "--top-k",
+        "3",
+        "--out",
+        str(out),
+    ]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    expected = probe(bert, "the king [MASK] to the city .", pair="he went", top_k=3)
+    m = expected.masked[0]
+    assert f"[MASK] at {m.position}: {m.tokens[0]} {m.probs[0]:.3f}" in text
+    assert "->[CLS]" in text and "1->2" in text
+    data = np.load(out)
+    L, T = expected.num_layers, len(expected)
+    assert data["rollout"].shape == (L, T, T) and data["head_entropy"].shape == (L, 4)
+    assert data["a_to_b"].shape == (L, 4) and list(data["masked_positions"]) == [m.position]
+    np.testing.assert_array_equal(data["masked_0_ids"], m.ids)
+    np.testing.assert_allclose(data["cosine_mean"], layer_stats(expected).cosine_mean, rtol=1e-6)
+    assert main([*argv[:-4], "--top-k", "0", "--out", str(out)]) == 2

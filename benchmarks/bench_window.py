@@ -1,0 +1,203 @@
+"""Window timings on CPU: launch to window shown, and Enter to every Probe view updated.
+
+Table 1, ``python main.py`` in a fresh process (median of several launches):
+  shown    the main window is on screen (torch is still loading in the worker thread);
+  plots    pyqtgraph imported and the Probe views built;
+  probed   the first sentence probed and drawn (torch imported, demo model loaded).
+Table 2, in one process, a sentence typed and Enter pressed N times per model:
+  engine   the worker: probe + layer/attention statistics + PCA (``core.analysis.summary``);
+  views    the GUI thread: from the worker's result to every Probe view updated;
+  Enter->views  key press to every view updated (what the target counts);
+  +paint   the same plus a synchronous repaint of the whole window.
+Targets: shown < 1.5 s; Enter->views < 60 ms on the demo models, < 300 ms on a base-size
+model at 32 tokens. Demo models are resources/models/* (random-initialised stand-ins while
+they are absent); the base-size models are random-initialised with their full vocabulary.
+
+    python -m benchmarks.bench_window [--quick] [--launches N] [--repeat N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import queue
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SENTENCES = (
+    "the [MASK] of the lord came upon him .",
+    "and she said unto him , [MASK] not , for i am with thee .",
+    "it is a truth universally acknowledged that a single man must be in want of a [MASK] .",
+)
+
+
+def launch_times(launches: int) -> dict[str, list[float]]:
+    """Seconds from process start to each startup milestone, per launch."""
+    env = {**os.environ}
+    env.setdefault("QT_QPA_PLATFORM", "offscreen")
+    out: dict[str, list[float]] = {"shown": [], "plots": [], "probed": []}
+    for _ in range(launches):
+        with tempfile.TemporaryDirectory() as tmp:
+            start = time.perf_counter()
+            proc = subprocess.Popen(
+                [sys.executable, str(ROOT / "main.py"), "--report-startup", "--settings",
+                 str(Path(tmp) / "s.ini")],
+                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            )  # fmt: skip
+            lines: queue.Queue = queue.Queue()
+            threading.Thread(
+                target=lambda p=proc: [
+                    lines.put((time.perf_counter(), ln.split()[0])) for ln in p.stdout
+                ],
+                daemon=True,
+            ).start()
+            seen: set[str] = set()
+            deadline = time.monotonic() + 120
+            while seen != set(out) and time.monotonic() < deadline:
+                try:
+                    when, what = lines.get(timeout=1)
+                except queue.Empty:
+                    continue
+                if what in out and what not in seen:
+                    seen.add(what)
+                    out[what].append(when - start)
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+    return out
+
+
+def window_times(repeat: int, quick: bool) -> list[tuple[str, int, dict[str, float]]]:
+    from PySide6.QtCore import QEventLoop, QSettings, Qt
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    import pyqtgraph as pg
+
+    pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
+    from app import tasks
+    from app.main_window import MainWindow
+
+    tmp = tempfile.mkdtemp()
+    window = MainWindow(QSettings(str(Path(tmp) / "s.ini"), QSettings.Format.IniFormat))
+    window.resize(1600, 1000)
+    window.show()
+    state = window.state
+    marks: list[float] = []
+
+    def settle(ms: int = 300) -> None:
+        end = time.perf_counter() + ms / 1000
+        while time.perf_counter() < end:
+            app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
+
+    def wait_probed(count: int) -> None:
+        deadline = time.perf_counter() + 300
+        while len(marks) < count and time.perf_counter() < deadline:
+            app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 5)
+
+    window.start(None, SENTENCES[0], None)
+    state.probed.connect(lambda _b: marks.append(time.perf_counter()))  # after every view's slot
+    wait_probed(1)
+    settle(1500)
+
+    models = [key for key, entry in state.entries.items() if entry.demo]
+    extra = [] if quick else ["bert-base", "albert-base"]
+    rows = []
+    for target in models + extra:
+        if target in extra:
+            loaded, summary = tasks.build_random_model(target, full_vocab=True)
+            key = state.add_model(loaded, summary, key=f"bench:{target}", select=False)
+        else:
+            key = target
+        marks.clear()
+        state.select(key)
+        wait_probed(1)
+        if target in extra:  # a 32-token sentence for the base-size rows
+            words = ("the king came to the city and saw the light of god " * 8).split()
+            tokenizer = state.entries[key].loaded.tokenizer
+            while len(tokenizer.encode(" ".join(words))) > 32:
+                words.pop()
+            texts = [" ".join(words)]
+        else:
+            texts = list(SENTENCES)
+        settle(500)
+        samples: dict[str, list[float]] = {"engine": [], "views": [], "enter": [], "paint": []}
+        tokens = 0
+        for i in range(repeat + 2):
+            window.probe.sentence.setText(texts[i % len(texts)])
+            settle(100)
+            count = len(marks)
+            start = time.perf_counter()
+            QTest.keyClick(window.probe.sentence, Qt.Key.Key_Return)
+            wait_probed(count + 1)
+            views_done = marks[-1]
+            window.repaint()
+            painted = time.perf_counter()
+            job = state.last_probe_job
+            tokens = len(state.bundle.result.tokens)
+            if i < 2:
+                continue  # warm-up
+            samples["engine"].append(job.seconds * 1e3)
+            samples["views"].append((views_done - job.finished_at) * 1e3)
+            samples["enter"].append((views_done - start) * 1e3)
+            samples["paint"].append((painted - start) * 1e3)
+        name = state.entries[key].name
+        rows.append((name, tokens, {k: statistics.median(v) for k, v in samples.items()}))
+        print(f"  {name}: done", file=sys.stderr)
+    window.close()
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="demo models only, fewer repeats")
+    parser.add_argument("--launches", type=int, default=None)
+    parser.add_argument("--repeat", type=int, default=None)
+    args = parser.parse_args()
+    launches = args.launches or (3 if args.quick else 5)
+    repeat = args.repeat or (5 if args.quick else 20)
+
+    import torch
+
+    from benchmarks.common import machine
+
+    print(
+        f"# bench_window {datetime.date.today()} ({machine()}, QPA {os.environ.get('QT_QPA_PLATFORM', 'offscreen')})"
+    )
+    startup = launch_times(launches)
+    print(f"\nLaunch of `python main.py` (median of {launches}; target: shown < 1.5 s)\n")
+    print("| milestone | median s | min s | max s |")
+    print("|---|---:|---:|---:|")
+    for what, values in startup.items():
+        if values:
+            print(
+                f"| {what} | {statistics.median(values):.2f} | {min(values):.2f} | {max(values):.2f} |"
+            )
+
+    rows = window_times(repeat, args.quick)
+    print(
+        f"\nEnter -> Probe views (median of {repeat}; targets: demo < 60 ms, base-size at 32 tokens "
+        "< 300 ms)\n"
+    )
+    print("| model | tokens | engine ms | views ms | Enter->views ms | +paint ms |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, tokens, m in rows:
+        print(
+            f"| {name} | {tokens} | {m['engine']:.1f} | {m['views']:.1f} | {m['enter']:.1f} | {m['paint']:.1f} |"
+        )
+    print(f"\ntorch threads: {torch.get_num_threads()}")
+
+
+if __name__ == "__main__":
+    main()
