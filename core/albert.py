@@ -21,6 +21,7 @@ from torch import nn
 
 from core.config import ModelConfig
 from core.layers import (
+    Embeddings,
     ModelOutput,
     SelfAttention,
     activation,
@@ -30,27 +31,6 @@ from core.layers import (
 )
 
 ALBERT_HEADS = frozenset({"pooler", "mlm", "sop"})
-
-
-class AlbertEmbeddings(nn.Module):
-    def __init__(self, config: ModelConfig):
-        super().__init__()
-        E = config.embedding_size
-        self.word_embeddings = nn.Embedding(config.vocab_size, E, padding_idx=config.pad_token_id)
-        self.position_embeddings = nn.Embedding(config.max_position_embeddings, E)
-        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, E)
-        self.LayerNorm = nn.LayerNorm(E, eps=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
-
-    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
-        T = input_ids.shape[1]
-        positions = torch.arange(T, device=input_ids.device)
-        x = (
-            self.word_embeddings(input_ids)
-            + self.token_type_embeddings(token_type_ids)
-            + self.position_embeddings(positions)
-        )  # (B, T, E)
-        return self.dropout(self.LayerNorm(x))
 
 
 class AlbertLayer(nn.Module):
@@ -145,7 +125,7 @@ class AlbertModel(nn.Module):
             raise ValueError("the SOP head reads the pooler output: include 'pooler'")
         self.config = config
         self.heads = frozenset(heads)
-        self.embeddings = AlbertEmbeddings(config)
+        self.embeddings = Embeddings(config)
         self.encoder = AlbertTransformer(config)
         self.pooler = (
             nn.Linear(config.hidden_size, config.hidden_size) if "pooler" in heads else None

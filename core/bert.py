@@ -15,6 +15,7 @@ from torch import nn
 
 from core.config import ModelConfig
 from core.layers import (
+    Embeddings,
     ModelOutput,
     SelfAttention,
     activation,
@@ -24,27 +25,6 @@ from core.layers import (
 )
 
 BERT_HEADS = frozenset({"pooler", "mlm", "nsp"})
-
-
-class BertEmbeddings(nn.Module):
-    def __init__(self, config: ModelConfig):
-        super().__init__()
-        H = config.hidden_size
-        self.word_embeddings = nn.Embedding(config.vocab_size, H, padding_idx=config.pad_token_id)
-        self.position_embeddings = nn.Embedding(config.max_position_embeddings, H)
-        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, H)
-        self.LayerNorm = nn.LayerNorm(H, eps=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
-
-    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
-        T = input_ids.shape[1]
-        positions = torch.arange(T, device=input_ids.device)
-        x = (
-            self.word_embeddings(input_ids)
-            + self.token_type_embeddings(token_type_ids)
-            + self.position_embeddings(positions)
-        )  # (B, T, H)
-        return self.dropout(self.LayerNorm(x))
 
 
 class BertIntermediate(nn.Module):
@@ -140,7 +120,7 @@ class BertModel(nn.Module):
             raise ValueError("the NSP head reads the pooler output: include 'pooler'")
         self.config = config
         self.heads = frozenset(heads)
-        self.embeddings = BertEmbeddings(config)
+        self.embeddings = Embeddings(config)
         self.encoder = BertEncoder(config)
         self.pooler = BertPooler(config) if "pooler" in heads else None
         if heads & {"mlm", "nsp"}:

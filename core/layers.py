@@ -46,6 +46,30 @@ def padding_mask(attention_mask: torch.Tensor | None, dtype: torch.dtype) -> tor
     )
 
 
+class Embeddings(nn.Module):
+    """Word + position + segment embeddings, summed and layer-normalised, ``config.embedding_dim``
+    wide: H for BERT, the factorized E for ALBERT (which projects to H in its encoder)."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        D = config.embedding_dim
+        self.word_embeddings = nn.Embedding(config.vocab_size, D, padding_idx=config.pad_token_id)
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, D)
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, D)
+        self.LayerNorm = nn.LayerNorm(D, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
+        T = input_ids.shape[1]
+        positions = torch.arange(T, device=input_ids.device)
+        x = (
+            self.word_embeddings(input_ids)
+            + self.token_type_embeddings(token_type_ids)
+            + self.position_embeddings(positions)
+        )  # (B, T, D)
+        return self.dropout(self.LayerNorm(x))
+
+
 class SelfAttention(nn.Module):
     """Multi-head self-attention with the residual connection and post-LayerNorm."""
 
