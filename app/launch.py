@@ -135,15 +135,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.screenshot or args.token is not None or args.layer or args.mask_token is not None:
         _script_first_probe(window, args)
 
-    # Python runs signal handlers only between bytecodes; a idle timer gives it the chance.
-    def close_on_signal(_signum, _frame) -> None:
-        window.close()
+    # Python runs signal handlers between bytecodes, possibly in the middle of a paint; the
+    # handler only raises a flag, and a timer (which also lets Python run while Qt idles)
+    # closes the window from the event loop.
+    stop = {"requested": False}
 
-    signal.signal(signal.SIGTERM, close_on_signal)
-    signal.signal(signal.SIGINT, close_on_signal)
+    def request_stop(_signum, _frame) -> None:
+        stop["requested"] = True
+
+    def check_stop() -> None:
+        if stop["requested"]:
+            stop["requested"] = False
+            window.close()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
     heartbeat = QTimer()
-    heartbeat.timeout.connect(lambda: None)
-    heartbeat.start(200)
+    heartbeat.timeout.connect(check_stop)
+    heartbeat.start(100)
 
     quit_after = args.quit_after or int(os.environ.get("BERTSCOPE_QUIT_AFTER_MS", "0") or 0)
     if quit_after > 0:
@@ -171,10 +180,14 @@ def _script_first_probe(window, args: argparse.Namespace) -> None:
         sys.stdout.flush()
         window.close()
 
-    def on_probed(bundle) -> None:
+    def on_probed(_bundle) -> None:
         if done["probed"]:
             return
         done["probed"] = True
+        # after every view has drawn this result (they may connect after this slot)
+        QTimer.singleShot(0, after_probe)
+
+    def after_probe() -> None:
         probe = window.probe
         if args.layer or args.head:
             layer = (args.layer or 1) - 1

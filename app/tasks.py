@@ -231,7 +231,10 @@ def run_probe(
     from core.analysis.summary import analyze
 
     start = time.perf_counter()
-    analysis = analyze(loaded, text, pair or None, top_k=top_k)
+    # The views show predictions at [MASK] positions only, so the MLM head decodes just those
+    # rows (full_logits=False): the vocabulary projection of every token is most of a small
+    # model's forward pass.
+    analysis = analyze(loaded, text, pair or None, top_k=top_k, full_logits=False)
     return ProbeBundle(analysis, seconds=time.perf_counter() - start)
 
 

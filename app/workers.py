@@ -139,12 +139,15 @@ class Engine(QObject):
         self._done()
         self.skipped.emit(job)
 
-    def shutdown(self, timeout_ms: int = 10000) -> None:
-        """Stop the thread after the job in progress (jobs still queued are dropped)."""
+    def shutdown(self) -> None:
+        """Stop the thread after the job in progress; jobs still queued are dropped.
+
+        Waits for that job to end: a forward pass cannot be interrupted halfway, and destroying
+        a running QThread aborts the process. Jobs are single probes or loads (seconds at most).
+        """
         self._closed = True
         if not self._thread.isRunning():
             return
         self._thread.requestInterruption()
         self._thread.quit()
-        if not self._thread.wait(timeout_ms):  # pragma: no cover - a job longer than the timeout
-            log.warning("engine thread still busy after %d ms; leaving it", timeout_ms)
+        self._thread.wait()

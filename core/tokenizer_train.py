@@ -18,6 +18,7 @@ The result is a :class:`core.tokenizer.Tokenizer` with the template post-process
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Sequence
@@ -118,6 +119,8 @@ def train_tokenizer(
         backend.train(paths, trainer)
     except Exception as err:  # the Rust library raises bare Exceptions (bad UTF-8, tiny vocab)
         raise TokenizerError(f"tokenizer training failed on {', '.join(paths)}: {err}") from None
+    if model_type == "albert":
+        backend.model = _canonical_unigram(backend, len(special))
     ids = [backend.token_to_id(tok) for tok in special]
     if ids != list(range(len(special))):
         raise TokenizerError(f"special tokens landed at ids {ids}, expected 0..{len(special) - 1}")
@@ -131,6 +134,17 @@ def train_tokenizer(
         ", ".join(paths),
     )
     return tokenizer
+
+
+def _canonical_unigram(backend: HFTokenizer, n_special: int) -> Unigram:
+    """The trained Unigram model with its pieces in a fixed order (specials, then by score,
+    then by text). The trainer finds the same pieces every run but lists equal-score ones in
+    hash order, which would shuffle embedding rows from one run to the next."""
+    model = json.loads(backend.to_str())["model"]
+    pieces = [tuple(p) for p in model["vocab"]]
+    ordered = pieces[:n_special] + sorted(pieces[n_special:], key=lambda p: (-p[1], p[0]))
+    unk = [p[0] for p in ordered].index(pieces[model["unk_id"]][0])
+    return Unigram(ordered, unk, model.get("byte_fallback", False))
 
 
 def load_tokenizer_file(

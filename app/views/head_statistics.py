@@ -9,6 +9,7 @@ from ``core.analysis.pair_blocks``. The mass grids share one 0..1 colour bar.
 from __future__ import annotations
 
 import numpy as np
+import pyqtgraph as pg
 from PySide6.QtCore import Slot
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
@@ -29,7 +30,7 @@ STATISTICS: tuple[tuple[str, str], ...] = (
     ("a_to_b", "text A \u2192 text B"),
     ("b_to_a", "text B \u2192 text A"),
 )
-COLUMNS = 3
+PLOT_WIDTH = 135  # pixels a grid needs to stay readable
 
 
 class HeadStatistics(QWidget):
@@ -40,20 +41,23 @@ class HeadStatistics(QWidget):
         self.canvas = PlotCanvas()
         self.plots: dict[str, MatrixPlot] = {}
         self.values: dict[str, np.ndarray] = {}
-        for i, (name, title) in enumerate(STATISTICS):
-            plot = MatrixPlot(
-                colormap=STAT_COLORMAP,
-                colorbar=name in ("entropy", "to_cls"),
-                interactive=False,
-                max_label_px=30,
-                title=title,
-            )
+        for name, title in STATISTICS:
+            plot = MatrixPlot(colormap=STAT_COLORMAP, colorbar=False, max_label_px=30, title=title)
             plot.image.hovered.connect(lambda cell, name=name: self._on_hovered(name, cell))
-            self.canvas.addItem(plot, row=i // COLUMNS, col=i % COLUMNS)
             self.plots[name] = plot
-        mass_bar = self.plots["to_cls"].colorbar
-        mass_images = [p.image for n, p in self.plots.items() if n != "entropy"]
-        mass_bar.setImageItem(mass_images)
+        # two colour bars in a column of their own: entropy, and the attention-mass grids
+        cmap = pg.colormap.get(STAT_COLORMAP)
+        self.entropy_bar = pg.ColorBarItem(
+            values=(0.0, 1.0), colorMap=cmap, interactive=False, width=10, label="nats"
+        )
+        self.entropy_bar.setImageItem(self.plots["entropy"].image)
+        self.mass_bar = pg.ColorBarItem(
+            values=(0.0, 1.0), colorMap=cmap, interactive=False, width=10, label="mass"
+        )
+        self.mass_bar.setImageItem([p.image for n, p in self.plots.items() if n != "entropy"])
+        self.columns = 0
+        self._laid_out: list[str] = []
+        self._reflow()
         self.canvas.apply_palette()
         self.readout = QLabel("Hover a cell for its value.")
         layout = QVBoxLayout(self)
@@ -71,15 +75,47 @@ class HeadStatistics(QWidget):
         cols = [f"H{h + 1}" for h in range(heads)]
         self.values = {name: getattr(stats, name) for name in stats.PER_HEAD}
         has_pair = pairs.get("a_to_b") is not None
-        for name in ("a_to_b", "b_to_a"):
-            if has_pair:
-                self.values[name] = pairs[name]
-            self.plots[name].setVisible(has_pair)
+        if has_pair:
+            self.values["a_to_b"], self.values["b_to_a"] = pairs["a_to_b"], pairs["b_to_a"]
+        self._reflow()
         for name, values in self.values.items():
             plot = self.plots[name]
             plot.set_labels(rows, cols)
-            levels = (0.0, max(float(stats.max_entropy), 1e-6)) if name == "entropy" else (0.0, 1.0)
-            plot.set_matrix(values, levels=levels)
+            plot.set_matrix(values)
+        self.entropy_bar.setLevels((0.0, max(float(stats.max_entropy), 1e-6)))  # log T: uniform
+
+    def _visible(self) -> list[str]:
+        has_pair = "a_to_b" in self.values
+        return [name for name, _ in STATISTICS if has_pair or name not in ("a_to_b", "b_to_a")]
+
+    def _reflow(self) -> None:
+        """Lay the grids out in as many columns as the width allows (one row when wide)."""
+        names = self._visible()
+        columns = max(2, min(len(names), (self.canvas.width() - 90) // PLOT_WIDTH))
+        if columns == self.columns and names == self._laid_out:
+            return  # nothing moves: re-adding items would cost a layout pass per sentence
+        self.columns, self._laid_out = columns, names
+        layout = self.canvas.ci
+        for item in [*self.plots.values(), self.entropy_bar, self.mass_bar]:
+            if item in layout.items:
+                layout.removeItem(item)
+        for name, plot in self.plots.items():
+            plot.setVisible(name in names)
+        for i, name in enumerate(names):
+            layout.addItem(self.plots[name], row=i // columns, col=i % columns)
+        rows = -(-len(names) // columns)
+        layout.addItem(self.entropy_bar, row=0, col=columns)
+        layout.addItem(
+            self.mass_bar,
+            row=1 if rows > 1 else 0,
+            col=columns + (rows == 1),
+            rowspan=max(1, rows - 1),
+        )
+        self.canvas.apply_palette()
+
+    def resizeEvent(self, event) -> None:  # Qt API
+        super().resizeEvent(event)
+        self._reflow()
 
     def _on_hovered(self, name: str, cell: tuple[int, int] | None) -> None:
         if cell is None or name not in self.values:

@@ -63,9 +63,22 @@ class LayerOutputs(QWidget):
             plot.hideButtons()
             plot.showGrid(x=True, y=True, alpha=0.25)
             plot.setMouseEnabled(x=False, y=False)
-        self.l2_plot.addLegend(offset=(-4, 4), labelTextSize="8pt")
         self.cos_plot.setXLink(self.l2_plot)
+        self.cos_plot.setLabel("bottom", "layer l")
         pen_a, pen_b, _ = segment_pens(self.palette())
+        # a key above the curves instead of a legend that would sit on them
+        self.curves_key = QLabel(
+            f'<span style="color:{pen_a.name()}">\u2501\u25cf\u2501 all tokens</span>'
+            f'&nbsp;&nbsp;&nbsp;<span style="color:{pen_b.name()}">\u2505\u2505 words only '
+            "(no [CLS]/[SEP])</span>"
+        )
+        self.curves_key.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        curves = QWidget()
+        curves_layout = QVBoxLayout(curves)
+        curves_layout.setContentsMargins(0, 0, 0, 0)
+        curves_layout.setSpacing(0)
+        curves_layout.addWidget(self.curves_key)
+        curves_layout.addWidget(self.curves_canvas, 1)
         self.l2_all = self.l2_plot.plot(
             [],
             pen=pg.mkPen(pen_a, width=2),
@@ -105,7 +118,8 @@ class LayerOutputs(QWidget):
         ]
         for scatter in self.scatters:
             self.pca_plot.addItem(scatter)
-        self.labels: list[pg.TextItem] = []
+        self.labels: list[pg.TextItem] = []  # the visible token labels of the scatter
+        self._label_pool: list[pg.TextItem] = []
         self.pca_canvas.apply_palette()
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setMinimum(0)
@@ -131,7 +145,7 @@ class LayerOutputs(QWidget):
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.norms_canvas)
-        splitter.addWidget(self.curves_canvas)
+        splitter.addWidget(curves)
         splitter.addWidget(right)
         for i in range(3):
             splitter.setStretchFactor(i, 1)
@@ -187,16 +201,18 @@ class LayerOutputs(QWidget):
         for scatter, color in zip(self.scatters, pens, strict=True):
             scatter.setBrush(pg.mkBrush(color))
             scatter.setPen(outline)
-        for item in self.labels:
-            self.pca_plot.removeItem(item)
-        self.labels = []
-        if len(result.tokens) <= MAX_POINT_LABELS:
-            for tok in result.tokens:
-                item = pg.TextItem(tok.text, anchor=(0.5, 1.3))
-                item.follow_theme = True
-                self.pca_plot.addItem(item)
-                self.labels.append(item)
-            self.pca_canvas.apply_palette()
+        shown = len(result.tokens) if len(result.tokens) <= MAX_POINT_LABELS else 0
+        while len(self._label_pool) < shown:  # text items are reused from one sentence to the next
+            item = pg.TextItem("", anchor=(0.5, 1.3))
+            item.follow_theme = True
+            item.setColor(self.palette().color(self.palette().ColorRole.WindowText))
+            self.pca_plot.addItem(item)
+            self._label_pool.append(item)
+        for i, item in enumerate(self._label_pool):
+            item.setVisible(i < shown)
+            if i < shown:
+                item.setText(result.tokens[i].text)
+        self.labels = self._label_pool[:shown]
         self.slider.blockSignals(True)
         self.slider.setMaximum(n_layers)
         self.layer = n_layers if first else min(self.layer, n_layers)  # start at the last layer

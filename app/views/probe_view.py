@@ -30,9 +30,9 @@ DEFAULT_SENTENCE = "the [MASK] of the lord came upon him ."
 PANELS = (  # name, title, where
     ("grid", "Head grid", Qt.DockWidgetArea.RightDockWidgetArea),
     ("masked", "Masked words", Qt.DockWidgetArea.RightDockWidgetArea),
-    ("statistics", "Head statistics", Qt.DockWidgetArea.RightDockWidgetArea),
     ("focus", "Token focus", Qt.DockWidgetArea.BottomDockWidgetArea),
     ("layers", "Layer outputs", Qt.DockWidgetArea.BottomDockWidgetArea),
+    ("statistics", "Head statistics", Qt.DockWidgetArea.BottomDockWidgetArea),
 )
 
 
@@ -90,11 +90,11 @@ class ProbeView(QWidget):
         self.area.splitDockWidget(
             self.docks["grid"], self.docks["masked"], Qt.Orientation.Horizontal
         )
-        self.area.tabifyDockWidget(self.docks["grid"], self.docks["statistics"])
-        self.docks["grid"].raise_()
         self.area.splitDockWidget(
             self.docks["focus"], self.docks["layers"], Qt.Orientation.Horizontal
         )
+        self.area.tabifyDockWidget(self.docks["layers"], self.docks["statistics"])
+        self.docks["layers"].raise_()
         self.default_layout = self.area.saveState()
 
         layout = QVBoxLayout(self)

@@ -23,6 +23,8 @@ class TokenAxis(pg.AxisItem):
     """Axis whose integer positions 0..n-1 carry text labels (tokens, layers, heads)."""
 
     def __init__(self, orientation: str, max_label_px: int = 110, **kwargs):
+        self.rotated = False  # bottom/top labels read upwards when they are wider than tall
+        self._widest = 0.0
         self._labels: list[str] = []
         self._colors: list[QColor | None] = []
         self._bold: list[bool] = []
@@ -67,8 +69,17 @@ class TokenAxis(pg.AxisItem):
         font = QFont(self.tick_font())
         font.setBold(True)
         metrics = QFontMetricsF(font)
-        widest = max((metrics.horizontalAdvance(s) for s in self._labels), default=0.0)
-        extent = math.ceil(min(widest, self.max_label_px)) + 8
+        widest = min(
+            max((metrics.horizontalAdvance(s) for s in self._labels), default=0.0),
+            self.max_label_px,
+        )
+        self._widest = widest
+        # short labels (layer and head numbers) stay horizontal; token labels are rotated
+        self.rotated = not self.vertical and widest > metrics.height() * 1.5
+        if self.vertical or self.rotated:
+            extent = math.ceil(widest) + 8
+        else:
+            extent = math.ceil(metrics.height()) + 6
         if self.label.isVisible():
             extent += math.ceil(self.label.boundingRect().height() * 0.8)
         if self.vertical:
@@ -97,7 +108,10 @@ class TokenAxis(pg.AxisItem):
         px = self.pixels_per_cell()
         if px <= 0:
             return n
-        need = QFontMetricsF(self.tick_font()).height() * LABEL_GAP
+        if self.vertical or self.rotated:
+            need = QFontMetricsF(self.tick_font()).height() * LABEL_GAP
+        else:  # horizontal labels side by side need their width
+            need = self._widest + QFontMetricsF(self.tick_font()).height() * 0.5
         return max(1, math.ceil(need / px))
 
     def visible_indices(self) -> list[int]:
@@ -148,6 +162,11 @@ class TokenAxis(pg.AxisItem):
                 p.drawText(
                     rect, int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), text
                 )
+            elif not self.rotated:
+                width = metrics[bold].horizontalAdvance(text) + 2
+                top = pad if self.orientation == "bottom" else 0.0
+                rect = QRectF(pos - width / 2, top, width, height)
+                p.drawText(rect, int(Qt.AlignmentFlag.AlignCenter), text)
             else:
                 # Rotated to read upwards; the text ends next to the plot.
                 length = bounds.height() - pad

@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+
 from core.api import load_model
 from core.config import PRESETS
 from core.data import DataConfig, PretrainingData, TokenizedCorpus, check_corpus
@@ -39,63 +41,125 @@ log = logging.getLogger(__name__)
 
 # CLI option -> TrainConfig field, for options that map one to one.
 _FIELDS = {
-    "arch": "arch", "preset": "preset", "steps": "steps", "batch_size": "batch_size",
-    "seq_len": "seq_len", "lr": "lr", "warmup": "warmup", "optimizer": "optimizer",
-    "grad_accum": "grad_accum", "device": "device", "precision": "precision",
-    "vocab_size": "vocab_size", "eval_every": "eval_every", "save_every": "save_every",
-    "seed": "seed", "weight_decay": "weight_decay", "max_grad_norm": "max_grad_norm",
-    "max_positions": "max_positions", "save_dtype": "save_dtype",
-    "eval_examples": "eval_examples", "keep_checkpoints": "keep_checkpoints",
+    "arch": "arch",
+    "preset": "preset",
+    "steps": "steps",
+    "batch_size": "batch_size",
+    "seq_len": "seq_len",
+    "lr": "lr",
+    "warmup": "warmup",
+    "optimizer": "optimizer",
+    "grad_accum": "grad_accum",
+    "device": "device",
+    "precision": "precision",
+    "vocab_size": "vocab_size",
+    "eval_every": "eval_every",
+    "save_every": "save_every",
+    "seed": "seed",
+    "weight_decay": "weight_decay",
+    "max_grad_norm": "max_grad_norm",
+    "max_positions": "max_positions",
+    "save_dtype": "save_dtype",
+    "eval_examples": "eval_examples",
+    "keep_checkpoints": "keep_checkpoints",
 }
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     train = subparsers.add_parser(
-        "train", help="pretrain a BERT (MLM+NSP) or ALBERT (MLM+SOP) model on text files",
+        "train",
+        help="pretrain a BERT (MLM+NSP) or ALBERT (MLM+SOP) model on text files",
         description="Pretrain from plain text: one document per blank-line-separated block, "
         "one sentence per line. Also runs under torchrun --nproc_per_node N.",
     )
-    train.add_argument("--arch", choices=("bert", "albert"), help="model family (required "
-                       "unless resuming)")
-    train.add_argument("--preset", metavar="NAME", help=f"size preset (default ARCH-mini): "
-                       f"{', '.join(PRESETS)}")
-    train.add_argument("--corpus", nargs="+", required=True, metavar="FILE",
-                       help="UTF-8 training text files")
-    train.add_argument("--eval-corpus", nargs="+", metavar="FILE", help="held-out text files "
-                       "(default: every 50th document of the corpus is held out)")
-    train.add_argument("--out", required=True, metavar="DIR",
-                       help="output folder: checkpoint-N/, final/, train_log.jsonl")
+    train.add_argument(
+        "--arch", choices=("bert", "albert"), help="model family (required unless resuming)"
+    )
+    train.add_argument(
+        "--preset", metavar="NAME", help=f"size preset (default ARCH-mini): {', '.join(PRESETS)}"
+    )
+    train.add_argument(
+        "--corpus", nargs="+", required=True, metavar="FILE", help="UTF-8 training text files"
+    )
+    train.add_argument(
+        "--eval-corpus",
+        nargs="+",
+        metavar="FILE",
+        help="held-out text files (default: every 50th document of the corpus is held out)",
+    )
+    train.add_argument(
+        "--out",
+        required=True,
+        metavar="DIR",
+        help="output folder: checkpoint-N/, final/, train_log.jsonl",
+    )
     train.add_argument("--steps", type=int, help="optimizer steps (default 1000)")
-    train.add_argument("--batch-size", type=int, help="sequences per micro-batch and process "
-                       "(default 32)")
+    train.add_argument(
+        "--batch-size", type=int, help="sequences per micro-batch and process (default 32)"
+    )
     train.add_argument("--seq-len", type=int, help="sequence length in tokens (default 128)")
     train.add_argument("--lr", type=float, help="peak learning rate (default 5e-4)")
     train.add_argument("--warmup", type=int, help="warm-up steps (default 5%% of --steps)")
     train.add_argument("--optimizer", choices=OPTIMIZERS, help="adamw (default) or lamb")
     train.add_argument("--grad-accum", type=int, help="micro-batches per step (default 1)")
     train.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
-    train.add_argument("--precision", choices=PRECISIONS, help="auto (default): bf16 on GPUs "
-                       "that support it, else fp16 on GPU; fp32 on CPU/MPS")
-    train.add_argument("--vocab-size", type=int, help="tokenizer size when it is trained from "
-                       "the corpus (default 8000)")
-    train.add_argument("--tokenizer", metavar="PATH", help="use this tokenizer.json (or a "
-                       "folder holding one) instead of training one")
-    train.add_argument("--eval-every", type=int, help="steps between evaluations (default: "
-                       "only at the end)")
-    train.add_argument("--eval-examples", type=int, help="held-out sequences per evaluation "
-                       "(default 1000)")
-    train.add_argument("--save-every", type=int, help="steps between checkpoints (default: "
-                       "only at the end)")
+    train.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="auto (default): bf16 on GPUs that support it, else fp16 on GPU; fp32 on CPU/MPS",
+    )
+    train.add_argument(
+        "--vocab-size",
+        type=int,
+        help="tokenizer size when it is trained from the corpus (default 8000)",
+    )
+    train.add_argument(
+        "--tokenizer",
+        metavar="PATH",
+        help="use this tokenizer.json (or a folder holding one) instead of training one",
+    )
+    train.add_argument(
+        "--eval-every", type=int, help="steps between evaluations (default: only at the end)"
+    )
+    train.add_argument(
+        "--eval-examples", type=int, help="held-out sequences per evaluation (default 1000)"
+    )
+    train.add_argument(
+        "--save-every", type=int, help="steps between checkpoints (default: only at the end)"
+    )
     train.add_argument("--keep-checkpoints", type=int, help="newest checkpoints kept (default 2)")
     train.add_argument("--seed", type=int, help="random seed (default 0)")
     train.add_argument("--weight-decay", type=float, help="default 0.01")
     train.add_argument("--max-grad-norm", type=float, help="gradient clipping (default 1.0; 0 off)")
-    train.add_argument("--max-positions", type=int, help="override the preset's "
-                       "max_position_embeddings (e.g. = --seq-len for a smaller model)")
-    train.add_argument("--save-dtype", choices=tuple(SAVE_DTYPES), help="weights of final/ "
-                       "(default float32; float16 halves the file)")
-    train.add_argument("--resume", nargs="?", const="latest", metavar="CHECKPOINT",
-                       help="continue the newest checkpoint in --out (or the one given)")
+    train.add_argument(
+        "--dropout",
+        type=float,
+        help="hidden, attention and classifier "
+        "dropout (default: the preset's: 0.1 for BERT, 0 for ALBERT but 0.1 "
+        "before its SOP classifier)",
+    )
+    train.add_argument(
+        "--max-positions",
+        type=int,
+        help="override the preset's max_position_embeddings (e.g. = --seq-len for a smaller model)",
+    )
+    train.add_argument(
+        "--save-dtype",
+        choices=tuple(SAVE_DTYPES),
+        help="weights of final/ (default float32; float16 halves the file)",
+    )
+    train.add_argument(
+        "--resume",
+        nargs="?",
+        const="latest",
+        metavar="CHECKPOINT",
+        help="continue the newest checkpoint in --out (or the one given)",
+    )
+    train.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads for torch (default: torch's; 1 is often faster on a busy machine)",
+    )
     train.add_argument("--quiet", action="store_true", help="no progress line")
     train.set_defaults(func=run_train)
 
@@ -110,6 +174,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--seed", type=int, default=1234, help="masking/pairing seed (default 1234)")
     ev.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
     ev.add_argument("--precision", choices=PRECISIONS, default="auto")
+    ev.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's)")
     ev.add_argument("--json", action="store_true", help="print JSON")
     ev.set_defaults(func=run_eval)
 
@@ -123,6 +188,15 @@ def _config_from_args(args: argparse.Namespace, saved: dict | None) -> TrainConf
         value = getattr(args, option, None)
         if value is not None:
             data[name] = value
+    if getattr(args, "dropout", None) is not None:
+        if not 0.0 <= args.dropout < 1.0:
+            raise InputError(f"dropout must be in [0, 1), got {args.dropout}")
+        data["config_overrides"] = {
+            **data.get("config_overrides", {}),
+            "hidden_dropout_prob": args.dropout,
+            "attention_probs_dropout_prob": args.dropout,
+            "classifier_dropout_prob": args.dropout,  # ALBERT's SOP head
+        }
     if not saved:
         if not args.arch:
             raise InputError("--arch is required (bert or albert)")
@@ -142,9 +216,9 @@ def _fmt_time(seconds: float) -> str:
 class ProgressPrinter:
     """A progress line on stderr: redrawn in place on a terminal, else every ``period`` s."""
 
-    def __init__(self, stream=sys.stderr, period: float = 10.0):
-        self.stream = stream
-        self.tty = stream.isatty()
+    def __init__(self, stream=None, period: float = 10.0):
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = self.stream.isatty()
         self.period = period
         self._last = 0.0
 
@@ -191,7 +265,15 @@ def format_metrics(m: EvalMetrics) -> str:
     return text + f" ({m.n_sequences} sequences, {m.n_masked} masked tokens)"
 
 
+def _set_threads(threads: int | None) -> None:
+    if threads is not None:
+        if threads < 1:
+            raise InputError(f"threads must be >= 1, got {threads}")
+        torch.set_num_threads(threads)
+
+
 def run_train(args: argparse.Namespace) -> int:
+    _set_threads(args.threads)
     out = Path(args.out)
     saved = None
     if args.resume:
@@ -201,8 +283,14 @@ def run_train(args: argparse.Namespace) -> int:
     ctx, device = init_distributed(config.device)
     try:
         trainer = prepare_training(
-            config, args.corpus, args.eval_corpus, tokenizer=args.tokenizer, out_dir=out,
-            resume=args.resume, ctx=ctx, device=device,
+            config,
+            args.corpus,
+            args.eval_corpus,
+            tokenizer=args.tokenizer,
+            out_dir=out,
+            resume=args.resume,
+            ctx=ctx,
+            device=device,
         )
         show = ctx.is_main and not args.quiet
         if show:
@@ -234,7 +322,8 @@ def run_train(args: argparse.Namespace) -> int:
                 "",
                 f"{'stopped' if result.cancelled else 'finished'} after {result.steps} steps, "
                 f"{result.tokens_seen:,} tokens, {_fmt_time(result.elapsed_s)}",
-                "final losses: " + ", ".join(f"{k} {v:.4f}" for k, v in result.final_losses.items()),
+                "final losses: "
+                + ", ".join(f"{k} {v:.4f}" for k, v in result.final_losses.items()),
             ]
             if result.metrics is not None:
                 lines.append("held-out: " + format_metrics(result.metrics))
@@ -250,6 +339,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 # -- eval ----------------------------------------------------------------------------------------
 def run_eval(args: argparse.Namespace) -> int:
+    _set_threads(args.threads)
     if args.batch_size < 1:
         raise InputError(f"batch size must be a positive integer, got {args.batch_size}")
     if args.max_examples is not None and args.max_examples < 1:
@@ -276,7 +366,9 @@ def run_eval(args: argparse.Namespace) -> int:
         print(f"MLM accuracy:   {metrics.mlm_accuracy:.4f}")
         print(f"MLM perplexity: {metrics.perplexity:.3f}  (loss {metrics.mlm_loss:.4f})")
         if metrics.sentence_task:
-            print(f"{metrics.sentence_task.upper()} accuracy:   {metrics.sentence_accuracy:.4f}"
-                  f"  (loss {metrics.sentence_loss:.4f})")
+            print(
+                f"{metrics.sentence_task.upper()} accuracy:   {metrics.sentence_accuracy:.4f}"
+                f"  (loss {metrics.sentence_loss:.4f})"
+            )
         print(f"sequences: {metrics.n_sequences}, masked tokens: {metrics.n_masked}")
     return 0

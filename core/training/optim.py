@@ -49,8 +49,13 @@ class Lamb(Optimizer):
             raise ValueError(f"lr must be > 0, got {lr}")
         if not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
             raise ValueError(f"betas must be in [0, 1), got {betas}")
-        defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay,
-                    "adapt": adapt}
+        defaults = {
+            "lr": lr,
+            "betas": betas,
+            "eps": eps,
+            "weight_decay": weight_decay,
+            "adapt": adapt,
+        }
         super().__init__(params, defaults)
 
     @torch.no_grad()
@@ -121,7 +126,16 @@ def build_optimizer(
     if name == "adamw":
         for group in groups:
             group.pop("adapt")
-        return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+        # The fused kernel (one pass per tensor instead of ~10) exists for CPU and CUDA.
+        devices = {p.device.type for group in groups for p in group["params"]}
+        fused = devices <= {"cpu", "cuda"} and all(
+            p.dtype in (torch.float32, torch.float16, torch.bfloat16)
+            for group in groups
+            for p in group["params"]
+        )
+        return torch.optim.AdamW(
+            groups, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, fused=fused or None
+        )
     if name == "lamb":
         return Lamb(groups, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
     raise InputError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
@@ -139,4 +153,3 @@ def warmup_linear(step: int, warmup: int, total: int) -> float:
 
 def build_scheduler(optimizer: Optimizer, warmup: int, total: int) -> LambdaLR:
     return LambdaLR(optimizer, lambda step: warmup_linear(step, warmup, total))
-

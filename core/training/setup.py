@@ -104,8 +104,12 @@ def prepare_data(
         train_corpus, heldout = train_corpus.split_heldout(config.heldout_every)
     train = PretrainingData(train_corpus, tok, data_config, seed=config.seed)
     evaluation = PretrainingData(heldout, tok, data_config, seed=config.seed) if heldout else None
-    log.info("corpus: %d documents, %d tokens; held out: %s", train_corpus.n_documents,
-             train_corpus.n_tokens, f"{heldout.n_documents} documents" if heldout else "none")
+    log.info(
+        "corpus: %d documents, %d tokens; held out: %s",
+        train_corpus.n_documents,
+        train_corpus.n_tokens,
+        f"{heldout.n_documents} documents" if heldout else "none",
+    )
     return PreparedData(tok, train, evaluation)
 
 
@@ -130,5 +134,13 @@ def prepare_training(
             "another --out"
         )
     data = prepare_data(config, corpus, eval_corpus, tokenizer, out, ctx)
-    return Trainer(config, data.tokenizer, data.train, data.eval, out, device=device, ctx=ctx,
-                   resume_from=resume_from)
+    return Trainer(
+        config,
+        data.tokenizer,
+        data.train,
+        data.eval,
+        out,
+        device=device,
+        ctx=ctx,
+        resume_from=resume_from,
+    )

@@ -125,7 +125,9 @@ class TrainConfig:
         for name in ("steps", "batch_size", "grad_accum"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
-                raise InputError(f"{name.replace('_', ' ')} must be a positive integer, got {value!r}")
+                raise InputError(
+                    f"{name.replace('_', ' ')} must be a positive integer, got {value!r}"
+                )
         if not isinstance(self.seq_len, int) or self.seq_len < 8:
             raise InputError(f"sequence length must be an integer >= 8, got {self.seq_len!r}")
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
@@ -135,7 +137,9 @@ class TrainConfig:
         if self.optimizer not in OPTIMIZERS:
             raise InputError(f"unknown optimizer {self.optimizer!r}; choose adamw or lamb")
         if self.precision not in PRECISIONS:
-            raise InputError(f"unknown precision {self.precision!r}; choose {', '.join(PRECISIONS)}")
+            raise InputError(
+                f"unknown precision {self.precision!r}; choose {', '.join(PRECISIONS)}"
+            )
         if self.save_dtype not in SAVE_DTYPES:
             raise InputError(
                 f"unknown save dtype {self.save_dtype!r}; choose {', '.join(SAVE_DTYPES)}"
@@ -160,7 +164,13 @@ class TrainConfig:
         """The preset sized to the tokenizer; raises if the sequence cannot fit its positions."""
         self.validate()
         changes = dict(self.config_overrides)
-        changes["vocab_size"] = tokenizer.vocab_size
+        # The vocabulary is the tokenizer's, unless a larger one is asked for (e.g. padded).
+        changes.setdefault("vocab_size", tokenizer.vocab_size)
+        if changes["vocab_size"] < tokenizer.vocab_size:
+            raise InputError(
+                f"vocab_size {changes['vocab_size']} is smaller than the tokenizer's "
+                f"{tokenizer.vocab_size} tokens"
+            )
         changes["pad_token_id"] = tokenizer.token_id("pad")
         if self.max_positions is not None:
             changes["max_position_embeddings"] = self.max_positions
@@ -395,11 +405,17 @@ class Trainer:
                     f"{resume_from} is at step {self.step}, past the {config.steps} steps asked"
                 )
         # Each rank's dropout gets its own stream; parameters are identical on every rank.
-        torch.manual_seed(int(np.random.SeedSequence([config.seed, self.ctx.rank, 2]).generate_state(1)[0]))
+        torch.manual_seed(
+            int(np.random.SeedSequence([config.seed, self.ctx.rank, 2]).generate_state(1)[0])
+        )
         self.model.to(self.device)
         self.model.train()
         self.optimizer = build_optimizer(
-            self.model, config.optimizer, config.lr, config.weight_decay, config.adam_betas,
+            self.model,
+            config.optimizer,
+            config.lr,
+            config.weight_decay,
+            config.adam_betas,
             config.adam_eps,
         )
         self.scheduler = build_scheduler(self.optimizer, config.warmup_steps, config.steps)
@@ -411,9 +427,12 @@ class Trainer:
                 self.scaler.load_state_dict(state["scaler"])
             rngs = state["rng"]
             if len(rngs) != self.ctx.world_size:
-                log.warning("checkpoint has RNG states for %d processes, running %d: dropout "
-                            "streams will differ from an uninterrupted run", len(rngs),
-                            self.ctx.world_size)
+                log.warning(
+                    "checkpoint has RNG states for %d processes, running %d: dropout "
+                    "streams will differ from an uninterrupted run",
+                    len(rngs),
+                    self.ctx.world_size,
+                )
             ckpt.set_rng_state(rngs[self.ctx.rank % len(rngs)])
         if self.ctx.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -421,11 +440,20 @@ class Trainer:
         else:
             self.ddp = self.model
         self._batches = train_data.step_batches(
-            self.position, config.batch_size, config.grad_accum, self.ctx.rank,
+            self.position,
+            config.batch_size,
+            config.grad_accum,
+            self.ctx.rank,
             self.ctx.world_size,
         )
-        log.info("training %s (%s) on %s, precision %s, %d process(es)", config.preset,
-                 config.arch, describe_device(self.device), self.precision, self.ctx.world_size)
+        log.info(
+            "training %s (%s) on %s, precision %s, %d process(es)",
+            config.preset,
+            config.arch,
+            describe_device(self.device),
+            self.precision,
+            self.ctx.world_size,
+        )
 
     # -- control -------------------------------------------------------------------------------
     def add_listener(self, listener: Listener) -> None:
@@ -447,9 +475,13 @@ class Trainer:
         """Forward/backward over this rank's micro-batches, then one optimizer step."""
         ctx = self.ctx
         counts = torch.tensor(
-            [sum(b.n_masked for b in micro), sum(b.size for b in micro),
-             sum(b.n_tokens for b in micro)],
-            dtype=torch.float64, device=self.device,
+            [
+                sum(b.n_masked for b in micro),
+                sum(b.size for b in micro),
+                sum(b.n_tokens for b in micro),
+            ],
+            dtype=torch.float64,
+            device=self.device,
         )
         all_reduce_sum(counts, ctx)
         n_masked, n_seq, n_tokens = (int(x) for x in counts.tolist())
@@ -508,7 +540,9 @@ class Trainer:
         else:
             grad_norm = float(
                 torch.linalg.vector_norm(
-                    torch.stack([p.grad.norm() for p in self.model.parameters() if p.grad is not None])
+                    torch.stack(
+                        [p.grad.norm() for p in self.model.parameters() if p.grad is not None]
+                    )
                 )
             )
         self.scaler.step(self.optimizer)
@@ -524,11 +558,17 @@ class Trainer:
         if self._eval_cache is None:
             size = self.config.eval_batch_size or self.config.batch_size
             self._eval_cache = list(
-                self.eval_data.eval_batches(size, self.config.eval_examples, self.ctx.rank,
-                                            self.ctx.world_size, seed=self.config.seed + 1234)
+                self.eval_data.eval_batches(
+                    size,
+                    self.config.eval_examples,
+                    self.ctx.rank,
+                    self.ctx.world_size,
+                    seed=self.config.seed + 1234,
+                )
             )
-        return evaluate(self.model, self._eval_cache, self.device, self.precision, self.ctx,
-                        self.task)
+        return evaluate(
+            self.model, self._eval_cache, self.device, self.precision, self.ctx, self.task
+        )
 
     def _last_checkpoint(self) -> Path | None:
         return ckpt.latest_checkpoint(self.out_dir) if self.out_dir is not None else None
@@ -554,11 +594,21 @@ class Trainer:
         state = self.trainer_state(elapsed)
         folder = None
         if self.ctx.is_main:
-            args = {"train": self.config.to_dict(), "data": asdict(self.train_data.config),
-                    "world_size": self.ctx.world_size}
-            folder = ckpt.save_checkpoint(self.out_dir, self.step, self.model, self.model_config,
-                                          self.tokenizer, state, args,
-                                          self.config.keep_checkpoints)
+            args = {
+                "train": self.config.to_dict(),
+                "data": asdict(self.train_data.config),
+                "world_size": self.ctx.world_size,
+            }
+            folder = ckpt.save_checkpoint(
+                self.out_dir,
+                self.step,
+                self.model,
+                self.model_config,
+                self.tokenizer,
+                state,
+                args,
+                self.config.keep_checkpoints,
+            )
         barrier(self.ctx)
         return folder or self.out_dir / ckpt.checkpoint_name(self.step)
 
@@ -580,11 +630,16 @@ class Trainer:
         }
 
         def extra(tmp: Path) -> None:
-            (tmp / ckpt.SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n",
-                                                 encoding="utf-8")
+            (tmp / ckpt.SUMMARY_FILE).write_text(
+                json.dumps(summary, indent=2) + "\n", encoding="utf-8"
+            )
 
         return ckpt.write_model_folder(
-            self.out_dir / "final", self.model, self.model_config, self.tokenizer, extra,
+            self.out_dir / "final",
+            self.model,
+            self.model_config,
+            self.tokenizer,
+            extra,
             SAVE_DTYPES[self.config.save_dtype],
         )
 
@@ -621,7 +676,8 @@ class Trainer:
                 tokens_per_s=rate,
                 elapsed_s=elapsed(),
                 eta_s=step_time * (cfg.steps - self.step),
-                memory_bytes=memory_in_use(self.device) if self.device.type != "cpu"
+                memory_bytes=memory_in_use(self.device)
+                if self.device.type != "cpu"
                 else process_memory(),
                 grad_norm=grad_norm,
                 **extra,
@@ -665,8 +721,9 @@ class Trainer:
             yield event("eval", metrics=metrics)
         folder = self.save_checkpoint(elapsed())
         final = self.export(metrics, elapsed())
-        yield event("done", metrics=metrics,
-                    checkpoint=str(final or folder) if (final or folder) else None)
+        yield event(
+            "done", metrics=metrics, checkpoint=str(final or folder) if (final or folder) else None
+        )
 
     def _trim_log(self, path: Path) -> None:
         """Drop log lines past the step we (re)start from (left by an interrupted run)."""
@@ -709,4 +766,3 @@ class Trainer:
             checkpoint=checkpoint,
             final_model=final,
         )
-

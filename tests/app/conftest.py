@@ -8,13 +8,26 @@ import os
 import tempfile
 from pathlib import Path
 
+import pytest
+from PySide6.QtCore import QSettings  # importing is fine: no QApplication exists yet
+
+from tests.checkpoints import engine_checkpoint, tiny_config
+
 
 def _offscreen_screen() -> str:
     """The offscreen platform with a desktop-sized screen (its default is 800x600, which
     clamps restored window geometry), unless a real display platform was asked for."""
     config = Path(tempfile.gettempdir()) / "bertscope-test-screen.json"
-    screen = {"name": "test", "x": 0, "y": 0, "width": 1920, "height": 1200,
-              "logicalDpi": 96, "logicalBaseDpi": 96, "dpr": 1}
+    screen = {
+        "name": "test",
+        "x": 0,
+        "y": 0,
+        "width": 1920,
+        "height": 1200,
+        "logicalDpi": 96,
+        "logicalBaseDpi": 96,
+        "dpr": 1,
+    }
     config.write_text(json.dumps({"screens": [screen]}))
     return f"offscreen:configfile={config}"
 
@@ -22,10 +35,6 @@ def _offscreen_screen() -> str:
 if os.environ.get("QT_QPA_PLATFORM", "offscreen") == "offscreen":
     os.environ["QT_QPA_PLATFORM"] = _offscreen_screen()
 
-import pytest
-from PySide6.QtCore import QSettings
-
-from tests.checkpoints import engine_checkpoint, tiny_config
 
 @pytest.fixture(scope="session")
 def demo_root(tmp_path_factory) -> Path:
@@ -43,7 +52,9 @@ def demo_root(tmp_path_factory) -> Path:
 def extra_bert(tmp_path_factory) -> Path:
     """A model folder outside the demo root (what a user opens by hand)."""
     return engine_checkpoint(
-        tmp_path_factory.mktemp("mine") / "my-bert", tiny_config("bert", num_hidden_layers=3), seed=3
+        tmp_path_factory.mktemp("mine") / "my-bert",
+        tiny_config("bert", num_hidden_layers=3),
+        seed=3,
     )
 
 

@@ -6,7 +6,9 @@ TEXT = "the lord came to the city ."
 WAIT_MS = 30000  # generous: CI machines are slow and shared
 
 
-def start_and_wait(qtbot, window, text: str = TEXT, model: str | None = None, pair: str | None = None):
+def start_and_wait(
+    qtbot, window, text: str = TEXT, model: str | None = None, pair: str | None = None
+):
     """Start the engine, load ``model`` (default: the first demo), probe ``text``; return the bundle."""
     with qtbot.waitSignal(window.state.probed, timeout=WAIT_MS) as blocker:
         window.start(model, text, pair)
@@ -36,7 +38,9 @@ def select_model(qtbot, window, key: str):
     item = tree.topLevelItem(window.manager.keys().index(key))
     tree.scrollToItem(item)
     with qtbot.waitSignal(window.state.probed, timeout=WAIT_MS) as blocker:
-        qtbot.mouseClick(tree.viewport(), Qt.MouseButton.LeftButton, pos=tree.visualItemRect(item).center())
+        qtbot.mouseClick(
+            tree.viewport(), Qt.MouseButton.LeftButton, pos=tree.visualItemRect(item).center()
+        )
     return blocker.args[0]
 
 

@@ -27,7 +27,9 @@ def launch(args: list[str], **env_extra: str) -> tuple[subprocess.Popen, queue.Q
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     lines: queue.Queue = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line.strip()) for line in proc.stdout], daemon=True).start()
+    threading.Thread(
+        target=lambda: [lines.put(line.strip()) for line in proc.stdout], daemon=True
+    ).start()
     return proc, lines
 
 
@@ -46,7 +48,9 @@ def wait_for_line(lines: queue.Queue, prefix: str) -> str:
 @pytest.mark.slow
 def test_main_py_stays_up_and_exits_cleanly_on_sigterm(tmp_path, demo_root):
     ini = tmp_path / "settings.ini"
-    proc, lines = launch([str(demo_root / "bert-mini"), "--settings", str(ini), "--text", "the lord came ."])
+    proc, lines = launch(
+        [str(demo_root / "bert-mini"), "--settings", str(ini), "--text", "the lord came ."]
+    )
     try:
         shown = float(wait_for_line(lines, "shown ").split()[1])
         assert 0 < shown < TIMEOUT
@@ -68,8 +72,9 @@ def test_main_py_stays_up_and_exits_cleanly_on_sigterm(tmp_path, demo_root):
 def test_main_py_quits_by_itself_when_asked(tmp_path, demo_root):
     ini = tmp_path / "settings.ini"
     start = time.monotonic()
-    proc, _lines = launch([str(demo_root / "albert-mini"), "--settings", str(ini)],
-                          BERTSCOPE_QUIT_AFTER_MS="2500")
+    proc, _lines = launch(
+        [str(demo_root / "albert-mini"), "--settings", str(ini)], BERTSCOPE_QUIT_AFTER_MS="2500"
+    )
     try:
         _, err = proc.communicate(timeout=TIMEOUT)
     finally:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 
 import numpy as np
@@ -28,15 +27,25 @@ def captured_dialogs(monkeypatch):
             QMessageBox, kind,
             staticmethod(lambda parent, title, text, *a, kind=kind, **k: seen.append((kind, title, text))),
         )  # fmt: skip
-    monkeypatch.setattr(QMessageBox, "about", staticmethod(lambda parent, title, text: seen.append(("about", title, text))))
+    monkeypatch.setattr(
+        QMessageBox,
+        "about",
+        staticmethod(lambda parent, title, text: seen.append(("about", title, text))),
+    )
     return seen
 
 
-def test_demo_models_are_listed_from_the_start_and_loaded_with_their_details(qtbot, window, demo_root):
+def test_demo_models_are_listed_from_the_start_and_loaded_with_their_details(
+    qtbot, window, demo_root
+):
     keys = window.manager.keys()
     assert keys == ["demo:bert-mini", "demo:albert-mini"]
     assert [row[3] for row in window.manager.rows()] == ["not loaded", "not loaded"]
-    start_and_wait(qtbot, window)
+    with qtbot.waitSignal(window.state.busy_changed, timeout=WAIT_MS, check_params_cb=bool):
+        window.start(None, TEXT, None)  # the engine loads in the worker: a busy indicator runs
+    assert window.busy.isVisibleTo(window) and window.manager.busy.isVisibleTo(window.manager)
+    assert window.manager.rows()[0][3] == "loading\u2026"
+    qtbot.waitUntil(lambda: window.state.bundle is not None, timeout=WAIT_MS)
     # the other demo loads quietly after the first probe
     qtbot.waitUntil(lambda: window.state.entries["demo:albert-mini"].is_loaded, timeout=WAIT_MS)
     rows = {row[0]: row for row in window.manager.rows()}
@@ -47,7 +56,10 @@ def test_demo_models_are_listed_from_the_start_and_loaded_with_their_details(qtb
     # model card: parameter breakdown from core.params and the heads present
     card = window.card
     assert "bert-mini" in card.title.text() and f"{total:,} parameters" in card.title.text()
-    table = {card.params.item(r, 0).text(): card.params.item(r, 1).text() for r in range(card.params.rowCount())}
+    table = {
+        card.params.item(r, 0).text(): card.params.item(r, 1).text()
+        for r in range(card.params.rowCount())
+    }
     breakdown = count_parameters(bert.model)
     assert table["attention"] == f"{breakdown.unique['attention']:,}"
     assert table["total"] == f"{total:,}"
@@ -87,7 +99,9 @@ def test_a_corrupt_folder_shows_the_engine_message_and_changes_nothing(
 
 def test_open_folder_dialog_and_drag_and_drop_add_models(qtbot, window, extra_bert, monkeypatch):
     start_and_wait(qtbot, window)
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: str(extra_bert)))
+    monkeypatch.setattr(
+        QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: str(extra_bert))
+    )
     with qtbot.waitSignal(window.state.probed, timeout=WAIT_MS) as blocker:
         window.open_action.trigger()
     assert blocker.args[0].result.model_name == "my-bert"
@@ -99,13 +113,18 @@ def test_open_folder_dialog_and_drag_and_drop_add_models(qtbot, window, extra_be
     # unload it: a user folder leaves the list, the next loaded model takes over
     with qtbot.waitSignal(window.state.probed, timeout=WAIT_MS):
         window.unload_action.trigger()
-    assert str(extra_bert.resolve()) not in window.manager.keys()
+    assert str(extra_bert.resolve()) not in set(window.manager.keys())
 
     # drop the folder (or a file inside it) on the window
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(extra_bert / "config.json"))])
-    event = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
-                       Qt.KeyboardModifier.NoModifier)
+    event = QDropEvent(
+        QPointF(50, 50),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     with qtbot.waitSignal(window.state.probed, timeout=WAIT_MS) as blocker:
         window.dropEvent(event)
     assert blocker.args[0].result.model_name == "my-bert"
@@ -130,7 +149,7 @@ def test_settings_persist_across_a_restart(qtbot, make_window, settings, extra_b
     assert second.theme_actions["dark"].isChecked()
     assert second.palette().color(QPalette.ColorRole.Window).lightness() < 128
     assert second.recent_models() == [str(extra_bert.resolve())]
-    assert [a.text() for a in second.recent_menu.actions()][0] == f"&1 {extra_bert.resolve()}"
+    assert second.recent_menu.actions()[0].text() == f"&1 {extra_bert.resolve()}"
     assert not second.probe.docks["statistics"].isVisibleTo(second)
     bundle = start_and_wait(qtbot, second, text=None)
     assert bundle.result.text == probed_text
@@ -138,14 +157,18 @@ def test_settings_persist_across_a_restart(qtbot, make_window, settings, extra_b
     second.apply_theme("light")
 
 
-def test_export_writes_json_csv_and_npz_through_core(qtbot, window, tmp_path, monkeypatch, demo_root):
+def test_export_writes_json_csv_and_npz_through_core(
+    qtbot, window, tmp_path, monkeypatch, demo_root
+):
     from core.analysis.export import load_csv, load_json
 
     start_and_wait(qtbot, window)
     expected = probe(load_model(demo_root / "bert-mini"), TEXT)
     for suffix in (".json", ".csv", ".npz"):
         target = tmp_path / f"out{suffix}"
-        monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, t=target, **k: (str(t), "")))
+        monkeypatch.setattr(
+            QFileDialog, "getSaveFileName", staticmethod(lambda *a, t=target, **k: (str(t), ""))
+        )
         with qtbot.waitSignal(window.state.exported, timeout=WAIT_MS):
             window.export_action.trigger()
         assert target.is_file()
@@ -179,10 +202,22 @@ def test_about_names_versions_and_device_and_gpu_move_is_explained(qtbot, window
 
 
 def test_shortcuts_exist_for_every_main_action(window):
-    actions = [window.open_action, window.export_action, window.quit_action, window.probe_action,
-               window.sentence_action, window.pair_action, window.unload_action, window.move_action,
-               window.next_model_action, window.previous_model_action, window.reset_layout_action,
-               window.about_action, *window.theme_actions.values(), *window.panel_actions]
+    actions = [
+        window.open_action,
+        window.export_action,
+        window.quit_action,
+        window.probe_action,
+        window.sentence_action,
+        window.pair_action,
+        window.unload_action,
+        window.move_action,
+        window.next_model_action,
+        window.previous_model_action,
+        window.reset_layout_action,
+        window.about_action,
+        *window.theme_actions.values(),
+        *window.panel_actions,
+    ]
     keys = [a.shortcut().toString() for a in actions]
     assert all(keys), [a.text() for a, k in zip(actions, keys, strict=True) if not k]
     assert len(set(keys)) == len(keys)
@@ -228,4 +263,3 @@ def test_no_model_probe_message_and_unloaded_view_clears(qtbot, window):
     with qtbot.waitSignal(window.state.probe_failed, timeout=WAIT_MS) as blocker:
         window.state.request_probe(TEXT)
     assert blocker.args[0].startswith("no model loaded")
-

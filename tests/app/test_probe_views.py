@@ -7,7 +7,14 @@ import pytest
 from numpy.testing import assert_allclose
 from PySide6.QtCore import QPointF, Qt
 
-from core.analysis import attention_stats, layer_stats, pca_all_layers, predict_masked, probe, token_focus
+from core.analysis import (
+    attention_stats,
+    layer_stats,
+    pca_all_layers,
+    predict_masked,
+    probe,
+    token_focus,
+)
 from core.api import load_model
 from tests.app.helpers import TEXT, WAIT_MS, probe_and_wait, select_model, start_and_wait
 
@@ -56,6 +63,7 @@ def test_hovering_a_cell_reads_out_tokens_and_exact_weight(qtbot, window, core_m
     heatmap = window.probe.heatmap
     expected = probe(core_models["bert-mini"], TEXT)
     qtbot.waitUntil(lambda: heatmap.plot.getViewBox().width() > 50, timeout=WAIT_MS)
+    qtbot.wait(300)  # let the axes settle their widths before mapping a cell to pixels
     row, col = 2, 5
     view = heatmap.canvas
     scene_pos = heatmap.plot.getViewBox().mapViewToScene(QPointF(col, row))
@@ -79,8 +87,9 @@ def test_head_grid_has_a_cell_per_effective_layer_and_head(qtbot, window, core_m
     # clicking a cell opens that head in the big heatmap
     cell = grid.cell(1, 3)
     view_pos = cell.view.mapViewToScene(QPointF(1, 1))
-    qtbot.mouseClick(grid.canvas.viewport(), Qt.MouseButton.LeftButton,
-                     pos=grid.canvas.mapFromScene(view_pos))
+    qtbot.mouseClick(
+        grid.canvas.viewport(), Qt.MouseButton.LeftButton, pos=grid.canvas.mapFromScene(view_pos)
+    )
     heatmap = window.probe.heatmap
     assert (heatmap.layer, heatmap.head) == (1, 3)
     assert_allclose(heatmap.plot.image.image, expected.attentions[1, 3], atol=1e-6)
@@ -162,7 +171,9 @@ def test_token_focus_statistics_and_layer_outputs_match_core(qtbot, window, core
     shown = window.probe.statistics.values
     for name in stats.PER_HEAD:
         assert_allclose(shown[name], getattr(stats, name), atol=1e-6)
-        assert_allclose(window.probe.statistics.plots[name].image.image, getattr(stats, name), atol=1e-6)
+        assert_allclose(
+            window.probe.statistics.plots[name].image.image, getattr(stats, name), atol=1e-6
+        )
     assert not window.probe.statistics.plots["a_to_b"].isVisible()
 
     layers = window.probe.layers
@@ -234,9 +245,30 @@ def test_a_newer_sentence_supersedes_an_older_probe(qtbot, window):
     seen = []
     window.state.probed.connect(lambda b: seen.append(b.result.text))
     state = window.state
-    with qtbot.waitSignal(state.probed, timeout=WAIT_MS, check_params_cb=lambda b: b.result.text == "c ."):
+    with qtbot.waitSignal(
+        state.probed, timeout=WAIT_MS, check_params_cb=lambda b: b.result.text == "c ."
+    ):
         for text in ("a .", "b .", "c ."):
             state.request_probe(text)
     qtbot.wait(200)
     assert seen == ["c ."]
     assert window.probe.heatmap.bundle.result.text == "c ."
+
+
+def test_a_model_without_mlm_head_says_so_and_disables_mask_and_predict(qtbot, window, tmp_path):
+    from tests.checkpoints import engine_checkpoint, tiny_config
+
+    folder = engine_checkpoint(
+        tmp_path / "encoder-only", tiny_config("bert"), heads=frozenset({"pooler"})
+    )
+    start_and_wait(qtbot, window)
+    with qtbot.waitSignal(window.state.probed, timeout=WAIT_MS) as blocker:
+        window.state.open_folder(folder)
+    result = blocker.args[0].result
+    assert not result.has_mlm
+    assert window.probe.masked.predictions() == []
+    assert window.probe.masked.note.text() == result.note
+    menu = window.probe.strip.menu_for(2)
+    action = next(a for a in menu.actions() if a.text().startswith("Mask and predict"))
+    assert not action.isEnabled()
+    assert "heads: pooler<br>" in window.card.title.text()

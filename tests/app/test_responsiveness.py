@@ -23,8 +23,14 @@ MAX_GAP_S = 0.2  # generous for a loaded 2-core CI machine; a blocked loop shows
 @pytest.fixture(scope="module")
 def wide_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("wide")
-    config = tiny_config("bert", hidden_size=256, num_hidden_layers=6, num_attention_heads=8,
-                         intermediate_size=512, max_position_embeddings=512)
+    config = tiny_config(
+        "bert",
+        hidden_size=256,
+        num_hidden_layers=6,
+        num_attention_heads=8,
+        intermediate_size=512,
+        max_position_embeddings=512,
+    )
     engine_checkpoint(root / "bert-mini", config, seed=4)
     return root
 
@@ -64,7 +70,9 @@ def test_typing_while_a_long_probe_runs(qtbot, make_window, wide_root):
     assert engine_seconds > 2 * MAX_GAP_S, "the probe was too quick to tell anything"
     during = np.array([start, *[t for t in ticks if start <= t <= done], done])
     max_gap = float(np.diff(during).max())
-    assert max_gap < MAX_GAP_S, f"event loop stalled {max_gap * 1000:.0f} ms during a {engine_seconds:.2f} s probe"
+    assert max_gap < MAX_GAP_S, (
+        f"event loop stalled {max_gap * 1000:.0f} ms during a {engine_seconds:.2f} s probe"
+    )
     assert len(during) > engine_seconds / 0.05  # it kept ticking, not just twice
     # everything typed during the probe arrived, in order
     qtbot.waitUntil(lambda: not pending, timeout=WAIT_MS)

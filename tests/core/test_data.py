@@ -42,7 +42,8 @@ def _doc_of(corpus: TokenizedCorpus, token_id: int) -> int:
 
 def _rows(batch) -> list[list[int]]:
     return [
-        row[mask.bool()].tolist() for row, mask in zip(batch.input_ids, batch.attention_mask)
+        row[mask.bool()].tolist()
+        for row, mask in zip(batch.input_ids, batch.attention_mask, strict=True)
     ]
 
 
@@ -70,7 +71,9 @@ def test_tokenized_corpus_boundaries_streaming_and_cache(tmp_path, counting):
     corpus, tok, docs = counting
     lengths = [n for doc in docs for n in doc]
     assert corpus.n_documents == 8 and corpus.meta["n_sentences"] == len(lengths)
-    np.testing.assert_array_equal(corpus.sentence_offsets, np.concatenate([[0], np.cumsum(lengths)]))
+    np.testing.assert_array_equal(
+        corpus.sentence_offsets, np.concatenate([[0], np.cumsum(lengths)])
+    )
     np.testing.assert_array_equal(corpus.document_offsets, 30 * np.arange(9))
     np.testing.assert_array_equal(corpus.tokens, np.arange(sum(lengths)) + 5)
     assert corpus.word_starts.all()
@@ -119,7 +122,7 @@ def test_pairs_are_real_continuations_or_labelled(counting, task):
     for epoch in range(20):
         for ex in data.examples(epoch):
             a, b = ex.a.astype(int), ex.b.astype(int)
-            assert 1 <= len(a) and 1 <= len(b) and len(a) + len(b) <= 37
+            assert len(a) >= 1 and len(b) >= 1 and len(a) + len(b) <= 37
             np.testing.assert_array_equal(a, np.arange(a[0], a[0] + len(a)))  # contiguous text
             np.testing.assert_array_equal(b, np.arange(b[0], b[0] + len(b)))
             if ex.label == 0:
@@ -295,6 +298,28 @@ def test_eval_batches_are_fixed_and_partitioned(counting):
     assert one == [r for b in data.eval_batches(8) for r in _rows(b)]
     capped = [r for b in data.eval_batches(8, max_examples=10) for r in _rows(b)]
     assert capped == one[:10]
-    halves = [[r for b in data.eval_batches(8, rank=k, world_size=2) for r in _rows(b)]
-              for k in range(2)]
+    halves = [
+        [r for b in data.eval_batches(8, rank=k, world_size=2) for r in _rows(b)] for k in range(2)
+    ]
     assert halves[0] == one[0::2] and halves[1] == one[1::2]
+
+
+def test_labels_restore_the_original_text_in_row_major_order(tmp_path):
+    """``mlm_labels`` follow the True cells of ``mlm_positions`` row by row, which is the
+    order in which the model gathers the hidden states it decodes."""
+    corpus, tok = _corpus(tmp_path, [[7] * 40, [6] * 40, [5] * 30])
+    for task in ("nsp", "sop"):
+        data = PretrainingData(corpus, tok, DataConfig(seq_len=48, task=task))
+        (batch,), _ = next(data.step_batches(DataPosition(), 8))
+        restored = batch.input_ids.clone()
+        restored[batch.mlm_positions] = batch.mlm_labels
+        for row, types, keep in zip(
+            restored, batch.token_type_ids, batch.attention_mask, strict=True
+        ):
+            row, types = row[keep.bool()], types[keep.bool()]
+            n_a = int((types == 0).sum())
+            a, b = row[1 : n_a - 1], row[n_a:-1]
+            if task == "nsp" or b[0] != a[-1] + 1:  # random B, or swapped
+                assert (a.diff() == 1).all() and (b.diff() == 1).all()
+            else:
+                assert (row[1:-1][row[1:-1] != 3].diff() == 1).all()

@@ -12,22 +12,37 @@ from tokenizers.models import WordLevel
 from core.tokenizer import SPECIAL_DEFAULTS, Tokenizer, bert_post_processor
 
 ADJECTIVES = ["old", "young", "quiet", "bright", "gentle", "stubborn", "curious", "weary"]
-NOUNS = ["captain", "sailor", "sister", "whale", "garden", "letter", "carriage", "village",
-         "neighbour", "harbour", "stranger", "teacher"]
+NOUNS = [
+    "captain",
+    "sailor",
+    "sister",
+    "whale",
+    "garden",
+    "letter",
+    "carriage",
+    "village",
+    "neighbour",
+    "harbour",
+    "stranger",
+    "teacher",
+]
 VERBS = ["watched", "answered", "followed", "admired", "visited", "forgot", "praised", "doubted"]
 ADVERBS = ["slowly", "warmly", "often", "quickly", "rarely", "kindly"]
 
 
 def sentence(rng: random.Random) -> str:
-    s = (f"the {rng.choice(ADJECTIVES)} {rng.choice(NOUNS)} {rng.choice(VERBS)} "
-         f"the {rng.choice(NOUNS)}")
+    s = (
+        f"the {rng.choice(ADJECTIVES)} {rng.choice(NOUNS)} {rng.choice(VERBS)} "
+        f"the {rng.choice(NOUNS)}"
+    )
     if rng.random() < 0.5:
         s += f" {rng.choice(ADVERBS)}"
     return s + " ."
 
 
-def write_corpus(path: Path, n_docs: int = 12, sentences: tuple[int, int] = (4, 9),
-                 seed: int = 0) -> Path:
+def write_corpus(
+    path: Path, n_docs: int = 12, sentences: tuple[int, int] = (4, 9), seed: int = 0
+) -> Path:
     """Documents of grammatical toy sentences, one per line, blank lines between documents."""
     rng = random.Random(seed)
     docs = []
@@ -65,3 +80,17 @@ def write_counting_corpus(path: Path, doc_sentences: list[list[int]]) -> int:
         docs.append("\n".join(lines))
     path.write_text("\n\n".join(docs) + "\n", encoding="utf-8")
     return k
+
+
+def word_tokenizer(model_type: str = "bert", max_length: int = 512) -> Tokenizer:
+    """Deterministic word-level tokenizer for :func:`write_corpus` text (the library's
+    trainers break ties in hash order, so trained vocabularies vary between processes)."""
+    special = SPECIAL_DEFAULTS[model_type]
+    words = ["the", ".", *ADJECTIVES, *NOUNS, *VERBS, *ADVERBS]
+    vocab = {special[r]: i for i, r in enumerate(("pad", "unk", "cls", "sep", "mask"))}
+    vocab.update({w: i + 5 for i, w in enumerate(words)})
+    backend = HFTokenizer(WordLevel(vocab, unk_token=special["unk"]))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    backend.decoder = decoders.WordPiece()
+    backend.post_processor = bert_post_processor(backend, special)
+    return Tokenizer(backend, special, max_length)
