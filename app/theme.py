@@ -128,11 +128,18 @@ def apply_theme(name: str) -> str:
     return resolved
 
 
+def display_token(text: str) -> str:
+    """A token as the views label it: SentencePiece's word-start mark "▁" is dropped (the strip
+    shows word starts by spacing), a lone "▁" stays visible. Tooltips and read-outs keep the
+    exact token."""
+    return text[1:] if text.startswith("\u2581") and len(text) > 1 else text
+
+
 def token_label_style(tokens, palette: QPalette | None = None):
     """Axis label texts, colours and bold flags for a list of ``core.analysis.TokenInfo``:
     special tokens grey and bold, text B in the segment-B colour, text A in the default colour."""
     _, seg_b, special = segment_pens(palette)
-    labels = [t.text for t in tokens]
+    labels = [display_token(t.text) for t in tokens]
     colors = [special if t.special else (seg_b if t.segment == 1 else None) for t in tokens]
     bold = [t.special for t in tokens]
     return labels, colors, bold

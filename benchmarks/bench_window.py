@@ -204,7 +204,10 @@ def main() -> None:
         print(
             f"| {name} | {tokens} | {m['engine']:.1f} | {m['views']:.1f} | {m['enter']:.1f} | {m['paint']:.1f} |"
         )
-    print(f"\ntorch threads: {torch.get_num_threads()}")
+    from app.tasks import engine_threads
+
+    threads = engine_threads(torch.get_num_threads())
+    print(f"\nengine torch threads: {threads} (the window leaves one core to the GUI thread)")
 
 
 if __name__ == "__main__":

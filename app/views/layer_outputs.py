@@ -26,13 +26,13 @@ from PySide6.QtWidgets import (
 
 from app.state import AppState
 from app.tasks import ProbeBundle
-from app.theme import segment_pens, token_categories, token_label_style
+from app.theme import display_token, segment_pens, token_categories, token_label_style
 from app.widgets.matrix_plot import MatrixPlot
 from app.widgets.plot_canvas import PlotCanvas
 
 ANIMATION_MS = 350
 PLAY_STEP_MS = 700
-MAX_POINT_LABELS = 64  # beyond this many tokens the scatter shows points only (hover for text)
+MAX_POINT_LABELS = 20  # beyond this many tokens the scatter shows points only (hover for text)
 
 
 class LayerOutputs(QWidget):
@@ -120,6 +120,7 @@ class LayerOutputs(QWidget):
             self.pca_plot.addItem(scatter)
         self.labels: list[pg.TextItem] = []  # the visible token labels of the scatter
         self._label_pool: list[pg.TextItem] = []
+        self._labelled: list[int] = []  # token index of each visible label
         self.pca_canvas.apply_palette()
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setMinimum(0)
@@ -201,7 +202,12 @@ class LayerOutputs(QWidget):
         for scatter, color in zip(self.scatters, pens, strict=True):
             scatter.setBrush(pg.mkBrush(color))
             scatter.setPen(outline)
-        shown = len(result.tokens) if len(result.tokens) <= MAX_POINT_LABELS else 0
+        tokens = result.tokens
+        if len(tokens) <= MAX_POINT_LABELS:
+            self._labelled = list(range(len(tokens)))
+        else:  # a crowd: name only the special tokens ([CLS], [SEP], [MASK]); hover for the rest
+            self._labelled = [i for i, tok in enumerate(tokens) if tok.special]
+        shown = len(self._labelled)
         while len(self._label_pool) < shown:  # text items are reused from one sentence to the next
             item = pg.TextItem("", anchor=(0.5, 1.3))
             item.follow_theme = True
@@ -211,7 +217,7 @@ class LayerOutputs(QWidget):
         for i, item in enumerate(self._label_pool):
             item.setVisible(i < shown)
             if i < shown:
-                item.setText(result.tokens[i].text)
+                item.setText(display_token(tokens[self._labelled[i]].text))
         self.labels = self._label_pool[:shown]
         self.slider.blockSignals(True)
         self.slider.setMaximum(n_layers)
@@ -262,7 +268,7 @@ class LayerOutputs(QWidget):
                 brush=scatter.opts["brush"],
                 pen=scatter.opts["pen"],
             )
-        for item, (x, y) in zip(self.labels, self.positions, strict=False):
+        for item, (x, y) in zip(self.labels, self.positions[self._labelled], strict=True):
             item.setPos(float(x), float(y))
         # glide the axis ranges too, so the picture does not jump between layers
         lo = self._bounds(from_layer)[0] * (1 - t) + self._bounds(to_layer)[0] * t

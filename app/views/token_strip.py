@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QMenu, QSizePolicy, QToolTip, QWidget
 
 from app.state import AppState
 from app.tasks import ProbeBundle
-from app.theme import token_colors
+from app.theme import display_token, token_colors
 
 CHIP_PAD = 5.0  # horizontal padding inside a chip
 GAP = 4.0  # between words
@@ -79,7 +79,7 @@ class TokenStrip(QWidget):
         x, y, rects = 2.0, 2.0, []
         for i, tok in enumerate(self.tokens):
             metrics = bold if tok.special else fm
-            w = metrics.horizontalAdvance(tok.text) + 2 * CHIP_PAD
+            w = metrics.horizontalAdvance(display_token(tok.text)) + 2 * CHIP_PAD
             if i > 0:
                 prev = self.tokens[i - 1]
                 gap = PIECE_GAP if tok.continuation else GAP
@@ -134,7 +134,7 @@ class TokenStrip(QWidget):
             painter.drawRoundedRect(rect, 4, 4)
             painter.setPen(colors.text)
             painter.setFont(fonts[tok.special])
-            painter.drawText(rect, int(Qt.AlignmentFlag.AlignCenter), tok.text)
+            painter.drawText(rect, int(Qt.AlignmentFlag.AlignCenter), display_token(tok.text))
         painter.end()
 
     # -- mouse -----------------------------------------------------------------------------

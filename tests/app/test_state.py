@@ -1,0 +1,39 @@
+"""Model discovery: every folder with a config.json, and random-initialised stand-ins for the
+demo models that are not there yet."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from app.state import discover_demos
+from tests.app.helpers import TEXT, start_and_wait
+
+
+def test_demo_list_is_every_model_folder_plus_stand_ins(tmp_path, demo_root):
+    assert [(e.key, e.name, e.random_init) for e in discover_demos(tmp_path / "absent")] == [
+        ("demo:bert-mini", "bert-mini (random init)", True),
+        ("demo:albert-mini", "albert-mini (random init)", True),
+    ]
+    shutil.copytree(demo_root / "albert-mini", tmp_path / "albert-mini")
+    shutil.copytree(demo_root / "bert-mini", tmp_path / "zz-custom")
+    (tmp_path / "not-a-model").mkdir()
+    entries = discover_demos(tmp_path)
+    assert [(e.name, e.family, e.random_init) for e in entries] == [
+        ("albert-mini", "albert", False),
+        ("zz-custom", "bert", False),
+        ("bert-mini (random init)", "bert", True),
+    ]
+    assert entries[0].path == tmp_path / "albert-mini"
+
+
+@pytest.mark.slow
+def test_random_stand_in_loads_and_probes_when_no_demo_exists(qtbot, make_window, tmp_path):
+    window = make_window(root=tmp_path / "no-demos-here")
+    bundle = start_and_wait(qtbot, window, TEXT, model="albert-mini")
+    assert bundle.result.model_name == "albert-mini (random init)"
+    assert bundle.result.model_type == "albert"
+    assert bundle.result.num_layers == 4  # the albert-mini preset
+    assert "random-initialised" in window.card.title.text()
+    assert window.manager.rows()[1][0] == "albert-mini\n(random init)"
