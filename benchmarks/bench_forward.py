@@ -36,7 +36,10 @@ def random_loaded(name: str) -> LoadedModel:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="mini presets only, fewer repeats")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.set_grad_enabled(False)
     names = ["bert-mini", "albert-mini"] + ([] if args.quick else ["bert-base", "albert-base"])
     print(f"# forward pass, {datetime.date.today()}, {machine()}")
@@ -51,16 +54,16 @@ def main() -> None:
                 ids = torch.randint(5, loaded.config.vocab_size, (batch, seq))
                 mask = torch.ones_like(ids)
                 types = torch.zeros_like(ids)
-                big = batch * seq * loaded.config.hidden_size > 32 * 128 * 256
-                repeat = 5 if args.quick or big else 15
+                work = batch * seq * loaded.config.hidden_size
+                repeat = 3 if work > 32 * 128 * 256 else (5 if args.quick or work > 32 * 32 * 256 else 15)
                 for attentions in (False, True):
                     theirs_model = eager if attentions else sdpa
                     ours = median_ms(lambda: loaded.model(ids, mask, types, output_attentions=attentions),
-                                     repeat=repeat)
+                                     repeat=repeat, warmup=1)
                     theirs = median_ms(
                         lambda: theirs_model(input_ids=ids, attention_mask=mask, token_type_ids=types,
                                              output_attentions=attentions, output_hidden_states=True),
-                        repeat=repeat,
+                        repeat=repeat, warmup=1,
                     )
                     print(f"| {name} | {batch} | {seq} | {'yes' if attentions else 'no'} | "
                           f"{ours:.2f} | {theirs:.2f} | {ours / theirs:.2f} |", flush=True)
