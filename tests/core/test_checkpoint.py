@@ -264,3 +264,12 @@ def test_save_overwrites_atomically(tmp_path, bert_folder, reference_output):
     save_model(loaded, tmp_path / "out")
     assert_same_output(tmp_path / "out", reference_output)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_saved_folder_has_ordinary_permissions(tmp_path, bert_folder):
+    old = os.umask(0o022)
+    try:
+        save_model(load_model(bert_folder), tmp_path / "perm")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "perm").stat().st_mode & 0o777 == 0o755
