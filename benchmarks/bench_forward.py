@@ -13,13 +13,13 @@ import argparse
 import datetime
 
 import torch
+from tokenizers import Tokenizer as HFTokenizer
+from tokenizers.models import WordLevel
 
 from benchmarks.common import machine, median_ms, transformers_twin
 from core.api import LoadedModel, build_model
 from core.config import preset
 from core.tokenizer import SPECIAL_DEFAULTS, Tokenizer
-from tokenizers import Tokenizer as HFTokenizer
-from tokenizers.models import WordLevel
 
 
 def random_loaded(name: str) -> LoadedModel:
@@ -31,6 +31,28 @@ def random_loaded(name: str) -> LoadedModel:
     vocab = {tok: i for i, tok in enumerate(special.values())}
     backend = HFTokenizer(WordLevel(vocab, unk_token=special["unk"]))
     return LoadedModel(config, model.eval(), Tokenizer(backend, special, 512), name)
+
+
+def time_both(
+    ours_model, theirs_model, inputs, attentions: bool, repeat: int
+) -> tuple[float, float]:
+    """Median ms of our forward and transformers' on the same inputs."""
+    ids, mask, types = inputs
+    ours = median_ms(
+        lambda: ours_model(ids, mask, types, output_attentions=attentions), repeat=repeat, warmup=1
+    )
+    theirs = median_ms(
+        lambda: theirs_model(
+            input_ids=ids,
+            attention_mask=mask,
+            token_type_ids=types,
+            output_attentions=attentions,
+            output_hidden_states=True,
+        ),
+        repeat=repeat,
+        warmup=1,
+    )
+    return ours, theirs
 
 
 def main() -> None:
@@ -55,18 +77,24 @@ def main() -> None:
                 mask = torch.ones_like(ids)
                 types = torch.zeros_like(ids)
                 work = batch * seq * loaded.config.hidden_size
-                repeat = 3 if work > 32 * 128 * 256 else (5 if args.quick or work > 32 * 32 * 256 else 15)
+                repeat = (
+                    3
+                    if work > 32 * 128 * 256
+                    else (5 if args.quick or work > 32 * 32 * 256 else 15)
+                )
                 for attentions in (False, True):
-                    theirs_model = eager if attentions else sdpa
-                    ours = median_ms(lambda: loaded.model(ids, mask, types, output_attentions=attentions),
-                                     repeat=repeat, warmup=1)
-                    theirs = median_ms(
-                        lambda: theirs_model(input_ids=ids, attention_mask=mask, token_type_ids=types,
-                                             output_attentions=attentions, output_hidden_states=True),
-                        repeat=repeat, warmup=1,
+                    ours, theirs = time_both(
+                        loaded.model,
+                        eager if attentions else sdpa,
+                        (ids, mask, types),
+                        attentions,
+                        repeat,
                     )
-                    print(f"| {name} | {batch} | {seq} | {'yes' if attentions else 'no'} | "
-                          f"{ours:.2f} | {theirs:.2f} | {ours / theirs:.2f} |", flush=True)
+                    print(
+                        f"| {name} | {batch} | {seq} | {'yes' if attentions else 'no'} | "
+                        f"{ours:.2f} | {theirs:.2f} | {ours / theirs:.2f} |",
+                        flush=True,
+                    )
 
 
 if __name__ == "__main__":
