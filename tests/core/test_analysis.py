@@ -31,16 +31,6 @@ from tests.checkpoints import engine_checkpoint, tiny_config
 TEXT = "the king went to the city , and he saw water ."
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors gain nothing from threads, and on a shared machine thread hand-offs stall
-    each of the thousands of small ops; restore the setting afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def bert(tmp_path_factory):
     folder = engine_checkpoint(tmp_path_factory.mktemp("m") / "bert", tiny_config("bert"), seed=1)

@@ -31,16 +31,6 @@ from tests.checkpoints import engine_checkpoint, tiny_config
 ALBERT_GROUPS = dict(num_hidden_layers=4, num_hidden_groups=2, inner_group_num=2)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors gain nothing from threads, and on a shared machine thread hand-offs stall
-    each of the thousands of small ops; restore the setting afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
     root = tmp_path_factory.mktemp("cmp")
