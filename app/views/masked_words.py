@@ -37,7 +37,7 @@ class ProbabilityBar(QStyledItemDelegate):
         painter.save()
         rect: QRect = option.rect.adjusted(2, 3, -2, -3)
         color = option.palette.color(QPalette.ColorRole.Highlight)
-        color.setAlpha(150)
+        color.setAlpha(80)  # light enough that the percentage stays legible over it
         painter.fillRect(rect.x(), rect.y(), int(rect.width() * float(prob)), rect.height(), color)
         painter.setPen(option.palette.color(QPalette.ColorRole.Text))
         painter.drawText(
