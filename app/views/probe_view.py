@@ -74,12 +74,12 @@ class ProbeView(QWidget):
         self.area = QMainWindow()
         self.area.setWindowFlags(Qt.WindowType.Widget)
         self.area.setDockNestingEnabled(True)
-        self.area.setCentralWidget(self._placeholder())
+        self.area.setCentralWidget(self._loading_label())
         self.docks: dict[str, QDockWidget] = {}
         for name, title, where in PANELS:
             dock = QDockWidget(title, self.area)
             dock.setObjectName(f"probe-{name}")
-            dock.setWidget(self.masked if name == "masked" else self._placeholder())
+            dock.setWidget(self.masked if name == "masked" else self._loading_label())
             dock.setFeatures(
                 QDockWidget.DockWidgetFeature.DockWidgetMovable
                 | QDockWidget.DockWidgetFeature.DockWidgetFloatable
@@ -116,7 +116,7 @@ class ProbeView(QWidget):
     def plots_built(self) -> bool:
         return self.heatmap is not None
 
-    def _placeholder(self) -> QLabel:
+    def _loading_label(self) -> QLabel:
         label = QLabel("preparing plots\u2026")
         label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         label.setEnabled(False)
