@@ -26,39 +26,19 @@ import time
 from collections.abc import Callable
 
 import torch
-from tokenizers import Tokenizer as HFTokenizer
-from tokenizers import pre_tokenizers
-from tokenizers.models import WordLevel
 
-from benchmarks.common import machine, transformers_twin
+from benchmarks.common import machine, random_preset, transformers_twin
 from core.analysis.measure import measure_training_memory
 from core.analysis.memory import training_memory
 from core.analysis.probe import probe
 from core.analysis.summary import analyze_result
-from core.api import LoadedModel, build_model
 from core.config import preset
-from core.tokenizer import SPECIAL_DEFAULTS, Tokenizer, bert_post_processor
 
 # 30 word tokens + [CLS] + [SEP] = 32 tokens, one of them [MASK], with punctuation.
 SENTENCE = (
     "the old king went down to the city by the sea , and there he saw [MASK] many people who "
     "had come from far away to hear his word ."
 )
-
-
-def loaded_preset(name: str) -> LoadedModel:
-    config = preset(name)
-    torch.manual_seed(0)
-    model = build_model(config)
-    model.init_weights()
-    special = SPECIAL_DEFAULTS[config.model_type]
-    words = dict.fromkeys(SENTENCE.replace("[MASK]", "").split())
-    vocab = {tok: i for i, tok in enumerate([*special.values(), *words])}
-    backend = HFTokenizer(WordLevel(vocab, unk_token=special["unk"]))
-    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    backend.add_special_tokens(list(special.values()))
-    backend.post_processor = bert_post_processor(backend, special)
-    return LoadedModel(config, model.eval(), Tokenizer(backend, special, 512), name)
 
 
 def speed(names: list[str], repeat: int) -> None:
@@ -86,7 +66,7 @@ def interleaved_ms(fns: dict[str, Callable[[], object]], rounds: int) -> dict[st
 
 
 def row(name: str, repeat: int) -> None:
-    loaded = loaded_preset(name)
+    loaded = random_preset(name, SENTENCE)
     encoded = loaded.encode(SENTENCE)
     assert len(encoded) == 32, len(encoded)
     result = probe(loaded, SENTENCE)

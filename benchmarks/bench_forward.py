@@ -13,24 +13,8 @@ import argparse
 import datetime
 
 import torch
-from tokenizers import Tokenizer as HFTokenizer
-from tokenizers.models import WordLevel
 
-from benchmarks.common import machine, median_ms, transformers_twin
-from core.api import LoadedModel, build_model
-from core.config import preset
-from core.tokenizer import SPECIAL_DEFAULTS, Tokenizer
-
-
-def random_loaded(name: str) -> LoadedModel:
-    config = preset(name)
-    torch.manual_seed(0)
-    model = build_model(config)
-    model.init_weights()
-    special = SPECIAL_DEFAULTS[config.model_type]
-    vocab = {tok: i for i, tok in enumerate(special.values())}
-    backend = HFTokenizer(WordLevel(vocab, unk_token=special["unk"]))
-    return LoadedModel(config, model.eval(), Tokenizer(backend, special, 512), name)
+from benchmarks.common import machine, median_ms, random_preset, transformers_twin
 
 
 def time_both(
@@ -68,7 +52,7 @@ def main() -> None:
     print("| model | batch | seq | attentions | ours ms | transformers ms | ratio |")
     print("|---|---:|---:|---|---:|---:|---:|")
     for name in names:
-        loaded = random_loaded(name)
+        loaded = random_preset(name)
         eager = transformers_twin(loaded, "eager")
         sdpa = transformers_twin(loaded, "sdpa")
         for batch in (1, 32):

@@ -8,6 +8,13 @@ import time
 from collections.abc import Callable
 
 import torch
+from tokenizers import Tokenizer as HFTokenizer
+from tokenizers import pre_tokenizers
+from tokenizers.models import WordLevel
+
+from core.api import LoadedModel, build_model
+from core.config import preset
+from core.tokenizer import SPECIAL_DEFAULTS, Tokenizer, bert_post_processor
 
 
 def median_ms(fn: Callable[[], object], repeat: int = 20, warmup: int = 3) -> float:
@@ -48,3 +55,20 @@ def transformers_twin(loaded, attn_implementation: str):
         save_model(loaded, tmp)
         cls = getattr(transformers, hf_architecture(loaded.config, loaded.heads))
         return cls.from_pretrained(tmp, attn_implementation=attn_implementation).eval()
+
+
+def random_preset(name: str, text: str = "") -> LoadedModel:
+    """A seeded, random-initialised preset with a word-level tokenizer that knows the words
+    of ``text`` (enough to encode a benchmark sentence)."""
+    config = preset(name)
+    torch.manual_seed(0)
+    model = build_model(config)
+    model.init_weights()
+    special = SPECIAL_DEFAULTS[config.model_type]
+    words = dict.fromkeys(w for w in text.split() if w not in special.values())
+    vocab = {tok: i for i, tok in enumerate([*special.values(), *words])}
+    backend = HFTokenizer(WordLevel(vocab, unk_token=special["unk"]))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    backend.add_special_tokens(list(special.values()))
+    backend.post_processor = bert_post_processor(backend, special)
+    return LoadedModel(config, model.eval(), Tokenizer(backend, special, 512), name)
