@@ -62,6 +62,7 @@ _FIELDS = {
     "save_dtype": "save_dtype",
     "eval_examples": "eval_examples",
     "keep_checkpoints": "keep_checkpoints",
+    "init_from": "init_from",
 }
 
 
@@ -147,6 +148,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--save-dtype",
         choices=tuple(SAVE_DTYPES),
         help="weights of final/ (default float32; float16 halves the file)",
+    )
+    train.add_argument(
+        "--init-from",
+        metavar="MODEL",
+        help="start from this model folder's weights and tokenizer with a fresh optimizer and "
+        "schedule (continued pretraining, e.g. a second phase at a longer --seq-len)",
     )
     train.add_argument(
         "--resume",

@@ -9,6 +9,7 @@ shared cache; the other ranks wait and reuse both.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Sequence
@@ -113,6 +114,23 @@ def prepare_data(
     return PreparedData(tok, train, evaluation)
 
 
+def check_init_folder(config: TrainConfig, tokenizer: object) -> Path:
+    """The ``--init-from`` folder, checked before any work: it must be a model folder of the
+    same family whose tokenizer the new run then uses (the embeddings are indexed by it)."""
+    folder = Path(config.init_from)
+    if tokenizer is not None:
+        raise InputError("--init-from uses that model's own tokenizer; drop --tokenizer")
+    if not (folder / "config.json").is_file():
+        raise InputError(f"--init-from {folder}: no config.json there (not a model folder)")
+    try:
+        model_type = json.loads((folder / "config.json").read_text()).get("model_type")
+    except (OSError, ValueError) as exc:
+        raise InputError(f"--init-from {folder}: config.json is unreadable ({exc})") from exc
+    if model_type != config.arch:
+        raise InputError(f"--init-from {folder} is a {model_type} model, not {config.arch}")
+    return folder
+
+
 def prepare_training(
     config: TrainConfig,
     corpus: PathList,
@@ -128,6 +146,8 @@ def prepare_training(
     resume_from = find_resume_checkpoint(out, resume) if resume else None
     if resume_from is not None:
         tokenizer = resume_from  # the checkpoint's own tokenizer
+    elif config.init_from is not None:
+        tokenizer = check_init_folder(config, tokenizer)
     elif out is not None and ckpt.list_checkpoints(out):
         raise InputError(
             f"{out} already holds checkpoints; pass --resume to continue that run or choose "

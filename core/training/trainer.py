@@ -93,6 +93,7 @@ class TrainConfig:
     max_positions: int | None = None  # override the preset's max_position_embeddings
     save_dtype: str = "float32"  # weights of the final export: float32, float16, bfloat16
     heldout_every: int = 50  # without an eval corpus, every N-th document is held out (0: none)
+    init_from: str | None = None  # start from this model folder's weights (new optimizer/schedule)
     config_overrides: dict = field(default_factory=dict)  # other ModelConfig fields
 
     def __post_init__(self) -> None:
@@ -386,6 +387,11 @@ class Trainer:
         seed_everything(config.seed)
         self.model = build_model(self.model_config)
         self.model.init_weights()
+        if config.init_from is not None and resume_from is None:
+            # Continued pretraining (e.g. BERT's second phase at a longer --seq-len): the
+            # weights carry over; optimizer, schedule and data start afresh.
+            weights = hf_to_engine(read_weights(config.init_from), self.model_config)
+            load_state(self.model, weights, str(config.init_from))
         self.step = 0
         self.position = DataPosition()
         self.tokens_seen = 0

@@ -236,6 +236,55 @@ def test_final_model_loads_in_core_and_transformers(corpus, tokenizers, tmp_path
     )
 
 
+def test_init_from_continues_a_model_at_another_sequence_length(corpus, tokenizers, tmp_path):
+    """A second phase (BERT's recipe: short sequences first, then long ones) starts from the
+    first phase's final weights and tokenizer, with a fresh optimizer, schedule and data."""
+    first = make_trainer(corpus, tokenizers, tiny("bert", steps=3, seq_len=16), tmp_path / "a")
+    first.run()
+    final = tmp_path / "a" / "final"
+    config = tiny("bert", steps=2, seq_len=32, init_from=str(final))
+    second = prepare_training(
+        config, [corpus / "train.txt"], [corpus / "heldout.txt"], out_dir=tmp_path / "b"
+    )
+    assert second.step == 0 and second.scheduler.last_epoch == 0
+    assert second.tokenizer.vocab_size == tokenizers["bert"].vocab_size
+    for name, tensor in first.model.state_dict().items():
+        assert torch.equal(tensor, second.model.state_dict()[name]), name
+    start = weights(second.model)
+    assert second.run().steps == 2
+    moved = load_model(tmp_path / "b" / "final").model.state_dict()[
+        "embeddings.word_embeddings.weight"
+    ]
+    assert not torch.equal(moved, start["embeddings.word_embeddings.weight"])
+
+
+@pytest.mark.parametrize(
+    ("arch", "tokenizer", "message"),
+    [
+        ("albert", False, "is a bert model, not albert"),
+        ("bert", True, "uses that model's own tokenizer; drop --tokenizer"),
+    ],
+)
+def test_init_from_refuses_a_mismatch_before_any_work(
+    corpus, tokenizers, tmp_path, arch, tokenizer, message
+):
+    folder = tmp_path / "model"
+    trainer = make_trainer(corpus, tokenizers, tiny("bert", steps=2), tmp_path / "run")
+    trainer.run()
+    (tmp_path / "run" / "final").rename(folder)
+    config = tiny(arch, init_from=str(folder))
+    with pytest.raises(InputError, match=message):
+        prepare_training(
+            config,
+            [corpus / "train.txt"],
+            tokenizer=tokenizers[arch] if tokenizer else None,
+            out_dir=tmp_path / "out",
+        )
+    with pytest.raises(InputError, match=r"no config\.json there"):
+        prepare_training(tiny("bert", init_from=str(tmp_path)), [corpus / "train.txt"])
+    assert not (tmp_path / "out").exists()
+
+
 def test_float16_export_halves_the_file_and_loads_as_float32(corpus, tokenizers, tmp_path):
     trainer = make_trainer(
         corpus, tokenizers, tiny("albert", steps=1, warmup=0, save_dtype="float16"), tmp_path
