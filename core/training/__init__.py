@@ -2,7 +2,7 @@
 distributed setup. See :mod:`core.training.trainer` for the loop and its events."""
 
 from core.training.optim import Lamb, build_optimizer, build_scheduler, warmup_linear
-from core.training.setup import prepare_data, prepare_training
+from core.training.setup import evaluate_model, prepare_data, prepare_training
 from core.training.trainer import (
     EvalMetrics,
     ProgressEvent,
@@ -24,6 +24,7 @@ __all__ = [
     "build_optimizer",
     "build_scheduler",
     "evaluate",
+    "evaluate_model",
     "prepare_data",
     "prepare_training",
     "warmup_linear",

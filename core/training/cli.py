@@ -18,23 +18,19 @@ from pathlib import Path
 
 import torch
 
-from core.api import load_model
 from core.config import PRESETS
-from core.data import DataConfig, PretrainingData, TokenizedCorpus, check_corpus
 from core.device import describe_device
 from core.errors import InputError
 from core.training import checkpoints as ckpt
 from core.training.distributed import init_distributed, shutdown
 from core.training.optim import OPTIMIZERS
-from core.training.setup import find_resume_checkpoint, prepare_training
+from core.training.setup import evaluate_model, find_resume_checkpoint, prepare_training
 from core.training.trainer import (
     PRECISIONS,
     SAVE_DTYPES,
     EvalMetrics,
     ProgressEvent,
     TrainConfig,
-    evaluate,
-    resolve_precision,
 )
 
 log = logging.getLogger(__name__)
@@ -347,25 +343,16 @@ def run_train(args: argparse.Namespace) -> int:
 # -- eval ----------------------------------------------------------------------------------------
 def run_eval(args: argparse.Namespace) -> int:
     _set_threads(args.threads)
-    if args.batch_size < 1:
-        raise InputError(f"batch size must be a positive integer, got {args.batch_size}")
-    if args.max_examples is not None and args.max_examples < 1:
-        raise InputError(f"max examples must be >= 1, got {args.max_examples}")
-    files = check_corpus(args.corpus)
-    loaded = load_model(args.model, device=args.device)
-    if "mlm" not in loaded.heads:
-        raise InputError(f"{args.model}: the model has no MLM head to evaluate")
-    if args.seq_len > loaded.config.max_position_embeddings:
-        raise InputError(
-            f"sequence length {args.seq_len} is longer than the model's "
-            f"{loaded.config.max_position_embeddings} positions"
-        )
-    data_config = DataConfig.for_model(loaded.config.model_type, args.seq_len)
-    corpus = TokenizedCorpus.build(files, loaded.tokenizer)
-    data = PretrainingData(corpus, loaded.tokenizer, data_config, seed=args.seed)
-    precision = resolve_precision(args.precision, loaded.device)
-    batches = data.eval_batches(args.batch_size, args.max_examples, seed=args.seed)
-    metrics = evaluate(loaded.model, batches, loaded.device, precision, task=data_config.task)
+    metrics = evaluate_model(
+        args.model,
+        args.corpus,
+        seq_len=args.seq_len,
+        batch_size=args.batch_size,
+        max_examples=args.max_examples,
+        seed=args.seed,
+        precision=args.precision,
+        device=args.device,
+    )
     if args.json:
         print(json.dumps({"model": str(args.model), **metrics.to_dict()}, indent=2))
     else:

@@ -9,7 +9,6 @@ shared cache; the other ranks wait and reuse both.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Sequence
@@ -18,14 +17,21 @@ from pathlib import Path
 
 import torch
 
-from core.config import PRESETS
+from core.api import LoadedModel, load_model
+from core.config import PRESETS, ModelConfig
 from core.data import DataConfig, PretrainingData, TokenizedCorpus, check_corpus
-from core.errors import InputError
+from core.errors import ConfigError, InputError
 from core.tokenizer import Tokenizer
 from core.tokenizer_train import load_tokenizer_file, train_tokenizer
 from core.training import checkpoints as ckpt
 from core.training.distributed import DistContext, barrier
-from core.training.trainer import TrainConfig, Trainer
+from core.training.trainer import (
+    EvalMetrics,
+    TrainConfig,
+    Trainer,
+    evaluate,
+    resolve_precision,
+)
 
 log = logging.getLogger(__name__)
 
@@ -123,12 +129,51 @@ def check_init_folder(config: TrainConfig, tokenizer: object) -> Path:
     if not (folder / "config.json").is_file():
         raise InputError(f"--init-from {folder}: no config.json there (not a model folder)")
     try:
-        model_type = json.loads((folder / "config.json").read_text()).get("model_type")
-    except (OSError, ValueError) as exc:
-        raise InputError(f"--init-from {folder}: config.json is unreadable ({exc})") from exc
+        model_type = ModelConfig.load(folder).model_type
+    except ConfigError as exc:
+        raise InputError(f"--init-from {exc}") from None
     if model_type != config.arch:
         raise InputError(f"--init-from {folder} is a {model_type} model, not {config.arch}")
     return folder
+
+
+def evaluate_model(
+    model: LoadedModel | str | os.PathLike,
+    corpus: PathList,
+    seq_len: int = 128,
+    batch_size: int = 32,
+    max_examples: int | None = None,
+    seed: int = 1234,
+    precision: str = "auto",
+    device: str | torch.device | None = None,
+) -> EvalMetrics:
+    """Held-out MLM accuracy/perplexity and NSP/SOP accuracy of a model (loaded, or a folder
+    loaded on ``device`` once the settings and files have passed) on text files: the same
+    pairs and masks for the same ``seed`` (``python -m core eval``)."""
+    if batch_size < 1:
+        raise InputError(f"batch size must be a positive integer, got {batch_size}")
+    if max_examples is not None and max_examples < 1:
+        raise InputError(f"max examples must be >= 1, got {max_examples}")
+    files = check_corpus(corpus)
+    loaded = model if isinstance(model, LoadedModel) else load_model(model, device=device)
+    if "mlm" not in loaded.heads:
+        raise InputError(f"{loaded.path}: the model has no MLM head to evaluate")
+    if seq_len > loaded.config.max_position_embeddings:
+        raise InputError(
+            f"sequence length {seq_len} is longer than the model's "
+            f"{loaded.config.max_position_embeddings} positions"
+        )
+    data_config = DataConfig.for_model(loaded.config.model_type, seq_len)
+    tokenized = TokenizedCorpus.build(files, loaded.tokenizer)
+    data = PretrainingData(tokenized, loaded.tokenizer, data_config, seed=seed)
+    batches = data.eval_batches(batch_size, max_examples, seed=seed)
+    return evaluate(
+        loaded.model,
+        batches,
+        loaded.device,
+        resolve_precision(precision, loaded.device),
+        task=data_config.task,
+    )
 
 
 def prepare_training(

@@ -390,8 +390,7 @@ class Trainer:
         if config.init_from is not None and resume_from is None:
             # Continued pretraining (e.g. BERT's second phase at a longer --seq-len): the
             # weights carry over; optimizer, schedule and data start afresh.
-            weights = hf_to_engine(read_weights(config.init_from), self.model_config)
-            load_state(self.model, weights, str(config.init_from))
+            self._load_weights(config.init_from)
         self.step = 0
         self.position = DataPosition()
         self.tokens_seen = 0
@@ -400,8 +399,7 @@ class Trainer:
         if resume_from is not None:
             resume_from = Path(resume_from)
             state = ckpt.load_trainer_state(resume_from)
-            weights = hf_to_engine(read_weights(resume_from), self.model_config)
-            load_state(self.model, weights, str(resume_from))
+            self._load_weights(resume_from)
             self.step = int(state["step"])
             self.position = DataPosition(**state["position"])
             self.tokens_seen = int(state.get("tokens_seen", 0))
@@ -460,6 +458,11 @@ class Trainer:
             self.precision,
             self.ctx.world_size,
         )
+
+    def _load_weights(self, folder: str | os.PathLike) -> None:
+        """Replace the fresh weights by a Hugging Face-format folder's (shapes checked)."""
+        weights = hf_to_engine(read_weights(folder), self.model_config)
+        load_state(self.model, weights, str(folder))
 
     # -- control -------------------------------------------------------------------------------
     def add_listener(self, listener: Listener) -> None:

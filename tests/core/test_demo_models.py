@@ -10,8 +10,7 @@ import pytest
 
 from core.analysis.probe import probe
 from core.api import load_model
-from core.data import DataConfig, PretrainingData, TokenizedCorpus
-from core.training.trainer import evaluate
+from core.training import evaluate_model
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = ROOT / "resources" / "models"
@@ -58,11 +57,7 @@ def test_masked_word_guesses_fit_the_sentence(demo):
 
 def test_heldout_scores_are_far_above_word_frequencies(demo):
     """Perplexity of always guessing the corpus' word frequencies is about 575 (README)."""
-    data_config = DataConfig.for_model(demo.config.model_type, 128)
-    corpus = TokenizedCorpus.build([HELDOUT], demo.tokenizer)
-    data = PretrainingData(corpus, demo.tokenizer, data_config, seed=1234)
-    batches = data.eval_batches(32, 128, seed=1234)
-    metrics = evaluate(demo.model, batches, demo.device, "fp32", task=data_config.task)
+    metrics = evaluate_model(demo, [HELDOUT], seq_len=128, max_examples=128, precision="fp32")
     assert metrics.perplexity < MAX_PERPLEXITY[demo.name]
     assert metrics.mlm_accuracy > MIN_ACCURACY[demo.name]
     assert metrics.sentence_accuracy > 0.65  # chance: 0.5
