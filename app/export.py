@@ -1,9 +1,9 @@
 """Export the probed sentence through ``core``'s writers (File -> Export, Ctrl+E).
 
-``.json``: ``core.analysis.export.save_json`` of the whole analysis (reloadable with
+``.json``: ``core.export.save_json`` of the whole analysis (reloadable with
 ``load_json``); ``.csv``: its tidy rows (``save_csv``: one row per token, head, layer
 transition, attention cell, PCA point); ``.npz``: the arrays the ``bertscope-cli probe``
-command writes (``core.commands.write_probe``), so files from the window and the CLI match.
+command writes (``core.export.write_probe``), so files from the window and the CLI match.
 All writes are atomic (temporary file, then rename).
 """
 
@@ -28,15 +28,14 @@ def export_bundle(bundle: ProbeBundle, path: Path) -> Path:
     if result.pair is not None:
         meta["pair"] = result.pair
     if suffix == ".json":
-        from core.analysis.export import save_json
+        from core.export import save_json
 
         return save_json(bundle.analysis, path, meta)
     if suffix == ".csv":
-        from core.analysis.export import save_csv
+        from core.export import save_csv
 
         return save_csv(bundle.analysis, path, meta)
-    from core.analysis.cli import probe_arrays
-    from core.commands import write_probe
+    from core.export import probe_arrays, write_probe
 
     arrays = {
         "input_ids": result.input_ids,

@@ -36,7 +36,7 @@ class ModelEntry:
     path: Path | None  # checkpoint folder (None for a random-initialised demo)
     demo: bool = False
     random_init: bool = False
-    loaded: Any = None  # core.api.LoadedModel once loaded
+    loaded: Any = None  # core.loaded_model.LoadedModel once loaded
     summary: tasks.ModelSummary | None = None
     loading: bool = False
 

@@ -21,8 +21,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from core.analysis import AttentionStats, LayerStats, MaskPrediction, ProbeResult
     from core.analysis.summary import ProbeAnalysis
-    from core.api import LoadedModel
-    from core.params import ParamBreakdown
+    from core.cost.params import ParamBreakdown
+    from core.loaded_model import LoadedModel
     from core.tokenizer import Tokenizer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -129,8 +129,8 @@ def engine_info() -> EngineInfo:
 
 
 def summarize(loaded: LoadedModel, random_init: bool = False) -> ModelSummary:
+    from core.cost.params import count_parameters
     from core.device import describe_device
-    from core.params import count_parameters
 
     device = loaded.device
     return ModelSummary(
@@ -149,7 +149,7 @@ def load_folder(
     path: str | os.PathLike, device: str | None = "cpu"
 ) -> tuple[LoadedModel, ModelSummary]:
     """Load a Hugging Face-format folder; errors are the engine's ``BertScopeError`` s."""
-    from core.api import load_model
+    from core.loaded_model import load_model
 
     loaded = load_model(path, device=device)
     return loaded, summarize(loaded)
@@ -201,8 +201,8 @@ def build_random_model(
     """
     import torch
 
-    from core.api import LoadedModel, build_model
     from core.config import preset
+    from core.loaded_model import LoadedModel, build_model
 
     base = preset(name)
     tokenizer = random_tokenizer(base.model_type, base.max_position_embeddings)

@@ -28,11 +28,11 @@ from collections.abc import Callable
 import torch
 
 from benchmarks.common import machine, random_preset, transformers_twin
-from core.analysis.measure import measure_training_memory
-from core.analysis.memory import training_memory
 from core.analysis.probe import probe
 from core.analysis.summary import analyze_result
 from core.config import preset
+from core.cost.measure import measure_training_memory
+from core.cost.memory import training_memory
 
 # 30 word tokens + [CLS] + [SEP] = 32 tokens, one of them [MASK], with punctuation.
 SENTENCE = (

@@ -32,7 +32,7 @@ from benchmarks.common import machine
 from core.config import PRESETS, ModelConfig
 from core.tokenizer_train import train_tokenizer
 from core.training import TrainConfig, build_optimizer, prepare_training, warmup_linear
-from core.training import checkpoints as ckpt
+from core.training import run_checkpoints as ckpt
 from core.training.trainer import autocast_context
 
 CORPUS = Path(__file__).resolve().parent.parent / "resources" / "corpus" / "heldout.txt"

@@ -12,8 +12,8 @@ from tokenizers import Tokenizer as HFTokenizer
 from tokenizers import pre_tokenizers
 from tokenizers.models import WordLevel
 
-from core.api import LoadedModel, build_model
 from core.config import preset
+from core.loaded_model import LoadedModel, build_model
 from core.tokenizer import SPECIAL_DEFAULTS, Tokenizer, bert_post_processor
 
 
@@ -48,8 +48,8 @@ def transformers_twin(loaded, attn_implementation: str):
 
     import transformers
 
-    from core.api import save_model
-    from core.checkpoint import hf_architecture
+    from core.hf_checkpoint import hf_architecture
+    from core.loaded_model import save_model
 
     with tempfile.TemporaryDirectory() as tmp:
         save_model(loaded, tmp)

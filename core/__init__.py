@@ -3,7 +3,7 @@
 Never imports Qt. The public API is re-exported here.
 """
 
-from core.api import LoadedModel, build_model, load_model, save_model
+from core.blocks import ModelOutput
 from core.config import PRESETS, ModelConfig, preset
 from core.errors import (
     BertScopeError,
@@ -13,7 +13,7 @@ from core.errors import (
     TokenizerError,
     TrainingError,
 )
-from core.layers import ModelOutput
+from core.loaded_model import LoadedModel, build_model, load_model, save_model
 
 __all__ = [
     "PRESETS",

@@ -19,8 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.config import ModelConfig
-from core.layers import (
+from core.blocks import (
     Embeddings,
     ModelOutput,
     SelfAttention,
@@ -29,6 +28,7 @@ from core.layers import (
     padding_mask,
     select_positions,
 )
+from core.config import ModelConfig
 
 ALBERT_HEADS = frozenset({"pooler", "mlm", "sop"})
 

@@ -13,8 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.config import ModelConfig
-from core.layers import (
+from core.blocks import (
     Embeddings,
     ModelOutput,
     SelfAttention,
@@ -23,6 +22,7 @@ from core.layers import (
     padding_mask,
     select_positions,
 )
+from core.config import ModelConfig
 
 BERT_HEADS = frozenset({"pooler", "mlm", "nsp"})
 

@@ -1,5 +1,5 @@
 """The card of the selected model: what it is, its configuration, which pre-training heads it
-has, and where its parameters are (``core.params.count_parameters``: unique = stored,
+has, and where its parameters are (``core.cost.params.count_parameters``: unique = stored,
 effective = used per token, which differ for ALBERT's shared layers)."""
 
 from __future__ import annotations

@@ -1,11 +1,9 @@
-"""Qt-free analysis of probed sentences and of model sizes.
+"""Qt-free analysis of probed sentences.
 
-``probe`` runs a sentence through a loaded model; ``layers`` and ``attention`` turn the result
-into per-layer and per-head statistics (``summary.analyze`` runs them all); ``params``,
-``memory`` (the model), ``measure`` (memory and latency measured), ``flops`` and ``compare``
-size up whole models; ``export`` writes any result to JSON and tidy CSV; ``cli`` holds the
-``compare`` and ``memory`` commands. Results are dataclasses holding numpy arrays and floats,
-never live tensors. Only the per-sentence API is imported here, to keep the import light.
+``probe`` runs a sentence through a loaded model; ``hidden_states`` and ``attention`` turn the
+result into per-layer and per-head statistics (``summary.analyze`` runs them all). Results are
+dataclasses holding numpy arrays and floats, never live tensors. Whole-model cost (parameters,
+FLOPs, memory, speed) lives in :mod:`core.cost`; writing results to files in :mod:`core.export`.
 """
 
 from core.analysis.attention import (
@@ -15,7 +13,7 @@ from core.analysis.attention import (
     rollout,
     token_focus,
 )
-from core.analysis.layers import LayerStats, layer_stats, pca_all_layers, pca_projection
+from core.analysis.hidden_states import LayerStats, layer_stats, pca_all_layers, pca_projection
 from core.analysis.probe import MaskPrediction, ProbeResult, TokenInfo, predict_masked, probe
 
 __all__ = [

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from core.api import LoadedModel
 from core.errors import InputError
+from core.loaded_model import LoadedModel
 from core.tokenizer import Encoded
 
 NO_MLM_NOTE = "model has no MLM head: masked-word predictions are not available"

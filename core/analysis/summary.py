@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.analysis.attention import AttentionStats, attention_stats, pair_blocks
-from core.analysis.layers import LayerStats, _pca, layer_stats
+from core.analysis.hidden_states import LayerStats, _pca, layer_stats
 from core.analysis.probe import ProbeResult, probe
-from core.api import LoadedModel
+from core.loaded_model import LoadedModel
 
 
 @dataclass

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import torch
 
-from core.api import LoadedModel, load_model
 from core.config import PRESETS, ModelConfig
 from core.data import DataConfig, PretrainingData, TokenizedCorpus, check_corpus
 from core.errors import ConfigError, InputError
+from core.loaded_model import LoadedModel, load_model
 from core.tokenizer import Tokenizer
 from core.tokenizer_train import load_tokenizer_file, train_tokenizer
-from core.training import checkpoints as ckpt
+from core.training import run_checkpoints as ckpt
 from core.training.distributed import DistContext, barrier
 from core.training.trainer import (
     EvalMetrics,

@@ -41,14 +41,14 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from core.api import build_model
-from core.checkpoint import hf_to_engine, load_state, read_weights
 from core.config import PRESETS, ModelConfig, preset
 from core.data import Batch, DataPosition, PretrainingData
 from core.device import describe_device, memory_in_use, resolve_device
 from core.errors import InputError, TrainingError
+from core.hf_checkpoint import hf_to_engine, load_state, read_weights
+from core.loaded_model import build_model
 from core.tokenizer import Tokenizer
-from core.training import checkpoints as ckpt
+from core.training import run_checkpoints as ckpt
 from core.training.distributed import (
     DistContext,
     all_gather_objects,

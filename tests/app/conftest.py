@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QSettings  # importing is fine: no QApplication exists yet
 
-from tests.checkpoints import engine_checkpoint, tiny_config
+from tests.tiny_models import engine_checkpoint, tiny_config
 
 
 def _offscreen_screen() -> str:

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from core import CheckpointError, load_model
 from core.analysis import probe
-from core.params import count_parameters
+from core.cost.params import count_parameters
 from tests.app.helpers import TEXT, WAIT_MS, start_and_wait, wait_idle
 
 
@@ -53,7 +53,7 @@ def test_demo_models_are_listed_from_the_start_and_loaded_with_their_details(
     total = count_parameters(bert.model).total_unique
     assert rows["bert-mini"][1:] == ("BERT", f"{total / 1e3:.0f}k", "cpu")
     assert rows["albert-mini"][1] == "ALBERT"
-    # model card: parameter breakdown from core.params and the heads present
+    # model card: parameter breakdown from core.cost.params and the heads present
     card = window.card
     assert "bert-mini" in card.title.text() and f"{total:,} parameters" in card.title.text()
     table = {
@@ -160,7 +160,7 @@ def test_settings_persist_across_a_restart(qtbot, make_window, settings, extra_b
 def test_export_writes_json_csv_and_npz_through_core(
     qtbot, window, tmp_path, monkeypatch, demo_root
 ):
-    from core.analysis.export import load_csv, load_json
+    from core.export import load_csv, load_json
 
     start_and_wait(qtbot, window)
     expected = probe(load_model(demo_root / "bert-mini"), TEXT)

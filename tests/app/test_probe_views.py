@@ -15,7 +15,7 @@ from core.analysis import (
     probe,
     token_focus,
 )
-from core.api import load_model
+from core.loaded_model import load_model
 from tests.app.helpers import TEXT, WAIT_MS, probe_and_wait, select_model, start_and_wait
 
 MASKED = "the [MASK] came to the city ."
@@ -256,7 +256,7 @@ def test_a_newer_sentence_supersedes_an_older_probe(qtbot, window):
 
 
 def test_a_model_without_mlm_head_says_so_and_disables_mask_and_predict(qtbot, window, tmp_path):
-    from tests.checkpoints import engine_checkpoint, tiny_config
+    from tests.tiny_models import engine_checkpoint, tiny_config
 
     folder = engine_checkpoint(
         tmp_path / "encoder-only", tiny_config("bert"), heads=frozenset({"pooler"})

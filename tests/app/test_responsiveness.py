@@ -15,7 +15,7 @@ import pytest
 from PySide6.QtCore import Qt, QTimer
 
 from tests.app.helpers import WAIT_MS, start_and_wait
-from tests.checkpoints import engine_checkpoint, tiny_config
+from tests.tiny_models import engine_checkpoint, tiny_config
 
 MAX_GAP_S = 0.2  # generous for a loaded 2-core CI machine; a blocked loop shows the probe's seconds
 

@@ -22,11 +22,11 @@ from core.analysis import (
     token_focus,
 )
 from core.analysis.attention import entropy, is_punctuation
-from core.analysis.export import load_csv, load_json, save_csv, save_json, tidy_rows
-from core.analysis.layers import hidden_state_stats, pca_explained_variance
+from core.analysis.hidden_states import hidden_state_stats, pca_explained_variance
 from core.analysis.probe import ProbeResult, TokenInfo
 from core.analysis.summary import analyze
-from tests.checkpoints import engine_checkpoint, tiny_config
+from core.export import load_csv, load_json, save_csv, save_json, tidy_rows
+from tests.tiny_models import engine_checkpoint, tiny_config
 
 TEXT = "the king went to the city , and he saw water ."
 

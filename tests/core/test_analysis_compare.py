@@ -11,22 +11,21 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from core import build_model, load_model, preset
-from core.analysis.compare import compare
-from core.analysis.export import load_csv, load_json, save_csv, save_json, tidy_rows
-from core.analysis.flops import flops_per_token
-from core.analysis.measure import (
+from core.cli import main
+from core.cost.compare import compare
+from core.cost.flops import flops_per_token
+from core.cost.measure import (
     masked_count,
     measure_inference_memory,
     measure_latency,
     measure_training_memory,
     synthetic_batch,
 )
-from core.analysis.memory import inference_memory, training_memory
-from core.analysis.params import evaluate_formula, param_report
-from core.cli import main
+from core.cost.memory import inference_memory, training_memory
+from core.cost.params import COMPONENTS, count_parameters, evaluate_formula, param_report
 from core.errors import InputError
-from core.params import COMPONENTS, count_parameters
-from tests.checkpoints import engine_checkpoint, tiny_config
+from core.export import load_csv, load_json, save_csv, save_json, tidy_rows
+from tests.tiny_models import engine_checkpoint, tiny_config
 
 ALBERT_GROUPS = dict(num_hidden_layers=4, num_hidden_groups=2, inner_group_num=2)
 

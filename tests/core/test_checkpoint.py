@@ -13,8 +13,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from core import CheckpointError, InputError, TokenizerError, load_model, save_model
-from core.checkpoint import atomic_folder
-from tests.checkpoints import engine_checkpoint, tiny_config, vocab_folder
+from core.hf_checkpoint import atomic_folder
+from tests.tiny_models import engine_checkpoint, tiny_config, vocab_folder
 
 TEXT = "the king saw the light of the city ."
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from core.cli import main
-from tests.checkpoints import engine_checkpoint, tiny_config
+from tests.tiny_models import engine_checkpoint, tiny_config
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from core.analysis.probe import probe
-from core.api import load_model
+from core.loaded_model import load_model
 from core.training import evaluate_model
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from core.api import build_model
 from core.config import preset
-from core.params import COMPONENTS, count_parameters
-from tests.checkpoints import tiny_config
+from core.cost.params import COMPONENTS, count_parameters
+from core.loaded_model import build_model
+from tests.tiny_models import tiny_config
 
 
 def backbone(name: str, **overrides) -> int:

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from core import load_model, save_model
-from tests.checkpoints import hf_checkpoint
+from tests.tiny_models import hf_checkpoint
 
 transformers = pytest.importorskip("transformers")
 
@@ -175,7 +175,7 @@ def test_sharing_ablations_save_as_plain_albert(tmp_path, sharing):
     """Partial sharing has no transformers class; saved with one group per layer (the shared
     tensors repeated), transformers' AlbertForPreTraining computes the same function, and the
     engine ties the shared modules again on load."""
-    from tests.checkpoints import engine_checkpoint, tiny_config
+    from tests.tiny_models import engine_checkpoint, tiny_config
 
     config = tiny_config("albert", num_hidden_layers=3).with_sharing(sharing)
     folder = engine_checkpoint(tmp_path / "ckpt", config)

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from core.api import load_model
 from core.errors import InputError, TrainingError
+from core.loaded_model import load_model
 from core.training import (
     Lamb,
     TrainConfig,
@@ -22,7 +22,7 @@ from core.training import (
     prepare_training,
     warmup_linear,
 )
-from core.training import checkpoints as ckpt
+from core.training import run_checkpoints as ckpt
 from core.training.trainer import resolve_precision
 from tests.core.training_text import word_tokenizer, write_corpus
 
@@ -442,7 +442,7 @@ def test_lamb_matches_the_paper_update():
 
 def test_no_weight_decay_on_biases_and_layer_norms(tokenizers):
     config = tiny("bert")
-    from core.api import build_model
+    from core.loaded_model import build_model
 
     model = build_model(config.model_config(tokenizers["bert"]))
     opt = build_optimizer(model, "adamw", 1e-3, weight_decay=0.05)
@@ -532,7 +532,7 @@ def test_training_steps_match_transformers_pretraining_model(corpus, tokenizers,
         sched.step()
         opt.zero_grad()
     np.testing.assert_allclose(ours, theirs, rtol=2e-5, atol=2e-6)
-    from core.checkpoint import engine_to_hf
+    from core.hf_checkpoint import engine_to_hf
 
     expected = engine_to_hf(trainer.model.state_dict(), trainer.model_config)
     actual = ref.state_dict()

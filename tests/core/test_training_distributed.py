@@ -11,8 +11,8 @@ import sys
 import pytest
 import torch
 
-from core.api import load_model
 from core.cli import main
+from core.loaded_model import load_model
 from tests.core.training_text import word_tokenizer, write_corpus
 
 

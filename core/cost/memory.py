@@ -24,7 +24,7 @@ does) and the MLM logits at every position, plus one layer's scratch tensors.
 Byte sizes per tensor follow the autocast op lists of the device: on CUDA, LayerNorm and softmax
 run in fp32; on CPU they keep their input's dtype, the CPU math attention upcasts to fp32 and
 dropout masks have the input's dtype (CUDA: 1-byte bool). The CPU figures were checked against
-:mod:`core.analysis.measure` (tests and ``benchmarks/bench_analysis.py``); the CUDA variant
+:mod:`core.cost.measure` (tests and ``benchmarks/bench_analysis.py``); the CUDA variant
 follows the same inventory with CUDA's kernels and was not measured here.
 """
 
@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from core.analysis.measure import check_settings, masked_count
-from core.api import build_model
 from core.config import ModelConfig
+from core.cost.measure import check_settings, masked_count
+from core.loaded_model import build_model
 
 DEVICE_KINDS: tuple[str, ...] = ("cuda", "cpu")
 
@@ -275,7 +275,7 @@ def training_memory(
     heads: frozenset[str] | None = None,
 ) -> MemoryEstimate:
     """Modelled peak memory of one training step (forward, loss, backward, optimizer step)
-    with the MLM head on 15% of the positions, as :func:`core.analysis.measure.
+    with the MLM head on 15% of the positions, as :func:`core.cost.measure.
     measure_training_memory` runs it.
 
     Phases, on top of weights + optimizer states:

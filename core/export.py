@@ -25,14 +25,14 @@ from typing import Any
 import numpy as np
 
 from core.analysis.attention import AttentionStats
-from core.analysis.compare import Comparison, ModelSummary
-from core.analysis.flops import FlopsEstimate
-from core.analysis.layers import LayerStats
-from core.analysis.measure import Latency, MeasuredMemory
-from core.analysis.memory import MemoryEstimate, MemoryItem
-from core.analysis.params import ComponentCount, ParamReport
+from core.analysis.hidden_states import LayerStats
 from core.analysis.probe import MaskPrediction, ProbeResult, TokenInfo
 from core.analysis.summary import ProbeAnalysis
+from core.cost.compare import Comparison, ModelSummary
+from core.cost.flops import FlopsEstimate
+from core.cost.measure import Latency, MeasuredMemory
+from core.cost.memory import MemoryEstimate, MemoryItem
+from core.cost.params import ComponentCount, ParamReport
 from core.errors import InputError
 
 FORMAT = "bertscope-analysis"
@@ -470,3 +470,54 @@ def load_csv(path: str | os.PathLike) -> list[dict]:
         raise InputError(f"{path}: no such file") from None
     reader = csv.DictReader(io.StringIO(text))
     return [{k: _parse(k, v) for k, v in row.items() if v != ""} for row in reader]
+
+
+# -- probe arrays (the ``probe`` command's .npz/.json, and the window's NPZ export) ---------
+def probe_arrays(x: ProbeAnalysis) -> dict[str, np.ndarray]:
+    """Analysis arrays the ``probe`` command adds to its .npz/.json output."""
+    arrays = {
+        "norms": x.layers.norms,
+        "l2_distance": x.layers.l2_distance,
+        "cosine": x.layers.cosine,
+        "l2_mean": x.layers.l2_mean,
+        "cosine_mean": x.layers.cosine_mean,
+        "similarity_to_embedding": x.layers.similarity_to_embedding,
+        "pca": x.pca,
+        "pca_variance": x.pca_variance,
+        "mean_attention": x.attention.mean_maps,
+        "rollout": x.attention.rollout,
+    }
+    for name in x.attention.PER_HEAD:
+        arrays[f"head_{name}"] = getattr(x.attention, name)
+    if x.a_to_b is not None:
+        arrays["a_to_b"] = x.a_to_b
+        arrays["b_to_a"] = x.b_to_a
+    for i, m in enumerate(x.result.masked):
+        arrays[f"masked_{i}_ids"] = np.asarray(m.ids, dtype=np.int64)
+        arrays[f"masked_{i}_probs"] = m.probs
+    if x.result.masked:
+        arrays["masked_positions"] = np.asarray(
+            [m.position for m in x.result.masked], dtype=np.int64
+        )
+    return arrays
+
+
+def write_probe(
+    out: Path, tokens: list[str], arrays: dict[str, np.ndarray], truncated: bool
+) -> None:
+    """Write probe arrays to .npz (arrays + tokens) or .json (nested lists), atomically."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    if out.suffix == ".npz":
+        with open(tmp, "wb") as f:
+            np.savez_compressed(
+                f, tokens=np.asarray(tokens), truncated=np.asarray(truncated), **arrays
+            )
+    else:
+        payload = {
+            "tokens": tokens,
+            "truncated": truncated,
+            **{k: v.tolist() for k, v in arrays.items()},
+        }
+        tmp.write_text(json.dumps(payload))
+    tmp.replace(out)

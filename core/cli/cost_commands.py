@@ -1,28 +1,26 @@
 """CLI commands of the analysis: ``compare`` and ``memory`` (``probe`` lives in
-``core.commands`` and calls :func:`probe_report` for its analysis output)."""
+``core.cli.model_commands`` and calls :func:`probe_report` for its analysis output)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 
-import numpy as np
 import torch
 
-from core.analysis.compare import compare, format_comparison, format_memory
-from core.analysis.export import dumps_json, save_csv, save_json, save_rows, tidy_rows
-from core.analysis.measure import (
+from core.config import PRESETS, preset
+from core.cost.compare import compare, format_comparison, format_memory
+from core.cost.measure import (
     OPTIMIZERS,
     PRECISIONS,
     measure_inference_memory,
     measure_training_memory,
 )
-from core.analysis.memory import inference_memory, training_memory
-from core.analysis.summary import ProbeAnalysis
-from core.api import build_model, load_model
-from core.config import PRESETS, preset
+from core.cost.memory import inference_memory, training_memory
 from core.device import resolve_device
 from core.errors import InputError
+from core.export import dumps_json, save_csv, save_json, save_rows, tidy_rows
+from core.loaded_model import build_model, load_model
 
 
 def _settings(p: argparse.ArgumentParser, batch: int = 8) -> None:
@@ -179,67 +177,3 @@ def run_memory(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"wrote {args.csv}")
     return 0
-
-
-# -- probe output (used by core.commands) ----------------------------------------------------
-def probe_report(x: ProbeAnalysis) -> str:
-    """What ``python -m core probe`` prints: masked-word predictions, layer transitions and a
-    per-layer attention summary."""
-    r = x.result
-    lines = [f"tokens ({len(r.tokens)}): {' '.join(r.token_strings)}"]
-    if r.truncated:
-        lines.append("note: the text was truncated to the model's maximum length")
-    if not r.has_mlm:
-        lines.append(f"note: {r.note}")
-    elif not r.masked:
-        lines.append(f"no {r.special_tokens.get('mask', '[MASK]')} in the text: nothing to predict")
-    for m in r.masked:
-        guesses = ", ".join(f"{t} {p:.3f}" for t, p in zip(m.tokens, m.probs, strict=True))
-        lines.append(f"[MASK] at {m.position}: {guesses}")
-    s, a = x.layers, x.attention
-    lines.append("")
-    lines.append(
-        f"{'layer':>6}{'L2 mean':>10}{'cos mean':>10}{'entropy':>9}{'->[CLS]':>9}"
-        f"{'->[SEP]':>9}{'->punct':>9}{'->self':>8}{'->prev':>8}{'->next':>8}"
-    )
-    for layer in range(s.num_layers):
-        lines.append(
-            f"{f'{layer}->{layer + 1}':>6}{s.l2_mean[layer]:>10.4f}{s.cosine_mean[layer]:>10.4f}"
-            + "".join(
-                f"{getattr(a, name)[layer].mean():>{9 if i < 5 else 8}.3f}"
-                for i, name in enumerate(a.PER_HEAD)
-            )
-        )
-    lines.append(
-        f"(attention columns: mean over heads; entropy in nats, uniform = {a.max_entropy:.3f})"
-    )
-    return "\n".join(lines)
-
-
-def probe_arrays(x: ProbeAnalysis) -> dict[str, np.ndarray]:
-    """Analysis arrays the ``probe`` command adds to its .npz/.json output."""
-    arrays = {
-        "norms": x.layers.norms,
-        "l2_distance": x.layers.l2_distance,
-        "cosine": x.layers.cosine,
-        "l2_mean": x.layers.l2_mean,
-        "cosine_mean": x.layers.cosine_mean,
-        "similarity_to_embedding": x.layers.similarity_to_embedding,
-        "pca": x.pca,
-        "pca_variance": x.pca_variance,
-        "mean_attention": x.attention.mean_maps,
-        "rollout": x.attention.rollout,
-    }
-    for name in x.attention.PER_HEAD:
-        arrays[f"head_{name}"] = getattr(x.attention, name)
-    if x.a_to_b is not None:
-        arrays["a_to_b"] = x.a_to_b
-        arrays["b_to_a"] = x.b_to_a
-    for i, m in enumerate(x.result.masked):
-        arrays[f"masked_{i}_ids"] = np.asarray(m.ids, dtype=np.int64)
-        arrays[f"masked_{i}_probs"] = m.probs
-    if x.result.masked:
-        arrays["masked_positions"] = np.asarray(
-            [m.position for m in x.result.masked], dtype=np.int64
-        )
-    return arrays

@@ -32,9 +32,9 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from core.api import build_model
 from core.config import ModelConfig
 from core.errors import InputError
+from core.loaded_model import build_model
 from core.training.optim import build_optimizer
 
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")

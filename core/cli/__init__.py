@@ -13,7 +13,11 @@ import sys
 
 from core.errors import BertScopeError
 
-COMMAND_MODULES = ("core.commands", "core.training.cli", "core.analysis.cli")
+COMMAND_MODULES = (
+    "core.cli.model_commands",
+    "core.cli.training_commands",
+    "core.cli.cost_commands",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

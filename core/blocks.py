@@ -2,7 +2,7 @@
 self-attention, and the output object a forward pass returns.
 
 The attention projects Q, K and V with one fused ``qkv`` matrix (one matmul instead of three);
-``core.checkpoint`` splits and joins it for the separate ``query``/``key``/``value`` keys of
+``core.hf_checkpoint`` splits and joins it for the separate ``query``/``key``/``value`` keys of
 Hugging Face checkpoints. Without ``need_weights`` it runs
 ``torch.nn.functional.scaled_dot_product_attention``; with it, the explicit softmax whose
 probabilities the analysis views show (identical maths, as in transformers' eager path).

@@ -21,7 +21,7 @@ import torch
 from core.config import PRESETS
 from core.device import describe_device
 from core.errors import InputError
-from core.training import checkpoints as ckpt
+from core.training import run_checkpoints as ckpt
 from core.training.distributed import init_distributed, shutdown
 from core.training.optim import OPTIMIZERS
 from core.training.setup import evaluate_model, find_resume_checkpoint, prepare_training

@@ -4,7 +4,7 @@
 tokenizer_config.json (so ``core.load_model`` and transformers' ``from_pretrained`` read it),
 plus ``trainer_state.pt`` (optimizer, scheduler, grad scaler, every rank's RNG states, data
 position) and ``training_args.json``. Every folder is written under a temporary name and
-renamed when complete (``core.checkpoint.atomic_folder``), so a crash mid-save leaves the
+renamed when complete (``core.hf_checkpoint.atomic_folder``), so a crash mid-save leaves the
 previous checkpoint intact. ``trainer_state.pt`` is read with ``weights_only=True``: it holds
 only tensors and plain Python values, never pickled code.
 """
@@ -24,9 +24,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.checkpoint import atomic_folder, hf_architecture, save_weights
 from core.config import ModelConfig
 from core.errors import CheckpointError
+from core.hf_checkpoint import atomic_folder, hf_architecture, save_weights
 from core.tokenizer import Tokenizer
 
 log = logging.getLogger(__name__)

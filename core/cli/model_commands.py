@@ -6,13 +6,13 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from core.api import build_model, load_model
+from core.analysis.summary import ProbeAnalysis
 from core.config import PRESETS, preset
+from core.cost.params import COMPONENTS, ParamBreakdown, count_parameters
 from core.errors import InputError
-from core.params import COMPONENTS, ParamBreakdown, count_parameters
+from core.loaded_model import build_model, load_model
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -123,8 +123,8 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_probe(args: argparse.Namespace) -> int:
-    from core.analysis.cli import probe_arrays, probe_report
     from core.analysis.summary import analyze
+    from core.export import probe_arrays, write_probe
 
     out = Path(args.out)
     if out.suffix not in (".npz", ".json"):
@@ -147,25 +147,38 @@ def run_probe(args: argparse.Namespace) -> int:
     return 0
 
 
-def write_probe(
-    out: Path, tokens: list[str], arrays: dict[str, np.ndarray], truncated: bool
-) -> None:
-    """Write probe arrays to .npz (arrays + tokens) or .json (nested lists), atomically."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    if out.suffix == ".npz":
-        with open(tmp, "wb") as f:
-            np.savez_compressed(
-                f, tokens=np.asarray(tokens), truncated=np.asarray(truncated), **arrays
+def probe_report(x: ProbeAnalysis) -> str:
+    """What ``python -m core probe`` prints: masked-word predictions, layer transitions and a
+    per-layer attention summary."""
+    r = x.result
+    lines = [f"tokens ({len(r.tokens)}): {' '.join(r.token_strings)}"]
+    if r.truncated:
+        lines.append("note: the text was truncated to the model's maximum length")
+    if not r.has_mlm:
+        lines.append(f"note: {r.note}")
+    elif not r.masked:
+        lines.append(f"no {r.special_tokens.get('mask', '[MASK]')} in the text: nothing to predict")
+    for m in r.masked:
+        guesses = ", ".join(f"{t} {p:.3f}" for t, p in zip(m.tokens, m.probs, strict=True))
+        lines.append(f"[MASK] at {m.position}: {guesses}")
+    s, a = x.layers, x.attention
+    lines.append("")
+    lines.append(
+        f"{'layer':>6}{'L2 mean':>10}{'cos mean':>10}{'entropy':>9}{'->[CLS]':>9}"
+        f"{'->[SEP]':>9}{'->punct':>9}{'->self':>8}{'->prev':>8}{'->next':>8}"
+    )
+    for layer in range(s.num_layers):
+        lines.append(
+            f"{f'{layer}->{layer + 1}':>6}{s.l2_mean[layer]:>10.4f}{s.cosine_mean[layer]:>10.4f}"
+            + "".join(
+                f"{getattr(a, name)[layer].mean():>{9 if i < 5 else 8}.3f}"
+                for i, name in enumerate(a.PER_HEAD)
             )
-    else:
-        payload = {
-            "tokens": tokens,
-            "truncated": truncated,
-            **{k: v.tolist() for k, v in arrays.items()},
-        }
-        tmp.write_text(json.dumps(payload))
-    tmp.replace(out)
+        )
+    lines.append(
+        f"(attention columns: mean over heads; entropy in nats, uniform = {a.max_entropy:.3f})"
+    )
+    return "\n".join(lines)
 
 
 def run_params(args: argparse.Namespace) -> int:

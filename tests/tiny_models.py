@@ -7,8 +7,8 @@ from pathlib import Path
 
 import torch
 
-from core.api import LoadedModel, build_model, save_model
 from core.config import ModelConfig
+from core.loaded_model import LoadedModel, build_model, save_model
 from core.tokenizer import SPECIAL_DEFAULTS, Tokenizer, wordpiece_from_vocab
 
 WORDS = (

@@ -1,10 +1,12 @@
-"""Parameter counts by component for the comparison view, with the formula behind each.
+"""Parameter counts by component, unique and effective, with the closed form behind each.
 
-Counts come from the engine (:func:`core.params.count_parameters`, which walks the real module,
-shared tensors once for *unique* and once per use for *effective*); the formulas here are the
-closed forms of Devlin et al. (2019) and Lan et al. (2020, Section 3.2: factorized embeddings
-V x E + E x H instead of V x H) and are checked against the counts in the tests. Paper-size
-presets are counted on the meta device, so nothing is allocated.
+*Unique* counts each tensor once (what the checkpoint stores); *effective* counts a shared layer
+once per use (what a token passes through). For BERT they are equal; for ALBERT the gap is the
+saving from cross-layer sharing. Works on meta-device models, so paper-size presets are counted
+without allocating their weights.
+
+The formulas are the closed forms of Devlin et al. (2019) and Lan et al. (2020, Section 3.2:
+factorized embeddings V x E + E x H instead of V x H), checked against the counts in the tests.
 """
 
 from __future__ import annotations
@@ -15,9 +17,89 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from core.api import build_model
 from core.config import ModelConfig
-from core.params import COMPONENTS, count_parameters
+from core.loaded_model import build_model
+
+COMPONENTS: tuple[str, ...] = (
+    "embeddings",
+    "embedding projection",
+    "attention",
+    "feed-forward",
+    "layer norms",
+    "pooler",
+    "heads",
+)
+
+
+def component_of(name: str) -> str:
+    """The component a parameter belongs to, from its engine key."""
+    if "LayerNorm" in name or "full_layer_layer_norm" in name:
+        return "heads" if name.startswith(("cls.", "predictions.")) else "layer norms"
+    if name.startswith("embeddings."):
+        return "embeddings"
+    if "embedding_hidden_mapping_in" in name:
+        return "embedding projection"
+    if ".attention." in name:
+        return "attention"
+    if any(part in name for part in (".intermediate.", ".output.", ".ffn.", ".ffn_output.")):
+        return "feed-forward"
+    if name.startswith("pooler"):
+        return "pooler"
+    if name.startswith(("cls.", "predictions.", "sop_classifier.")):
+        return "heads"
+    raise ValueError(f"parameter {name!r} belongs to no known component")
+
+
+@dataclass(frozen=True)
+class ParamBreakdown:
+    unique: dict[str, int] = field(default_factory=dict)  # component -> parameters stored
+    effective: dict[str, int] = field(
+        default_factory=dict
+    )  # component -> parameters used per token
+
+    @property
+    def total_unique(self) -> int:
+        return sum(self.unique.values())
+
+    @property
+    def total_effective(self) -> int:
+        return sum(self.effective.values())
+
+    @property
+    def backbone_unique(self) -> int:
+        """Without the pre-training heads: what the papers' tables count (encoder + pooler)."""
+        return self.total_unique - self.unique["heads"]
+
+    @property
+    def backbone_effective(self) -> int:
+        return self.total_effective - self.effective["heads"]
+
+    def share(self, component: str) -> float:
+        """Fraction of the unique total taken by ``component``."""
+        return self.unique[component] / self.total_unique if self.total_unique else 0.0
+
+
+def _layers_in_order(model: nn.Module) -> list[nn.Module]:
+    """Encoder layer modules in the order a token visits them (shared ones repeat)."""
+    encoder = model.encoder
+    return list(encoder.schedule) if hasattr(encoder, "schedule") else list(encoder.layer)
+
+
+def count_parameters(model: nn.Module) -> ParamBreakdown:
+    unique = dict.fromkeys(COMPONENTS, 0)
+    effective = dict.fromkeys(COMPONENTS, 0)
+    layer_param_ids: set[int] = set()
+    for layer in _layers_in_order(model):
+        layer_param_ids.update(id(p) for p in layer.parameters())
+    for name, p in model.named_parameters():  # deduplicated: shared tensors appear once
+        unique[component_of(name)] += p.numel()
+        if id(p) not in layer_param_ids:
+            effective[component_of(name)] += p.numel()
+    names = {id(p): name for name, p in model.named_parameters()}
+    for layer in _layers_in_order(model):
+        for p in layer.parameters():  # deduplicated within a layer
+            effective[component_of(names[id(p)])] += p.numel()
+    return ParamBreakdown(unique=unique, effective=effective)
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 import torch
 
-from core.analysis.flops import FlopsEstimate, flops_per_token
-from core.analysis.layers import LayerStats, layer_stats
-from core.analysis.measure import (
+from core.analysis.hidden_states import LayerStats, layer_stats
+from core.analysis.probe import probe
+from core.cost.flops import FlopsEstimate, flops_per_token
+from core.cost.measure import (
     Latency,
     MeasuredMemory,
     check_settings,
@@ -23,12 +24,10 @@ from core.analysis.measure import (
     measure_latency,
     measure_training_memory,
 )
-from core.analysis.memory import MemoryEstimate, inference_memory, training_memory
-from core.analysis.params import ParamReport, param_report
-from core.analysis.probe import probe
-from core.api import LoadedModel, build_model
+from core.cost.memory import MemoryEstimate, inference_memory, training_memory
+from core.cost.params import COMPONENTS, ParamReport, param_report
 from core.errors import InputError
-from core.params import COMPONENTS
+from core.loaded_model import LoadedModel, build_model
 
 
 @dataclass

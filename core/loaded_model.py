@@ -15,7 +15,11 @@ from torch import nn
 
 from core.albert import ALBERT_HEADS, AlbertModel
 from core.bert import BERT_HEADS, BertModel
-from core.checkpoint import (
+from core.blocks import ModelOutput
+from core.config import ModelConfig
+from core.device import resolve_device
+from core.errors import CheckpointError, ConfigError
+from core.hf_checkpoint import (
     atomic_folder,
     detect_heads,
     hf_architecture,
@@ -24,10 +28,6 @@ from core.checkpoint import (
     read_weights,
     save_weights,
 )
-from core.config import ModelConfig
-from core.device import resolve_device
-from core.errors import CheckpointError, ConfigError
-from core.layers import ModelOutput
 from core.tokenizer import Encoded, Tokenizer, load_tokenizer
 
 

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from core.analysis.measure import MLM_FRACTION
-from core.analysis.params import param_report
 from core.config import ModelConfig
+from core.cost.measure import MLM_FRACTION
+from core.cost.params import param_report
 from core.errors import InputError
 
 
