@@ -7,6 +7,19 @@ that would run code). Understands the key layouts of ``BertModel``, ``BertForMas
 with or without the ``bert.``/``albert.`` prefix, TF-era ``gamma``/``beta`` names, and tied
 decoder weights present or absent. Saves ``BertForPreTraining``-style keys that transformers
 loads with no missing or unexpected keys.
+
+Fused Q/K/V, the one place it is spelled out. ``SelfAttention.qkv`` (``core.blocks``) is a single
+``nn.Linear(H, 3H)``: one matmul instead of three, measured faster. Its weight (3H, H) is the
+checkpoint's ``query``, ``key`` and ``value`` weights (each (H, H)) stacked along dim 0 in that
+order, and its bias (3H,) the three biases concatenated; the forward pass splits its output the
+same way (``.split(H, dim=2)`` -> q, k, v). ``_fuse_plan`` says which checkpoint keys make up
+each engine key; ``hf_to_engine`` joins them (``torch.cat`` on dim 0), ``engine_shapes`` does the
+same on shapes alone (the pre-allocation check, from the safetensors header), and
+``engine_to_hf`` splits them back (``chunk(3, dim=0)``). Every other key is a prefix strip plus
+renames, because the engine's submodules are named like the checkpoint's.
+
+Loading is checked before it allocates: :func:`peek_weights` reads the shapes (safetensors
+header only), :func:`check_shapes` compares them with a meta-device model key by key.
 """
 
 from __future__ import annotations
@@ -159,14 +172,7 @@ def _normalise_key(key: str, prefix: str) -> str | None:
     return key
 
 
-# Fused Q/K/V, the one place it is spelled out. ``SelfAttention.qkv`` is a single
-# ``nn.Linear(H, 3H)`` (one matmul instead of three, measured faster), whose weight (3H, H) is
-# the checkpoint's ``query``, ``key`` and ``value`` weights (each (H, H)) stacked along dim 0 in
-# that order, and whose bias (3H,) is the three biases concatenated. The forward pass splits its
-# output the same way (``.split(H, dim=2)`` -> q, k, v). ``_fuse_plan`` says which checkpoint keys
-# make up each engine key; ``hf_to_engine`` joins them (``torch.cat`` on dim 0), ``engine_shapes``
-# does the same on shapes only (header check, no tensor data), and ``engine_to_hf`` splits them
-# back (``chunk(3, dim=0)``).
+# Q/K/V fusion: see the module docstring.
 _QKV_KEY = re.compile(r"(.*\.attention)\.(query|key|value)\.(weight|bias)$")
 
 

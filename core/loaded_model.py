@@ -66,11 +66,13 @@ def available_memory(device: torch.device) -> int | None:
 
 
 def _size(n: float) -> str:
-    for unit in ("bytes", "KB", "MB", "GB", "TB"):
-        if n < 1000 or unit == "TB":
-            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
+    if n < 1000:
+        return f"{n:,.0f} bytes"
+    for unit in ("KB", "MB", "GB"):
         n /= 1000
-    raise AssertionError("unreachable")
+        if n < 1000:
+            return f"{n:,.1f} {unit}"
+    return f"{n / 1000:,.1f} TB"
 
 
 def _refuse_if_short(need: int, why: str, device: torch.device, source: str) -> None:
@@ -112,15 +114,17 @@ def check_fits(
     device: str | torch.device | None = None,
     dtype: torch.dtype = torch.float32,
     heads: Heads | None = None,
+    source: str = "config",
 ) -> int:
-    """The bytes a model of ``config`` takes; raises :class:`CheckpointError` in one line when
-    that exceeds the memory available on ``device`` (and in RAM, where it is built first).
+    """The bytes a model of ``config`` takes; raises :class:`CheckpointError` in one line (which
+    starts with ``source``, e.g. the model's name) when that exceeds the memory available on
+    ``device`` (and in RAM, where it is built first). For a config alone, before building it.
 
     Counts on a meta-device model, so an absurd config is refused without allocating anything.
     """
     with torch.device("meta"):
         model = build_model(config, heads)
-    return _check_fits(model, resolve_device(device), dtype, "config")
+    return _check_fits(model, resolve_device(device), dtype, source)
 
 
 @dataclass
