@@ -34,17 +34,13 @@ from core.hf_checkpoint import (
 from core.tokenizer import Encoded, Tokenizer, load_tokenizer
 
 
-def all_heads(config: ModelConfig) -> Heads:
-    return Heads.pretraining(config.model_type)
-
-
 def build_model(config: ModelConfig, heads: Heads | None = None) -> nn.Module:
     """An uninitialised model of ``config``'s family (call ``init_weights`` to train it).
 
     ``heads`` defaults to all pre-training heads. Under ``with torch.device("meta"):`` it
     allocates nothing, which is how parameter counts for paper-size presets are taken.
     """
-    heads = all_heads(config) if heads is None else heads
+    heads = Heads.pretraining(config.model_type) if heads is None else heads
     cls = BertModel if config.model_type == "bert" else AlbertModel
     return cls(config, heads)
 

@@ -398,3 +398,18 @@ def test_load_refused_when_memory_is_short(bert_folder, monkeypatch):
     monkeypatch.setattr(loaded_model, "read_weights", real_read)
     monkeypatch.setattr(loaded_model, "available_memory", lambda device: 4 * n + file_bytes)
     assert load_model(bert_folder)(TEXT).mlm_logits.shape[-1] == 99
+
+
+def test_cuda_target_is_checked_against_gpu_memory_too(monkeypatch):
+    """RAM holds the model while it is built; the GPU must hold it after the move. (The free
+    figures are stubbed: this runs without a GPU.)"""
+    config = tiny_config("bert")
+    with torch.device("meta"):
+        model = build_model(config)
+    n = sum(p.numel() for p in model.parameters())
+    free = {"cpu": 10**12, "cuda": 4 * n - 1}
+    monkeypatch.setattr(loaded_model, "available_memory", lambda device: free[device.type])
+    assert loaded_model._check_fits(model, torch.device("cpu"), torch.float32, "m") == 4 * n
+    with pytest.raises(CheckpointError, match=r"^m: .* but only .* of cuda:0 memory is available$"):
+        loaded_model._check_fits(model, torch.device("cuda:0"), torch.float32, "m")
+    assert loaded_model._check_fits(model, torch.device("cuda:0"), torch.float16, "m") == 2 * n
