@@ -139,7 +139,7 @@ def summarize(loaded: LoadedModel, random_init: bool = False) -> ModelSummary:
         device=str(device),
         device_name=describe_device(device),
         config=loaded.config.to_dict(),
-        heads=tuple(sorted(loaded.heads)),
+        heads=tuple(loaded.heads.names()),
         params=count_parameters(loaded.model),
         random_init=random_init,
     )
