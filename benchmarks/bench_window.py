@@ -84,7 +84,7 @@ def window_times(repeat: int, quick: bool) -> list[tuple[str, int, dict[str, flo
     import pyqtgraph as pg
 
     pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
-    from app import tasks
+    from app.engine_calls import describe_loaded
     from app.main_window import MainWindow
 
     tmp = tempfile.mkdtemp()
@@ -121,8 +121,11 @@ def window_times(repeat: int, quick: bool) -> list[tuple[str, int, dict[str, flo
     rows = []
     for target in models + extra:
         if target in extra:
-            loaded, summary = tasks.build_random_model(target, full_vocab=True)
-            key = state.add_model(loaded, summary, key=f"bench:{target}", select=False)
+            from core.random_models import build_random_model
+
+            loaded = build_random_model(target, full_vocab=True, name=f"{target} (random init)")
+            row = describe_loaded(loaded, random_init=True)
+            key = state.add_model(loaded, row, key=f"bench:{target}", select=False)
         else:
             key = target
         marks.clear()
@@ -150,8 +153,8 @@ def window_times(repeat: int, quick: bool) -> list[tuple[str, int, dict[str, flo
             views_done = marks[-1]
             window.repaint()
             painted = time.perf_counter()
-            job = state.last_probe_job
-            tokens = len(state.bundle.result.tokens)
+            job = state.probe_job
+            tokens = len(state.analysis.result.tokens)
             if i < 2:
                 continue  # warm-up
             samples["engine"].append(job.seconds * 1e3)
@@ -204,7 +207,7 @@ def main() -> None:
         print(
             f"| {name} | {tokens} | {m['engine']:.1f} | {m['views']:.1f} | {m['enter']:.1f} | {m['paint']:.1f} |"
         )
-    from app.tasks import engine_threads
+    from app.engine_calls import engine_threads
 
     threads = engine_threads(torch.get_num_threads())
     print(f"\nengine torch threads: {threads} (the window leaves one core to the GUI thread)")
