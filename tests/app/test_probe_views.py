@@ -117,7 +117,8 @@ def test_typing_and_enter_probes_the_typed_sentence(qtbot, window, core_models):
     expected = probe(core_models["bert-mini"], text)
     assert window.probe.strip.tokens == expected.tokens
     assert_allclose(window.probe.heatmap.plot.image.image, expected.attentions[0, 0], atol=1e-6)
-    assert window.probe.status.text().startswith(f"{len(expected.tokens)} tokens")
+    engine_ms = window.state.probe_job.seconds * 1000  # the job whose result is on screen
+    assert window.probe.status.text() == f"{len(expected.tokens)} tokens \u00b7 {engine_ms:.0f} ms"
 
 
 def test_masked_words_match_core_for_bert_and_albert(qtbot, window, core_models):
