@@ -1,6 +1,6 @@
 """What the window knows: the models in the sidebar, which one is current, and the latest probe.
 
-:class:`AppState` is the only object that submits engine jobs. Views observe it through its
+:class:`AppState` is the only object that submits engine jobs, each with its own callbacks. Views observe it through its
 signals and never call ``core`` themselves. Probing follows "newest wins": every request bumps a
 generation counter; a queued probe whose generation is no longer current is skipped by the
 worker, and a result that arrives for an old generation is dropped here, so a slow sentence
@@ -14,12 +14,15 @@ import logging
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, Signal
 
-from app import tasks
-from app.workers import Engine, Job
+from app import engine_calls
+from app.engine import Engine, Job
+
+if TYPE_CHECKING:  # pragma: no cover
+    from core.analysis.summary import ProbeAnalysis
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +40,7 @@ class ModelEntry:
     demo: bool = False
     random_init: bool = False
     loaded: Any = None  # core.loaded_model.LoadedModel once loaded
-    summary: tasks.ModelSummary | None = None
+    summary: engine_calls.ModelRow | None = None
     loading: bool = False
 
     @property
@@ -63,14 +66,14 @@ def _read_family(folder: Path) -> str | None:
     return family if family in ("bert", "albert") else None
 
 
-def discover_demos(root: Path = tasks.DEMO_ROOT) -> list[ModelEntry]:
+def discover_demos(root: Path = engine_calls.DEMO_ROOT) -> list[ModelEntry]:
     """Every folder under ``resources/models`` with a config.json, then a random-initialised
     stand-in for each standard demo that is not there yet."""
     entries: list[ModelEntry] = []
     folders = (
         sorted(p for p in root.iterdir() if (p / "config.json").is_file()) if root.is_dir() else []
     )
-    order = {name: i for i, name in enumerate(tasks.DEMO_NAMES)}
+    order = {name: i for i, name in enumerate(engine_calls.DEMO_NAMES)}
     folders.sort(key=lambda p: (order.get(p.name, len(order)), p.name))
     for folder in folders:
         entries.append(
@@ -83,12 +86,12 @@ def discover_demos(root: Path = tasks.DEMO_ROOT) -> list[ModelEntry]:
             )
         )
     present = {e.name for e in entries}
-    for name in tasks.DEMO_NAMES:
+    for name in engine_calls.DEMO_NAMES:
         if name not in present:
             entries.append(
                 ModelEntry(
                     key=f"demo:{name}",
-                    name=name + tasks.RANDOM_SUFFIX,
+                    name=name + engine_calls.RANDOM_SUFFIX,
                     family="albert" if name.startswith("albert") else "bert",
                     path=None,
                     demo=True,
@@ -99,15 +102,15 @@ def discover_demos(root: Path = tasks.DEMO_ROOT) -> list[ModelEntry]:
 
 
 class AppState(QObject):
-    started = Signal(object)  # tasks.EngineInfo: torch and core are imported
+    started = Signal(object)  # engine_calls.EngineInfo: torch and core are imported
     models_changed = Signal()  # rows added, removed or updated
     current_changed = Signal(str)  # key of the selected model ("" for none)
     loaded = Signal(str)  # key of a model that finished loading
     load_failed = Signal(str, str)  # what was opened, the engine's message
     probe_requested = Signal(int)  # generation of a newly requested probe
-    probed = Signal(object)  # tasks.ProbeBundle of the current generation
+    probed = Signal(object)  # core ProbeAnalysis of the current generation (== self.analysis)
     probe_failed = Signal(str)
-    masked = Signal(object)  # tasks.MaskedBundle
+    masked = Signal(object)  # engine_calls.MaskAnswer
     mask_failed = Signal(str)
     exported = Signal(str)  # path written
     export_failed = Signal(str)
@@ -116,18 +119,15 @@ class AppState(QObject):
 
     def __init__(
         self,
-        demo_root: Path = tasks.DEMO_ROOT,
+        demo_root: Path = engine_calls.DEMO_ROOT,
         parent: QObject | None = None,
         top_k: int = 5,
         device: str | None = "cpu",
     ):
         super().__init__(parent)
         self.engine = Engine(self)
-        self.engine.finished.connect(self._on_job_finished)
-        self.engine.failed.connect(self._on_job_failed)
-        self.engine.skipped.connect(self._on_job_skipped)
         self.engine.busy_changed.connect(self.busy_changed)
-        self.info: tasks.EngineInfo | None = None
+        self.info: engine_calls.EngineInfo | None = None
         self.entries: dict[str, ModelEntry] = {e.key: e for e in discover_demos(demo_root)}
         self.current_key = ""
         self.top_k = top_k
@@ -135,14 +135,30 @@ class AppState(QObject):
         self.generation = 0
         self.text = ""
         self.pair: str | None = None
-        self.bundle: tasks.ProbeBundle | None = None
-        self.last_probe_seconds = 0.0
-        self.last_probe_job: Job | None = None  # timing of the probe on screen (benchmarks)
+        # The probe on screen: core's analysis, the model and generation it belongs to, and its
+        # job (job.seconds is the engine time the Probe tab shows; benchmarks read finished_at).
+        self.analysis: ProbeAnalysis | None = None
+        self.analysis_key = ""
+        self.analysis_generation = 0
+        self.probe_job: Job | None = None
 
     # -- engine --------------------------------------------------------------------------
     def start(self) -> None:
         """Import the engine in the worker thread (the window is already on screen)."""
-        self.engine.submit(Job("engine", tasks.engine_info))
+        self.engine.submit(
+            engine_calls.engine_info,
+            on_done=self._on_engine_started,
+            on_error=self._on_engine_failed,
+        )
+
+    def _on_engine_started(self, info: engine_calls.EngineInfo) -> None:
+        self.info = info
+        self.started.emit(info)
+        self.reported.emit(f"engine ready: torch {info.torch_version}, {info.device_name}")
+
+    def _on_engine_failed(self, message: str) -> None:
+        self.reported.emit(f"the engine failed to start: {message}")
+        self.probe_failed.emit(message)
 
     def shutdown(self) -> None:
         self.generation += 1  # anything still queued is stale
@@ -179,14 +195,15 @@ class AppState(QObject):
                 return
             self.load(existing.key, select=select)
             return
-        job = Job(
-            "load",
-            partial(tasks.load_folder, str(folder), self.device),
-            key=str(folder.resolve()),
-            context={"source": str(folder), "select": select, "new": True},
-        )
+        key, source = str(folder.resolve()), str(folder)
         self.reported.emit(f"loading {folder} ...")
-        self.engine.submit(job)
+        self.engine.submit(
+            engine_calls.load_folder,
+            str(folder),
+            self.device,
+            on_done=lambda result: self._on_loaded(key, result, select=select, new=True),
+            on_error=lambda message: self._on_load_failed(key, source, message),
+        )
 
     def load(self, key: str, select: bool = True) -> None:
         entry = self.entries[key]
@@ -199,22 +216,55 @@ class AppState(QObject):
                 self.current_key = key
                 self.current_changed.emit(key)
             return
-        if entry.random_init:
-            fn = partial(tasks.build_random_demo, key.removeprefix("demo:"))
-        else:
-            fn = partial(tasks.load_folder, str(entry.path), self.device)
         entry.loading = True
         if select:
             self.current_key = key
             self.current_changed.emit(key)
         self.models_changed.emit()
         self.reported.emit(f"loading {entry.name} ...")
-        self.engine.submit(
-            Job("load", fn, key=key, context={"source": entry.name, "select": select})
-        )
+        source = entry.name
+        callbacks = {
+            "on_done": lambda result: self._on_loaded(key, result, select=select, new=False),
+            "on_error": lambda message: self._on_load_failed(key, source, message),
+        }
+        if entry.random_init:
+            self.engine.submit(engine_calls.build_stand_in, key.removeprefix("demo:"), **callbacks)
+        else:
+            self.engine.submit(engine_calls.load_folder, str(entry.path), self.device, **callbacks)
+
+    def _on_loaded(
+        self, key: str, result: tuple[Any, engine_calls.ModelRow], select: bool, new: bool
+    ) -> None:
+        loaded, summary = result
+        entry = self.entries.get(key)
+        if entry is None:
+            if not new:
+                return  # unloaded while loading
+            entry = ModelEntry(key=key, name=summary.name, family=summary.family, path=Path(key))
+            self.entries[key] = entry
+        entry.loaded, entry.summary, entry.loading = loaded, summary, False
+        entry.family = summary.family
+        entry.name = summary.name
+        self.models_changed.emit()
+        self.loaded.emit(entry.key)
+        self.reported.emit(f"loaded {entry.name} ({summary.params.total_unique:,} parameters)")
+        if (select and new) or self.current_key == entry.key:  # the user is waiting for it
+            self.current_key = ""
+            self.select(entry.key)
+
+    def _on_load_failed(self, key: str, source: str, message: str) -> None:
+        entry = self.entries.get(key)
+        if entry is not None:
+            entry.loading = False
+            self.models_changed.emit()
+        self.load_failed.emit(source, message)
 
     def add_model(
-        self, loaded: Any, summary: tasks.ModelSummary, key: str | None = None, select: bool = True
+        self,
+        loaded: Any,
+        summary: engine_calls.ModelRow,
+        key: str | None = None,
+        select: bool = True,
     ) -> str:
         """List a model that is already in memory (built or trained in this session)."""
         key = key or f"memory:{loaded.name}"
@@ -244,7 +294,7 @@ class AppState(QObject):
         self.current_key = key
         if changed:
             self.current_changed.emit(key)
-        if self.text and (changed or self.bundle is None or self.bundle.key != key):
+        if self.text and (changed or self.analysis is None or self.analysis_key != key):
             self.request_probe(self.text, self.pair)
 
     def unload(self, key: str) -> None:
@@ -261,7 +311,7 @@ class AppState(QObject):
             others = [e.key for e in self.entries.values() if e.is_loaded]
             self.current_key = ""
             self.generation += 1
-            self.bundle = None
+            self.analysis, self.analysis_key, self.probe_job = None, "", None
             if others:
                 self.select(others[0])
             else:
@@ -274,17 +324,28 @@ class AppState(QObject):
             return
         self.reported.emit(f"moving {entry.name} to {device} ...")
         self.engine.submit(
-            Job(
-                "move",
-                partial(tasks.move_model, entry.loaded, device, entry.random_init),
-                key=key,
-                context={"device": device},
-            )
+            engine_calls.move_model,
+            entry.loaded,
+            device,
+            entry.random_init,
+            on_done=lambda summary: self._on_moved(key, summary),
+            on_error=self.reported.emit,
         )
+
+    def _on_moved(self, key: str, summary: engine_calls.ModelRow) -> None:
+        entry = self.entries.get(key)
+        if entry is not None:
+            entry.summary = summary
+            self.models_changed.emit()
+            if key == self.current_key:
+                self.current_changed.emit(key)
+        self.reported.emit(f"moved {summary.name} to {summary.device_name}")
 
     # -- probing -------------------------------------------------------------------------
     def request_probe(self, text: str, pair: str | None = None) -> int:
-        """Probe ``text`` (and ``pair``) with the current model; returns the generation."""
+        """Probe ``text`` (and ``pair``) with the current model; returns the generation.
+
+        The one way a view or the window asks for a probe."""
         self.generation += 1
         generation = self.generation
         self.text, self.pair = text, (pair or None)
@@ -301,145 +362,72 @@ class AppState(QObject):
         self._submit_probe(entry, generation)
         return generation
 
-    def _submit_probe(self, entry: ModelEntry, generation: int) -> None:
-        fn = partial(tasks.run_probe, entry.loaded, self.text, self.pair, self.top_k)
-        self.engine.submit(
-            Job(
-                "probe",
-                fn,
-                key=entry.key,
-                generation=generation,
-                is_stale=partial(self._is_stale, generation),
-            )
-        )
-
     def _is_stale(self, generation: int) -> bool:
         return generation != self.generation  # read from the worker thread: an int compare
 
+    def _submit_probe(self, entry: ModelEntry, generation: int) -> None:
+        key = entry.key
+        job: Job | None = None
+
+        def done(analysis: ProbeAnalysis) -> None:
+            if key != self.current_key:
+                return  # another model was chosen meanwhile
+            self.analysis, self.analysis_key, self.analysis_generation = analysis, key, generation
+            self.probe_job = job
+            self.probed.emit(analysis)
+
+        def failed(message: str) -> None:
+            if generation == self.generation:
+                self.probe_failed.emit(message)
+
+        job = self.engine.submit(
+            engine_calls.probe_and_analyze,
+            entry.loaded,
+            self.text,
+            self.pair,
+            self.top_k,
+            on_done=done,
+            on_error=failed,
+            is_stale=partial(self._is_stale, generation),
+        )
+
     def request_mask(self, position: int) -> None:
         """Mask token ``position`` of the probed sentence and predict it ("mask and predict")."""
-        bundle, entry = self.bundle, self.current
-        if bundle is None or entry is None or not entry.is_loaded:
+        analysis, entry = self.analysis, self.current
+        if analysis is None or entry is None or not entry.is_loaded:
             self.mask_failed.emit("probe a sentence first")
             return
-        tokens = bundle.result.tokens
+        tokens = analysis.result.tokens
         token = tokens[position].text if 0 <= position < len(tokens) else "?"
-        fn = partial(
-            tasks.run_mask,
+        generation = self.analysis_generation
+        self.engine.submit(
+            engine_calls.mask_and_predict,
             entry.loaded,
-            bundle.result.text,
-            bundle.result.pair,
+            analysis.result.text,
+            analysis.result.pair,
             position,
             token,
             self.top_k,
-        )
-        generation = bundle.generation
-        self.engine.submit(
-            Job(
-                "mask",
-                fn,
-                key=entry.key,
-                generation=generation,
-                is_stale=partial(self._is_stale, generation),
-            )
+            on_done=self.masked.emit,
+            on_error=self.mask_failed.emit,
+            is_stale=partial(self._is_stale, generation),
         )
 
     def export(self, path: str | Path) -> None:
         """Write the current probe result to ``path`` (.json, .csv or .npz) in the worker."""
-        if self.bundle is None:
+        if self.analysis is None:
             self.export_failed.emit("nothing to export: probe a sentence first")
             return
-        from app.export import export_bundle
+        from app.export import export_analysis
+
+        def done(written: Path) -> None:
+            self.exported.emit(str(written))
+            self.reported.emit(f"exported {written}")
 
         self.engine.submit(
-            Job(
-                "export",
-                partial(export_bundle, self.bundle, Path(path)),
-                context={"path": str(path)},
-            )
+            export_analysis,
+            self.analysis,
+            Path(path),
+            on_done=done,
+            on_error=self.export_failed.emit,
         )
-
-    # -- results -------------------------------------------------------------------------
-    @Slot(object, object)
-    def _on_job_finished(self, job: Job, result: Any) -> None:
-        handler = getattr(self, f"_finished_{job.kind}")
-        handler(job, result)
-
-    def _finished_engine(self, job: Job, info: tasks.EngineInfo) -> None:
-        self.info = info
-        self.started.emit(info)
-        self.reported.emit(f"engine ready: torch {info.torch_version}, {info.device_name}")
-
-    def _finished_load(self, job: Job, result: tuple[Any, tasks.ModelSummary]) -> None:
-        loaded, summary = result
-        entry = self.entries.get(job.key)
-        if entry is None:
-            if not job.context.get("new"):
-                return  # unloaded while loading
-            entry = ModelEntry(
-                key=job.key, name=summary.name, family=summary.family, path=Path(job.key)
-            )
-            self.entries[job.key] = entry
-        entry.loaded, entry.summary, entry.loading = loaded, summary, False
-        entry.family = summary.family
-        entry.name = summary.name
-        self.models_changed.emit()
-        self.loaded.emit(entry.key)
-        self.reported.emit(f"loaded {entry.name} ({summary.params.total_unique:,} parameters)")
-        opened_to_use = job.context.get("select") and job.context.get("new")
-        if opened_to_use or self.current_key == entry.key:  # the user is waiting for this one
-            self.current_key = ""
-            self.select(entry.key)
-
-    def _finished_probe(self, job: Job, bundle: tasks.ProbeBundle) -> None:
-        if job.generation != self.generation or job.key != self.current_key:
-            return  # superseded by a newer sentence or another model
-        bundle.key, bundle.generation = job.key, job.generation
-        self.bundle = bundle
-        self.last_probe_seconds = job.seconds
-        self.last_probe_job = job
-        self.probed.emit(bundle)
-
-    def _finished_mask(self, job: Job, masked: tasks.MaskedBundle) -> None:
-        if job.generation != self.generation:
-            return
-        masked.key, masked.generation = job.key, job.generation
-        self.masked.emit(masked)
-
-    def _finished_move(self, job: Job, summary: tasks.ModelSummary) -> None:
-        entry = self.entries.get(job.key)
-        if entry is not None:
-            entry.summary = summary
-            self.models_changed.emit()
-            if job.key == self.current_key:
-                self.current_changed.emit(job.key)
-        self.reported.emit(f"moved {summary.name} to {summary.device_name}")
-
-    def _finished_export(self, job: Job, path: Any) -> None:
-        self.exported.emit(str(path))
-        self.reported.emit(f"exported {path}")
-
-    @Slot(object, str)
-    def _on_job_failed(self, job: Job, message: str) -> None:
-        if job.kind == "engine":
-            self.reported.emit(f"the engine failed to start: {message}")
-            self.probe_failed.emit(message)
-        elif job.kind == "load":
-            entry = self.entries.get(job.key or "")
-            if entry is not None:
-                entry.loading = False
-                self.models_changed.emit()
-            self.load_failed.emit(job.context.get("source", ""), message)
-        elif job.kind == "probe":
-            if job.generation == self.generation:
-                self.probe_failed.emit(message)
-        elif job.kind == "mask":
-            self.mask_failed.emit(message)
-        elif job.kind == "export":
-            self.export_failed.emit(message)
-        else:
-            self.reported.emit(message)
-
-    @Slot(object)
-    def _on_job_skipped(self, job: Job) -> None:
-        log.debug("skipped stale %s job (generation %d)", job.kind, job.generation)
