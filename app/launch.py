@@ -10,10 +10,13 @@ the window cleanly (settings saved, worker stopped, exit status 0).
 from __future__ import annotations
 
 import argparse
+import atexit
 import logging
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -65,12 +68,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def make_settings(path: Path | None):
+def scripted_run(args: argparse.Namespace) -> bool:
+    """A run nobody sits in front of: offscreen, a screenshot, or a timed quit."""
+    platform = os.environ.get("QT_QPA_PLATFORM", "")
+    quit_after = args.quit_after or os.environ.get("BERTSCOPE_QUIT_AFTER_MS", "").strip() not in (
+        "",
+        "0",
+    )
+    return platform.startswith("offscreen") or bool(args.screenshot) or bool(quit_after)
+
+
+def make_settings(path: Path | None, scripted: bool = False):
+    """The settings to read and write: ``path`` (or $BERTSCOPE_SETTINGS) when given, else the
+    user's. A scripted run without an explicit file gets a fresh temporary one, so an offscreen
+    window's 800-px geometry or a screenshot's layout never becomes the user's next start."""
     from PySide6.QtCore import QSettings
 
     path = path or (
         Path(os.environ["BERTSCOPE_SETTINGS"]) if os.environ.get("BERTSCOPE_SETTINGS") else None
     )
+    if path is None and scripted:
+        folder = tempfile.mkdtemp(prefix="bertscope-settings-")
+        atexit.register(shutil.rmtree, folder, True)
+        path = Path(folder) / "settings.ini"
     if path is not None:
         return QSettings(str(path), QSettings.Format.IniFormat)
     return QSettings("BertScope", "BertScope")
@@ -92,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from app.main_window import MainWindow
 
-    settings = make_settings(args.settings)
+    settings = make_settings(args.settings, scripted_run(args))
     if args.theme:
         settings.setValue("theme", args.theme)
     window = MainWindow(settings, defer_plots=True)
@@ -100,7 +120,6 @@ def main(argv: list[str] | None = None) -> int:
         width, height = (int(v) for v in args.size.lower().split("x"))
         window.resize(width, height)
         window.move(0, 0)
-        window.probe.arrange(width, height)
     window.show()
     app.processEvents()
     if args.report_startup:
@@ -114,9 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         import pyqtgraph as pg
 
         pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
-        window.probe.build_plots()
-        if args.size:  # once the window manager has applied the size
-            QTimer.singleShot(100, lambda: window.probe.arrange(window.width(), window.height()))
+        window.probe.build_plots()  # the window arranges its panels around them
         if args.report_startup:
             sys.stdout.write(f"plots {time.perf_counter() - _T0:.3f}\n")
             sys.stdout.flush()

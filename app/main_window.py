@@ -47,6 +47,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from core.analysis.summary import ProbeAnalysis
 
 MAX_RECENT = 8
+MESSAGE_MS = 8000  # status-bar messages clear themselves after this long
+SIDEBAR_TABS_WIDTH = 1400  # narrower windows tab the Models list with the Model card
 MEMORY_POLL_MS = 2000
 EXPORT_FILTERS = "JSON (*.json);;CSV, one row per attention weight (*.csv);;NumPy arrays (*.npz)"
 
@@ -126,6 +128,8 @@ class MainWindow(QMainWindow):
             "card", "Model card", self.card, Qt.DockWidgetArea.LeftDockWidgetArea
         )
         self.splitDockWidget(self.models_dock, self.card_dock, Qt.Orientation.Vertical)
+        self._shown_once = False
+        self._layout_restored = False  # a saved layout was restored (else arranged on show)
 
         self.message = QLabel("")
         self.busy = QProgressBar()
@@ -141,14 +145,20 @@ class MainWindow(QMainWindow):
         status.addPermanentWidget(self.busy)
         status.addPermanentWidget(self.device_label)
         status.addPermanentWidget(self.memory_label)
+        self.message_timer = QTimer(self)
+        self.message_timer.setSingleShot(True)
+        self.message_timer.setInterval(MESSAGE_MS)
+        self.message_timer.timeout.connect(lambda: self.message.setText(""))
         self.memory_timer = QTimer(self)
         self.memory_timer.setInterval(MEMORY_POLL_MS)
 
         self._build_actions()
         self._build_menus()
         self._build_toolbar()
+        self.default_state = self.saveState()
         self.apply_theme(self.theme_name)
         self._restore_settings()
+        self.probe.plots_created.connect(self._on_plots_created)
 
         self.state.started.connect(self._on_started)
         self.state.busy_changed.connect(self._on_busy_changed)
@@ -457,11 +467,52 @@ class MainWindow(QMainWindow):
         self._step_model(-1)
 
     def _on_reset_layout(self) -> None:
+        self.reset_layout()
+
+    def reset_layout(self) -> None:
+        """Every panel back in place, sized for the window as it is now."""
+        self.restoreState(self.default_state)
         self.probe.restore_layout(self.probe.default_layout)
         for dock in (self.models_dock, self.card_dock, *self.probe.docks.values()):
             dock.setVisible(True)
             dock.setFloating(False)
-        self.probe.arrange(self.width(), self.height())
+        self.arrange()
+
+    def arrange(self) -> None:
+        """Size the sidebar and the Probe panels for the current window size. Below
+        SIDEBAR_TABS_WIDTH the Models list and the Model card share one tab group."""
+        width, height = self.width(), self.height()
+        if width < SIDEBAR_TABS_WIDTH:
+            self.tabifyDockWidget(self.models_dock, self.card_dock)
+            self.models_dock.raise_()
+        self.resizeDocks(
+            [self.models_dock], [min(330, int(width * 0.22))], Qt.Orientation.Horizontal
+        )
+        if width >= SIDEBAR_TABS_WIDTH:
+            self.resizeDocks(
+                [self.models_dock, self.card_dock],
+                [int(height * 0.22), int(height * 0.6)],
+                Qt.Orientation.Vertical,
+            )
+        self.probe.arrange(width, height)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if not self._shown_once:
+            self._shown_once = True
+            # once the window manager has applied the size: docks sized before that are sized
+            # for a window that never appears
+            QTimer.singleShot(0, self.settle_layout)
+
+    def settle_layout(self) -> None:
+        """Arrange the panels unless a saved layout was restored that keeps each readable."""
+        if not self._layout_restored or self.probe.undersized_panels():
+            self.reset_layout()
+
+    @Slot()
+    def _on_plots_created(self) -> None:
+        if self._shown_once:
+            QTimer.singleShot(0, self.settle_layout)
 
     # -- recent models -----------------------------------------------------------------------
     def recent_models(self) -> list[str]:
@@ -521,7 +572,7 @@ class MainWindow(QMainWindow):
 
     @Slot(str, str)
     def _on_load_failed(self, source: str, message: str) -> None:
-        self.message.setText(f"could not open {source}")
+        self.show_message(f"could not open {source}")
         QMessageBox.critical(self, "Cannot open model", message)
 
     @Slot(str)
@@ -533,7 +584,10 @@ class MainWindow(QMainWindow):
     @Slot(str)
     def _on_current_changed(self, key: str) -> None:
         entry = self.state.entries.get(key)
-        self.setWindowTitle(f"BertScope \u2014 {entry.name}" if entry else "BertScope")
+        # the application display name ("BertScope") is appended by Qt: "bert-mini — BertScope"
+        self.setWindowTitle(entry.name if entry else "")
+        if entry is None or entry.name not in self.message.text():
+            self.show_message("")  # a message about another model would contradict this one
         self._update_device_label()
         self._update_move_action()
         self.unload_action.setEnabled(entry is not None and entry.is_loaded)
@@ -565,11 +619,11 @@ class MainWindow(QMainWindow):
 
     @Slot(str)
     def _on_probe_failed(self, message: str) -> None:
-        self.message.setText(message)
+        self.show_message(message)
 
     @Slot(str)
     def _on_mask_failed(self, message: str) -> None:
-        self.message.setText(message)
+        self.show_message(message)
 
     @Slot(str)
     def _on_export_failed(self, message: str) -> None:
@@ -577,7 +631,16 @@ class MainWindow(QMainWindow):
 
     @Slot(str)
     def _on_reported(self, message: str) -> None:
-        self.message.setText(message)
+        self.show_message(message)
+
+    def show_message(self, text: str) -> None:
+        """A status-bar message that clears itself after MESSAGE_MS."""
+        self.message.setText(text)
+        self.message.setToolTip(text)
+        if text:
+            self.message_timer.start()
+        else:
+            self.message_timer.stop()
 
     def _update_device_label(self) -> None:
         entry = self.state.current
@@ -617,15 +680,9 @@ class MainWindow(QMainWindow):
             else:
                 self.resize(1400, 900)
         window_state = self.settings.value("window/state")
-        if window_state:
-            self.restoreState(window_state)
+        restored = bool(window_state) and self.restoreState(window_state)
         docks = self.settings.value("probe/docks")
-        if not (docks and self.probe.restore_layout(docks)):
-            self.probe.arrange(self.width(), self.height())
-            self.resizeDocks([self.models_dock], [330], Qt.Orientation.Horizontal)
-            self.resizeDocks(
-                [self.models_dock, self.card_dock], [200, 560], Qt.Orientation.Vertical
-            )
+        self._layout_restored = restored and bool(docks and self.probe.restore_layout(docks))
 
     def save_settings(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, Qt, Slot
+from PySide6.QtCore import QByteArray, QSize, Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QDockWidget,
     QFrame,
+    QGraphicsOpacityEffect,
     QGridLayout,
     QLabel,
     QLineEdit,
@@ -38,9 +39,22 @@ PANELS = (  # name, title, where
     ("layers", "Layer outputs", Qt.DockWidgetArea.BottomDockWidgetArea),
     ("statistics", "Head statistics", Qt.DockWidgetArea.BottomDockWidgetArea),
 )
+# The smallest size at which each panel is still readable (every grid, bar and axis title
+# visible): docks never shrink below it, and a saved layout that would is discarded.
+MIN_SIZES = {
+    "heatmap": QSize(340, 230),
+    "grid": QSize(220, 180),
+    "masked": QSize(220, 150),
+    "focus": QSize(240, 200),
+    "layers": QSize(480, 200),
+    "statistics": QSize(420, 200),
+}
+NARROW_WIDTH = 1500  # below this window width the bottom panels share one tab group
 
 
 class ProbeView(QWidget):
+    plots_created = Signal()  # the pyqtgraph views replaced their placeholders
+
     def __init__(self, state: AppState, parent: QWidget | None = None):
         super().__init__(parent)
         self.state = state
@@ -74,16 +88,17 @@ class ProbeView(QWidget):
         self.strip_area.setFixedHeight(34)
 
         self.masked = MaskedWords(state)
+        self.masked.setMinimumSize(MIN_SIZES["masked"])
         self.heatmap = self.grid = self.focus = self.statistics = self.layers = None
         self.area = QMainWindow()
         self.area.setWindowFlags(Qt.WindowType.Widget)
         self.area.setDockNestingEnabled(True)
-        self.area.setCentralWidget(self._loading_label())
+        self.area.setCentralWidget(self._loading_label("heatmap"))
         self.docks: dict[str, QDockWidget] = {}
         for name, title, where in PANELS:
             dock = QDockWidget(title, self.area)
             dock.setObjectName(f"probe-{name}")
-            dock.setWidget(self.masked if name == "masked" else self._loading_label())
+            dock.setWidget(self.masked if name == "masked" else self._loading_label(name))
             dock.setFeatures(
                 QDockWidget.DockWidgetFeature.DockWidgetMovable
                 | QDockWidget.DockWidgetFeature.DockWidgetFloatable
@@ -105,6 +120,14 @@ class ProbeView(QWidget):
         layout.setContentsMargins(6, 6, 6, 0)
         layout.addLayout(inputs)
         layout.addWidget(self.strip_area)
+        # shown while the panels hold the result of an earlier input than the boxes now ask for
+        self.stale_banner = QLabel("")
+        self.stale_banner.setWordWrap(True)
+        self.stale_banner.setStyleSheet(
+            "QLabel { background: #f6d365; color: #3a2c00; padding: 3px 8px; border-radius: 3px; }"
+        )
+        self.stale_banner.setVisible(False)
+        layout.addWidget(self.stale_banner)
         layout.addWidget(self.area, 1)
 
         self.sentence.returnPressed.connect(self._on_submitted)
@@ -120,11 +143,17 @@ class ProbeView(QWidget):
     def plots_built(self) -> bool:
         return self.heatmap is not None
 
-    def _loading_label(self) -> QLabel:
+    def _loading_label(self, name: str) -> QLabel:
         label = QLabel("preparing plots\u2026")
         label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         label.setEnabled(False)
+        label.setMinimumSize(MIN_SIZES[name])  # the layout is settled before the plots exist
         return label
+
+    def panels(self) -> dict[str, QWidget]:
+        """Every panel's widget by name, the central heatmap included."""
+        widgets = {name: dock.widget() for name, dock in self.docks.items()}
+        return {"heatmap": self.area.centralWidget(), **widgets}
 
     def build_plots(self) -> None:
         """Create the pyqtgraph views. Deferred by the launcher until the window is on screen,
@@ -143,6 +172,14 @@ class ProbeView(QWidget):
         self.statistics = HeadStatistics(state)
         self.focus = TokenFocus(state)
         self.layers = LayerOutputs(state)
+        for name, view in (
+            ("heatmap", self.heatmap),
+            ("grid", self.grid),
+            ("statistics", self.statistics),
+            ("focus", self.focus),
+            ("layers", self.layers),
+        ):
+            view.setMinimumSize(MIN_SIZES[name])
         old = self.area.centralWidget()
         self.area.setCentralWidget(self.heatmap)
         old.deleteLater()
@@ -159,22 +196,49 @@ class ProbeView(QWidget):
         self.grid.selected.connect(self.heatmap.select)
         self.heatmap.selected.connect(self.grid.highlight)
         self.grid.highlight(self.heatmap.layer, self.heatmap.head)  # each drew state.analysis
+        self.plots_created.emit()
 
     def arrange(self, window_width: int, window_height: int) -> None:
         """Give the docks sensible sizes for a main window of the given size: heatmap | head
-        grid | masked words on top, token focus | layer outputs below."""
-        width, height = max(600, window_width - 340), max(400, window_height - 170)
+        grid | masked words on top, token focus | layer outputs (tabbed with head statistics)
+        below; below NARROW_WIDTH the three bottom panels share one tab group, so each gets
+        the whole width instead of a third of it. Sizes come from the area itself once it is
+        on screen (the window's own size includes toolbars and the sidebar)."""
+        narrow = window_width < NARROW_WIDTH
+        if narrow:
+            self.area.tabifyDockWidget(self.docks["layers"], self.docks["focus"])
+            self.docks["layers"].raise_()
+        if self.area.isVisible() and self.area.width() > 100:
+            width, height = self.area.width(), self.area.height()
+        else:
+            width, height = max(600, window_width - 340), max(400, window_height - 170)
+        bottom = max(MIN_SIZES["layers"].height() + 30, int(height * 0.44))
+        self.area.resizeDocks([self.docks["focus"]], [bottom], Qt.Orientation.Vertical)
+        grid = max(MIN_SIZES["grid"].width(), int(width * 0.3))
+        masked = max(MIN_SIZES["masked"].width(), int(width * 0.22))
         self.area.resizeDocks(
-            [self.docks["grid"], self.docks["masked"]],
-            [int(width * 0.33), int(width * 0.24)],
-            Qt.Orientation.Horizontal,
+            [self.docks["grid"], self.docks["masked"]], [grid, masked], Qt.Orientation.Horizontal
         )
-        self.area.resizeDocks([self.docks["focus"]], [int(height * 0.42)], Qt.Orientation.Vertical)
-        self.area.resizeDocks(
-            [self.docks["focus"], self.docks["layers"]],
-            [int(width * 0.28), int(width * 0.72)],
-            Qt.Orientation.Horizontal,
-        )
+        if not narrow:
+            self.area.resizeDocks(
+                [self.docks["focus"], self.docks["layers"]],
+                [int(width * 0.28), int(width * 0.72)],
+                Qt.Orientation.Horizontal,
+            )
+
+    def undersized_panels(self) -> list[str]:
+        """Panels on screen smaller than their readable minimum (tabbed-away ones don't count)."""
+        small = []
+        for name, widget in self.panels().items():
+            dock = self.docks.get(name)
+            if dock is not None and (dock.isFloating() or not dock.isVisible()):
+                continue
+            if not widget.isVisible():
+                continue
+            wanted = MIN_SIZES[name]
+            if widget.width() < wanted.width() or widget.height() < wanted.height():
+                small.append(name)
+        return small
 
     def save_layout(self) -> QByteArray:
         return self.area.saveState()
@@ -202,8 +266,32 @@ class ProbeView(QWidget):
         seconds = job.seconds if job is not None else 0.0  # engine time: probe + statistics
         self.status.setText(f"{len(result.tokens)} tokens{extra} \u00b7 {seconds * 1000:.0f} ms")
         self.status.setToolTip(f"{result.model_name}: {result.text!r}")
+        self.set_stale(None)
+
+    @property
+    def is_stale(self) -> bool:
+        return self.stale_banner.isVisibleTo(self)
+
+    def set_stale(self, message: str | None) -> None:
+        """Mark the panels out of date (dimmed, with a banner saying why), or clear the mark."""
+        if message is None:
+            self.stale_banner.setVisible(False)
+            self.area.setGraphicsEffect(None)
+            return
+        analysis = self.state.analysis
+        shown = f"{analysis.result.text!r}" if analysis is not None else "nothing"
+        self.stale_banner.setText(
+            f"\u26a0 Out of date: the last probe failed ({message}). The panels still show "
+            f"{shown}; they update with the next probe that succeeds."
+        )
+        self.stale_banner.setVisible(True)
+        effect = QGraphicsOpacityEffect(self.area)
+        effect.setOpacity(0.45)
+        self.area.setGraphicsEffect(effect)
 
     @Slot(str)
     def _on_probe_failed(self, message: str) -> None:
         self.status.setText(message if len(message) < 60 else message[:57] + "\u2026")
         self.status.setToolTip(message)
+        if self.state.analysis is not None:
+            self.set_stale(message)

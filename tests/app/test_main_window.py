@@ -115,7 +115,7 @@ def test_open_folder_dialog_and_drag_and_drop_add_models(qtbot, window, extra_be
     assert blocker.args[0].result.num_layers == 3
     assert window.manager.keys()[-1] == str(extra_bert.resolve())
     assert window.recent_models() == [str(extra_bert.resolve())]
-    assert window.windowTitle() == "BertScope \u2014 my-bert"
+    assert window.windowTitle() == "my-bert"  # Qt appends " — BertScope", the display name
 
     # unload it: a user folder leaves the list, the next loaded model takes over
     with qtbot.waitSignal(window.state.probed, timeout=WAIT_MS):

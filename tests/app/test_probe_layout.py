@@ -1,0 +1,120 @@
+"""First launch: every panel at least its readable size, at desktop and laptop sizes; a saved
+cramped layout is discarded; scripted runs never write the user's settings."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QSettings, Qt
+
+from app.views.probe_view import MIN_SIZES
+from tests.app.helpers import WAIT_MS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def settled(qtbot, window) -> None:
+    """Wait until the window has been shown and arranged its panels."""
+    qtbot.waitUntil(lambda: window._shown_once, timeout=WAIT_MS)
+    qtbot.wait(50)  # the arrangement runs from the event loop right after the first show
+
+
+def assert_readable(window) -> None:
+    for name, widget in window.probe.panels().items():
+        dock = window.probe.docks.get(name)
+        if dock is not None and not dock.isVisible():
+            continue  # a tab behind another one
+        assert widget.width() >= MIN_SIZES[name].width(), (name, widget.size())
+        assert widget.height() >= MIN_SIZES[name].height(), (name, widget.size())
+    assert window.probe.undersized_panels() == []
+
+
+def new_window(qtbot, settings, demo_root, width: int, height: int):
+    from app.main_window import MainWindow
+
+    window = MainWindow(settings, demo_root=demo_root)
+    qtbot.addWidget(window)
+    window.resize(width, height)
+    window.show()
+    settled(qtbot, window)
+    assert window.size().toTuple() == (width, height)
+    return window
+
+
+def test_first_launch_gives_every_panel_its_minimum_size(qtbot, demo_root, settings):
+    window = new_window(qtbot, settings, demo_root, 1600, 1000)  # no saved settings
+    assert_readable(window)
+    focus = window.probe.docks["focus"].widget()
+    assert focus.height() >= 200  # not the 130-px bottom row of a layout sized before showing
+    # wide enough: token focus beside layer outputs, the sidebar split in two
+    assert window.probe.area.tabifiedDockWidgets(window.probe.docks["focus"]) == []
+    assert window.tabifiedDockWidgets(window.models_dock) == []
+    window.close()
+
+
+def test_laptop_screen_stacks_the_bottom_panels_and_tabs_the_sidebar(qtbot, demo_root, settings):
+    window = new_window(qtbot, settings, demo_root, 1280, 720)
+    assert_readable(window)
+    area = window.probe.area
+    stacked = set(area.tabifiedDockWidgets(window.probe.docks["layers"]))
+    assert {window.probe.docks["focus"], window.probe.docks["statistics"]} <= stacked
+    assert window.tabifiedDockWidgets(window.models_dock) == [window.card_dock]
+    # the layer outputs get the whole width of the area, so their three plots fit side by side
+    assert window.probe.docks["layers"].widget().width() >= area.width() - 20
+    window.close()
+
+
+def test_a_saved_layout_that_cramps_a_panel_is_discarded(qtbot, make_window, settings):
+    first = make_window()
+    settled(qtbot, first)
+    for widget in first.probe.panels().values():
+        widget.setMinimumSize(0, 0)  # what an older version allowed
+    layers = first.probe.docks["layers"]
+    first.probe.area.resizeDocks([layers], [60], Qt.Orientation.Vertical)
+    qtbot.waitUntil(
+        lambda: layers.widget().height() < MIN_SIZES["layers"].height(), timeout=WAIT_MS
+    )
+    first.close()  # saves the cramped layout
+
+    second = make_window()
+    settled(qtbot, second)
+    assert_readable(second)
+    assert second.probe.docks["layers"].widget().height() >= MIN_SIZES["layers"].height()
+
+
+@pytest.mark.slow
+def test_scripted_runs_never_write_the_users_settings(tmp_path, demo_root):
+    config_home = tmp_path / "config"
+    user_file = config_home / "BertScope" / "BertScope.conf"
+    user_file.parent.mkdir(parents=True)
+    user_file.write_text("[General]\ntheme=dark\n")
+    before = user_file.read_bytes()
+    env = {
+        **os.environ,
+        "QT_QPA_PLATFORM": "offscreen",
+        "XDG_CONFIG_HOME": str(config_home),
+        "HOME": str(tmp_path),
+        "BERTSCOPE_QUIT_AFTER_MS": "1500",
+    }
+    env.pop("BERTSCOPE_SETTINGS", None)
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), str(demo_root / "bert-mini")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert user_file.read_bytes() == before
+    assert sorted(p.name for p in user_file.parent.iterdir()) == ["BertScope.conf"]
+
+    # --settings FILE is the way to keep what such a run did
+    ini = tmp_path / "kept.ini"
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), str(demo_root / "bert-mini"), "--settings", str(ini)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert QSettings(str(ini), QSettings.Format.IniFormat).contains("window/geometry")
+    assert user_file.read_bytes() == before
