@@ -221,7 +221,8 @@ class AppState(QObject):
             self.current_key = key
             self.current_changed.emit(key)
         self.models_changed.emit()
-        self.reported.emit(f"loading {entry.name} ...")
+        if select:  # a quiet background load says nothing that could contradict the current model
+            self.reported.emit(f"loading {entry.name} ...")
         source = entry.name
         callbacks = {
             "on_done": lambda result: self._on_loaded(key, result, select=select, new=False),
@@ -247,7 +248,8 @@ class AppState(QObject):
         entry.name = summary.name
         self.models_changed.emit()
         self.loaded.emit(entry.key)
-        self.reported.emit(f"loaded {entry.name} ({summary.params.total_unique:,} parameters)")
+        if select or self.current_key == entry.key:
+            self.reported.emit(f"loaded {entry.name} ({summary.params.total_unique:,} parameters)")
         if (select and new) or self.current_key == entry.key:  # the user is waiting for it
             self.current_key = ""
             self.select(entry.key)

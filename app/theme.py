@@ -27,6 +27,12 @@ class TokenColors:
     mask: QColor
     selected: QColor
     text: QColor
+    unknown: QColor  # outline of tokens unknown to the vocabulary
+    dropped: QColor  # text cut by truncation
+
+
+# Token groups the plots colour by (token_categories): by vocabulary id, not by the spelling.
+TEXT_A, TEXT_B, SPECIAL, MASK = 0, 1, 2, 3
 
 
 def is_dark(palette: QPalette | None = None) -> bool:
@@ -43,6 +49,8 @@ def token_colors(palette: QPalette | None = None) -> TokenColors:
             QColor("#7a2a4a"),
             QColor("#f0c419"),
             QColor("#e8e8e8"),
+            QColor("#ff5a5a"),
+            QColor("#7c7c7c"),
         )
     return TokenColors(
         QColor("#d6e6f7"),
@@ -51,6 +59,8 @@ def token_colors(palette: QPalette | None = None) -> TokenColors:
         QColor("#f6c8dc"),
         QColor("#d08c00"),
         QColor("#1e1e1e"),
+        QColor("#d62728"),
+        QColor("#9a9a9a"),
     )
 
 
@@ -59,6 +69,12 @@ def segment_pens(palette: QPalette | None = None) -> tuple[QColor, QColor, QColo
     if is_dark(palette):
         return QColor("#5aa9ff"), QColor("#ffa64d"), QColor("#a0a0a0")
     return QColor("#1f6fc5"), QColor("#d9730d"), QColor("#7a7a7a")
+
+
+def token_pens(palette: QPalette | None = None) -> tuple[QColor, QColor, QColor, QColor]:
+    """:func:`segment_pens` plus [MASK] pink: one colour per :func:`token_categories` group."""
+    mask = QColor("#ff6fae") if is_dark(palette) else QColor("#d6337a")
+    return (*segment_pens(palette), mask)
 
 
 def system_scheme_is_dark() -> bool:
@@ -135,20 +151,33 @@ def display_token(text: str) -> str:
     return text[1:] if text.startswith("\u2581") and len(text) > 1 else text
 
 
-def token_label_style(tokens, palette: QPalette | None = None):
-    """Axis label texts, colours and bold flags for a list of ``core.analysis.TokenInfo``:
-    special tokens grey and bold, text B in the segment-B colour, text A in the default colour."""
-    _, seg_b, special = segment_pens(palette)
-    labels = [display_token(t.text) for t in tokens]
-    colors = [special if t.special else (seg_b if t.segment == 1 else None) for t in tokens]
-    bold = [t.special for t in tokens]
+def token_label_style(result, palette: QPalette | None = None):
+    """Axis label texts, colours and bold flags for a ``core`` ProbeResult: special tokens grey
+    and bold, [MASK] pink and bold, unknown tokens red (both recognised by id), text B in the
+    segment-B colour, text A in the default colour."""
+    _, seg_b, special, mask_pen = token_pens(palette)
+    unknown = token_colors(palette).unknown
+    masks, unknowns = result.ids_of("mask"), result.ids_of("unk")
+    labels = [display_token(t.text) for t in result.tokens]
+    colors = []
+    for i, t in enumerate(result.tokens):
+        if masks[i]:
+            colors.append(mask_pen)
+        elif unknowns[i]:
+            colors.append(unknown)
+        else:
+            colors.append(special if t.special else (seg_b if t.segment == 1 else None))
+    bold = [bool(t.special or masks[i]) for i, t in enumerate(result.tokens)]
     return labels, colors, bold
 
 
-def token_categories(tokens):
-    """Per token 0 (text A), 1 (text B) or 2 (special), to draw each group with one brush."""
+def token_categories(result):
+    """Per token TEXT_A, TEXT_B, SPECIAL or MASK (by id), to draw each group with one brush."""
     import numpy as np
 
-    return np.array(
-        [2 if t.special else (1 if t.segment == 1 else 0) for t in tokens], dtype=np.int64
+    groups = np.array(
+        [SPECIAL if t.special else (TEXT_B if t.segment == 1 else TEXT_A) for t in result.tokens],
+        dtype=np.int64,
     )
+    groups[result.ids_of("mask")] = MASK
+    return groups

@@ -153,7 +153,8 @@ class AttentionHeatmap(QWidget):
             for box in (self.layer_box, self.head_box):
                 box.blockSignals(False)
         self.analysis = analysis
-        labels, colors, bold = token_label_style(analysis.result.tokens, self.palette())
+        self._on_hovered(None)  # a read-out of the previous result would describe other tokens
+        labels, colors, bold = token_label_style(analysis.result, self.palette())
         self.plot.set_labels(labels, None, colors, None, bold)
         self._redraw()
 

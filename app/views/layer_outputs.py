@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.state import AppState
-from app.theme import display_token, segment_pens, token_categories, token_label_style
+from app.theme import display_token, segment_pens, token_categories, token_label_style, token_pens
 from app.widgets.matrix_plot import MatrixPlot
 from app.widgets.plot_canvas import PlotCanvas
 
@@ -115,10 +115,10 @@ class LayerOutputs(QWidget):
         self.pca_plot.showGrid(x=True, y=True, alpha=0.2)
         self.pca_plot.setLabel("bottom", "PC1")
         self.pca_plot.setLabel("left", "PC2")
-        # one scatter per token group (A, B, special): a single brush each keeps redraws cheap
+        # one scatter per token group (A, B, special, [MASK]): one brush each keeps redraws cheap
         self.scatters = [
             pg.ScatterPlotItem(size=10, pxMode=True, hoverable=True, tip=self._tip)
-            for _ in range(3)
+            for _ in range(4)
         ]
         for scatter in self.scatters:
             self.pca_plot.addItem(scatter)
@@ -182,7 +182,7 @@ class LayerOutputs(QWidget):
         self.analysis = analysis
         result, stats = analysis.result, analysis.layers
         n_layers = stats.norms.shape[0] - 1
-        labels, colors, bold = token_label_style(result.tokens, self.palette())
+        labels, colors, bold = token_label_style(result, self.palette())
         self.norms.set_labels(
             ["emb"] + [f"L{i + 1}" for i in range(n_layers)], labels, None, colors, None, bold
         )
@@ -199,8 +199,8 @@ class LayerOutputs(QWidget):
             plot.setXRange(0.7, n_layers + 0.3, padding=0)
             plot.enableAutoRange(axis="y")
 
-        pens = segment_pens(self.palette())
-        self._groups = token_categories(result.tokens)
+        pens = token_pens(self.palette())
+        self._groups = token_categories(result)
         self._names = np.array(
             [f"#{i} {tok.text}" for i, tok in enumerate(result.tokens)], dtype=object
         )
@@ -212,7 +212,8 @@ class LayerOutputs(QWidget):
         if len(tokens) <= MAX_POINT_LABELS:
             self._labelled = list(range(len(tokens)))
         else:  # a crowd: name only the special tokens ([CLS], [SEP], [MASK]); hover for the rest
-            self._labelled = [i for i, tok in enumerate(tokens) if tok.special]
+            named = self._groups >= 2  # special tokens and [MASK] (by id)
+            self._labelled = [i for i in range(len(tokens)) if named[i]]
         shown = len(self._labelled)
         while len(self._label_pool) < shown:  # text items are reused from one sentence to the next
             item = pg.TextItem("", anchor=(0.5, 1.3))

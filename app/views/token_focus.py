@@ -17,7 +17,7 @@ from PySide6.QtCore import QPointF, Signal, Slot
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from app.state import AppState
-from app.theme import segment_pens, token_categories, token_label_style
+from app.theme import token_categories, token_label_style, token_pens
 from app.widgets.plot_canvas import PlotCanvas
 from app.widgets.token_axis import TokenAxis
 
@@ -65,8 +65,8 @@ class TokenFocus(QWidget):
         self.plot.showGrid(x=False, y=False)
         self.marker = pg.BarGraphItem(x0=[], y=[], width=[], height=0.9)
         self.plot.addItem(self.marker)
-        # one bar item per token group (A, B, special), each with a single brush
-        self.bars = [pg.BarGraphItem(x0=[], y=[], width=[], height=0.8) for _ in range(3)]
+        # one bar item per token group (A, B, special, [MASK]), each with a single brush
+        self.bars = [pg.BarGraphItem(x0=[], y=[], width=[], height=0.8) for _ in range(4)]
         for bars in self.bars:
             self.plot.addItem(bars)
         self.canvas.apply_palette()
@@ -105,8 +105,15 @@ class TokenFocus(QWidget):
         self.filter_box.setEnabled(result.pair is not None)
         if result.pair is None:
             self.filter_box.setCurrentIndex(0)
+        old = self.analysis
+        if old is not None and self.index is not None:
+            from core.analysis.probe import carry_selection
+
+            # the same characters, not the same token number: another tokenizer cuts
+            # the words differently ("#5 'lord'" must not become "#5 '▁the'")
+            self.index = carry_selection(old.result, self.index, result)
         self.analysis = analysis
-        labels, colors, bold = token_label_style(result.tokens, self.palette())
+        labels, colors, bold = token_label_style(result, self.palette())
         self.token_axis.set_labels(labels, colors, bold)
         self.layer_axis.set_labels([f"L{i + 1}" for i in range(result.num_layers)])
         if self.index is None or self.index >= len(result.tokens):
@@ -146,9 +153,9 @@ class TokenFocus(QWidget):
                 note = f" \u2014 pick a token of text {text} for the {FILTERS[mode]} filter"
         self.weights = weights
         layers, t = weights.shape
-        groups = token_categories(result.tokens)
+        groups = token_categories(result)
         for group, (bars, color) in enumerate(
-            zip(self.bars, segment_pens(self.palette()), strict=True)
+            zip(self.bars, token_pens(self.palette()), strict=True)
         ):
             targets = np.flatnonzero(groups == group)
             bars.setOpts(

@@ -1,9 +1,12 @@
 """The word pieces of the probed input as a wrapped strip of chips.
 
 Text A and text B get different tints, special tokens ([CLS], [SEP], ...) are grey and bold,
-[MASK] tokens are pink, and word-piece continuations ("##ing", or SentencePiece pieces that do
-not start a word) sit flush against the piece before them so words read as words. Click a
-token to focus on it (what it attends to); right-click for "Mask and predict".
+[MASK] tokens are pink and unknown tokens ([UNK], ``<unk>``) have a red dashed outline, both
+recognised by vocabulary id; word-piece continuations ("##ing", or SentencePiece pieces that
+do not start a word) sit flush against the piece before them so words read as words. Text cut
+by truncation follows a scissors marker, greyed. Click a token to focus on it (what it attends
+to); drag across tokens to select a span (the heatmap zooms to it); right-click for "Mask and
+predict". A selection follows its characters to the next result (``core``'s carry_selection).
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from PySide6.QtWidgets import QMenu, QSizePolicy, QToolTip, QWidget
 from app.state import AppState
 from app.theme import display_token, token_colors
 
+MAX_DROPPED_WORDS = 40  # greyed words of the cut text shown after the marker
+
 if TYPE_CHECKING:  # pragma: no cover
     from core.analysis.summary import ProbeAnalysis
 
@@ -28,17 +33,22 @@ SEGMENT_GAP = 14.0  # before text B
 
 class TokenStrip(QWidget):
     token_selected = Signal(int)
+    span_selected = Signal(int, int)  # first and last token of a dragged span
     mask_requested = Signal(int)
     laid_out = Signal(int)  # height the chips need at the current width
 
     def __init__(self, state: AppState, parent: QWidget | None = None):
         super().__init__(parent)
         self.state = state
+        self.result = None  # core ProbeResult on screen
         self.tokens: list = []  # core.analysis.TokenInfo
-        self.mask_token = "[MASK]"
+        self.kinds: list[str] = []  # per token: "mask", "unknown", "special" or "text"
+        self.dropped: list[str] = []  # chips after the tokens: the marker, then cut words
         self.has_mlm = False
         self.selected_index: int | None = None
-        self.rects: list[QRectF] = []
+        self.span: tuple[int, int] | None = None  # a dragged span, first..last
+        self._press: int | None = None
+        self.rects: list[QRectF] = []  # one per token, then one per dropped chip
         self.setMouseTracking(True)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Minimum)
         self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
@@ -48,22 +58,41 @@ class TokenStrip(QWidget):
     # -- data ------------------------------------------------------------------------------
     @Slot(object)
     def _on_probed(self, analysis: ProbeAnalysis) -> None:
+        from core.analysis.probe import carry_selection
+
         result = analysis.result
+        old = self.result
+        if self.selected_index is not None:
+            self.selected_index = (
+                carry_selection(old, self.selected_index, result) if old is not None else None
+            )
+        self.span = None
+        self.result = result
         self.tokens = list(result.tokens)
-        self.mask_token = result.special_tokens.get("mask", "[MASK]")
+        masks, unknowns = result.ids_of("mask"), result.ids_of("unk")
+        self.kinds = [
+            "mask" if masks[i] else "unknown" if unknowns[i] else "special" if t.special else "text"
+            for i, t in enumerate(self.tokens)
+        ]
+        self.dropped = []
+        if result.truncated:
+            words = " ".join(part for part in result.dropped if part).split()
+            self.dropped = [f"\u2702 cut: {len(words)} more words", *words[:MAX_DROPPED_WORDS]]
+            if len(words) > MAX_DROPPED_WORDS:
+                self.dropped.append("\u2026")
         self.has_mlm = result.has_mlm
-        if self.selected_index is not None and self.selected_index >= len(self.tokens):
-            self.selected_index = None
         self._relayout()
 
     @Slot(str)
     def _on_current_changed(self, key: str) -> None:
         if not key:
-            self.tokens, self.selected_index = [], None
+            self.tokens, self.kinds, self.dropped, self.result = [], [], [], None
+            self.selected_index = self.span = None
             self._relayout()
 
     def select(self, index: int | None) -> None:
         self.selected_index = index
+        self.span = None
         self.update()
         if index is not None:
             self.token_selected.emit(index)
@@ -81,20 +110,27 @@ class TokenStrip(QWidget):
         bold = QFontMetricsF(self._font(True))
         h = fm.height() + 8
         x, y, rects = 2.0, 2.0, []
-        for i, tok in enumerate(self.tokens):
-            metrics = bold if tok.special else fm
-            w = metrics.horizontalAdvance(display_token(tok.text)) + 2 * CHIP_PAD
+        chips = [
+            (display_token(t.text), self.kinds[i] in ("special", "mask"), t)
+            for i, t in enumerate(self.tokens)
+        ] + [(word, False, None) for word in self.dropped]
+        for i, (text, is_bold, tok) in enumerate(chips):
+            metrics = bold if is_bold else fm
+            w = metrics.horizontalAdvance(text) + 2 * CHIP_PAD
             if i > 0:
-                prev = self.tokens[i - 1]
-                gap = PIECE_GAP if tok.continuation else GAP
-                if tok.segment != prev.segment:
-                    gap = SEGMENT_GAP
+                prev = self.tokens[i - 1] if i - 1 < len(self.tokens) else None
+                if tok is None:
+                    gap = SEGMENT_GAP if i == len(self.tokens) else GAP
+                else:
+                    gap = PIECE_GAP if tok.continuation else GAP
+                    if prev is not None and tok.segment != prev.segment:
+                        gap = SEGMENT_GAP
                 x += gap
             if x + w > width - 2 and x > 2.0:
                 x, y = 2.0, y + h + 4
             rects.append(QRectF(x, y, w, h))
             x += w
-        return rects, (y + h + 2 if self.tokens else 0.0)
+        return rects, (y + h + 2 if chips else 0.0)
 
     def _relayout(self) -> None:
         self.rects, height = self._compute(float(max(self.width(), 100)))
@@ -111,8 +147,9 @@ class TokenStrip(QWidget):
         self._relayout()
 
     def index_at(self, pos: QPoint) -> int | None:
+        """The token under ``pos`` (None over a gap or the cut text)."""
         point = QPointF(pos)
-        for i, rect in enumerate(self.rects):
+        for i, rect in enumerate(self.rects[: len(self.tokens)]):
             if rect.contains(point):
                 return i
         return None
@@ -123,34 +160,66 @@ class TokenStrip(QWidget):
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         colors = token_colors(self.palette())
         fonts = (self._font(False), self._font(True))
+        span = range(self.span[0], self.span[1] + 1) if self.span else range(0)
         for i, (tok, rect) in enumerate(zip(self.tokens, self.rects, strict=False)):
-            if tok.special and tok.text == self.mask_token:
+            kind = self.kinds[i]
+            if kind == "mask":
                 fill = colors.mask
-            elif tok.special:
+            elif kind == "special":
                 fill = colors.special
             else:
                 fill = colors.segment_b if tok.segment == 1 else colors.segment_a
             painter.setBrush(fill)
-            if i == self.selected_index:
+            if i == self.selected_index or i in span:
                 painter.setPen(QPen(colors.selected, 2.5))
+            elif kind == "unknown":
+                painter.setPen(QPen(colors.unknown, 1.6, Qt.PenStyle.DashLine))
             else:
                 painter.setPen(Qt.PenStyle.NoPen)
             painter.drawRoundedRect(rect, 4, 4)
-            painter.setPen(colors.text)
-            painter.setFont(fonts[tok.special])
+            painter.setPen(colors.unknown if kind == "unknown" else colors.text)
+            painter.setFont(fonts[kind in ("special", "mask")])
             painter.drawText(rect, int(Qt.AlignmentFlag.AlignCenter), display_token(tok.text))
+        for j, (word, rect) in enumerate(
+            zip(self.dropped, self.rects[len(self.tokens) :], strict=False)
+        ):
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            if j == 0:  # the marker where the model stopped reading
+                painter.setPen(QPen(colors.unknown, 1.2, Qt.PenStyle.DashLine))
+                painter.drawRoundedRect(rect, 4, 4)
+            painter.setPen(colors.dropped)
+            painter.setFont(fonts[0])
+            painter.drawText(rect, int(Qt.AlignmentFlag.AlignCenter), word)
         painter.end()
 
     # -- mouse -----------------------------------------------------------------------------
     def mousePressEvent(self, event: QMouseEvent) -> None:
         index = self.index_at(event.position().toPoint())
         if event.button() == Qt.MouseButton.LeftButton and index is not None:
+            self._press = index
             self.select(index)
             return
         super().mousePressEvent(event)
 
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        press, self._press = self._press, None
+        index = self.index_at(event.position().toPoint())
+        if press is not None and index is not None and index != press:
+            self.select_span(min(press, index), max(press, index))
+            return
+        super().mouseReleaseEvent(event)
+
+    def select_span(self, first: int, last: int) -> None:
+        """Brush tokens ``first``..``last``: the heatmap zooms to that block."""
+        self.span = (first, last)
+        self.update()
+        self.span_selected.emit(first, last)
+
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
         index = self.index_at(event.position().toPoint())
+        if self._press is not None and index is not None:
+            self.span = (min(self._press, index), max(self._press, index))
+            self.update()
         if index is None:
             QToolTip.hideText()
             return
@@ -158,14 +227,18 @@ class TokenStrip(QWidget):
 
     def describe(self, index: int) -> str:
         tok = self.tokens[index]
-        kind = (
-            "special token"
-            if tok.special
-            else ("word piece (continues a word)" if tok.continuation else "word piece")
-        )
+        kind = self.kinds[index]
+        if kind == "mask":
+            what = "mask token: the model predicts it (Masked words)"
+        elif kind == "unknown":
+            what = f"unknown to the vocabulary: {self.result.source_text(index)!r}"
+        elif tok.special:
+            what = "special token"
+        else:
+            what = "word piece (continues a word)" if tok.continuation else "word piece"
         seg = "B" if tok.segment == 1 else "A"
         span = f", characters {tok.span[0]}\u2013{tok.span[1]}" if tok.span else ""
-        return f"#{index} {tok.text!r} (id {tok.id}): {kind}, segment {seg}{span}"
+        return f"#{index} {tok.text!r} (id {tok.id}): {what}, segment {seg}{span}"
 
     def menu_for(self, index: int) -> QMenu:
         """The right-click menu of token ``index``."""
@@ -175,7 +248,7 @@ class TokenStrip(QWidget):
         focus.triggered.connect(lambda: self.select(index))
         menu.addAction(focus)
         predict = QAction(f"Mask and predict {tok.text!r}", menu)
-        predict.setEnabled(self.has_mlm and not tok.special)
+        predict.setEnabled(self.has_mlm and not tok.special and self.kinds[index] != "mask")
         if tok.special:
             predict.setToolTip("special tokens cannot be masked")
         elif not self.has_mlm:

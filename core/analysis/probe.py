@@ -43,6 +43,11 @@ class MaskPrediction:
     tokens: list[str]  # best first
     ids: list[int]
     probs: np.ndarray  # (k,) softmax probabilities over the whole vocabulary, best first
+    original: str | None = None  # the token that was masked (predict_masked), else None
+    original_rank: int | None = None  # its 1-based rank among the whole vocabulary
+    original_prob: float | None = None  # its probability
+    pool_tokens: list[str] = field(default_factory=list)  # top POOL guesses, for filtering
+    pool_probs: np.ndarray | None = None  # (POOL,) their probabilities
 
 
 @dataclass
@@ -64,6 +69,8 @@ class ProbeResult:
     special_tokens: dict[str, str] = field(default_factory=dict)  # role -> token string
     note: str | None = None  # a one-line remark for the user (e.g. no MLM head)
     mlm_head: bool | None = None  # the model has an MLM head (None: infer from mlm_logits)
+    special_ids: dict[str, int] = field(default_factory=dict)  # role -> vocabulary id
+    dropped: tuple[str, str] = ("", "")  # text A / text B characters cut by truncation
 
     @property
     def token_strings(self) -> list[str]:
@@ -92,6 +99,65 @@ class ProbeResult:
     @property
     def special_mask(self) -> np.ndarray:
         return np.array([t.special for t in self.tokens], dtype=bool)
+
+    def ids_of(self, role: str) -> np.ndarray:
+        """Bool mask (T,) of the tokens whose *id* is the special token ``role`` ('mask',
+        'unk', ...). A [MASK] typed in the text is not in the tokenizer's special-tokens mask,
+        so views that colour it must recognise it by id."""
+        wanted = self.special_ids.get(role)
+        if wanted is None:
+            return np.zeros(len(self.tokens), dtype=bool)
+        return np.asarray(self.input_ids) == wanted
+
+    def source_text(self, index: int) -> str:
+        """The characters token ``index`` stands for in the text it came from ("" for special
+        tokens): what an unknown token replaced, e.g. '北京' for one ``[UNK]``."""
+        tok = self.tokens[index]
+        if tok.span is None or tok.sequence is None:
+            return ""
+        text = self.text if tok.sequence == 0 else (self.pair or "")
+        return text[tok.span[0] : tok.span[1]]
+
+
+def carry_selection(old: ProbeResult, index: int, new: ProbeResult) -> int:
+    """The token of ``new`` at the place of ``old.tokens[index]``: the token of the same text
+    that covers the same first character (so a selection survives a model switch, whose
+    tokenizer cuts words differently), the same special token by order ([CLS] -> [CLS], the
+    second [SEP] -> the second [SEP]), or the next token after that character; 0 if none."""
+    if not new.tokens or not 0 <= index < len(old.tokens):
+        return 0
+    tok = old.tokens[index]
+    if tok.span is None or tok.sequence is None:
+        order = sum(1 for t in old.tokens[:index] if t.span is None)
+        specials = [i for i, t in enumerate(new.tokens) if t.span is None]
+        return specials[order] if order < len(specials) else 0
+    char = tok.span[0]
+    after = None
+    for i, cand in enumerate(new.tokens):
+        if cand.sequence != tok.sequence or cand.span is None:
+            continue
+        start, end = cand.span
+        if start <= char < max(end, start + 1):
+            return i
+        if after is None and start > char:
+            after = i
+    return after if after is not None else 0
+
+
+def dropped_text(encoded: Encoded, text: str, pair: str | None) -> tuple[str, str]:
+    """What truncation cut from each text: the characters after the last token kept from it."""
+    if not encoded.truncated:
+        return ("", "")
+    out = []
+    for seq, source in ((0, text), (1, pair or "")):
+        ends = [
+            int(encoded.offsets[i][1])
+            for i, s in enumerate(encoded.sequence_ids)
+            if s == seq and not encoded.special_tokens_mask[i]
+        ]
+        kept = max(ends) if ends else 0
+        out.append(source[kept:].strip() if source else "")
+    return (out[0], out[1])
 
 
 def token_infos(encoded: Encoded) -> list[TokenInfo]:
@@ -124,17 +190,41 @@ def token_infos(encoded: Encoded) -> list[TokenInfo]:
     return infos
 
 
-def _top_k(logits: torch.Tensor, k: int, loaded: LoadedModel, position: int) -> MaskPrediction:
-    """Top-k of one row of logits (V,), in float32 probabilities."""
+POOL = 50  # guesses kept beyond the top-k, so a view can filter (no punctuation, no pieces)
+
+
+def _top_k(
+    logits: torch.Tensor,
+    k: int,
+    loaded: LoadedModel,
+    position: int,
+    original_id: int | None = None,
+) -> MaskPrediction:
+    """Top-k of one row of logits (V,), in float32 probabilities; with ``original_id``, the
+    rank and probability of the token that was masked."""
     probs = torch.softmax(logits.float(), dim=-1)
     k = max(1, min(int(k), probs.shape[-1]))
-    values, ids = torch.topk(probs, k)
+    pool = max(k, min(POOL, probs.shape[-1]))
+    values, ids = torch.topk(probs, pool)
     id_list = [int(i) for i in ids.tolist()]
+    names = [loaded.tokenizer.id_to_token(i) or f"<{i}>" for i in id_list]
+    values_np = values.cpu().numpy().astype(np.float32)
+    original = rank = prob = None
+    if original_id is not None:
+        p = probs[int(original_id)]
+        original = loaded.tokenizer.id_to_token(int(original_id)) or f"<{original_id}>"
+        rank = int((probs > p).sum().item()) + 1
+        prob = float(p.item())
     return MaskPrediction(
         position=int(position),
-        tokens=[loaded.tokenizer.id_to_token(i) or f"<{i}>" for i in id_list],
-        ids=id_list,
-        probs=values.cpu().numpy().astype(np.float32),
+        tokens=names[:k],
+        ids=id_list[:k],
+        probs=values_np[:k],
+        original=original,
+        original_rank=rank,
+        original_prob=prob,
+        pool_tokens=names,
+        pool_probs=values_np,
     )
 
 
@@ -192,6 +282,8 @@ def probe_encoded(
         special_tokens=dict(loaded.tokenizer.special),
         note=None if has_mlm else NO_MLM_NOTE,
         mlm_head=has_mlm,
+        special_ids={role: loaded.tokenizer.token_id(role) for role in loaded.tokenizer.special},
+        dropped=dropped_text(encoded, text, pair),
     )
 
 
@@ -244,4 +336,4 @@ def predict_masked(
         selected = torch.zeros(1, len(ids), dtype=torch.bool, device=loaded.device)
         selected[0, position] = True
         out = loaded.model(**tensors, mlm_positions=selected)  # decode only that position
-    return _top_k(out.mlm_logits[0], top_k, loaded, position)
+    return _top_k(out.mlm_logits[0], top_k, loaded, position, encoded.input_ids[position])

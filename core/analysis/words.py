@@ -1,0 +1,124 @@
+"""Words instead of word pieces: word-level attention and whole-word guesses.
+
+Word-level attention follows Clark et al. (2019), "What does BERT look at?", section 2: "for
+attention *to* a split-up word, we sum up the attention weights over its tokens; for attention
+*from* a split-up word, we take the mean of the attention weights over its tokens". With ``S``
+the (W, T) word-membership matrix (``S[w, i] = 1`` when token i belongs to word w) and ``n_w``
+the pieces of word w, ``word_attention = diag(1/n) S A S^T``; rows still sum to 1. Special
+tokens are words of their own; a piece joins the word of the token before it when core's
+``TokenInfo.continuation`` says so (WordPiece "##" and SentencePiece alike).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.analysis.probe import MaskPrediction, ProbeResult
+from core.errors import InputError
+
+
+@dataclass(frozen=True)
+class WordLevel:
+    """How the tokens of a probed input group into words."""
+
+    groups: list[list[int]]  # token indices of each word, in order
+    labels: list[str]  # each word as written in the text ([CLS] etc. for special tokens)
+    first: np.ndarray  # (W,) index of each word's first token (its style: segment, special)
+    membership: np.ndarray  # (W, T) float32, 1 where token t belongs to word w
+
+    def __len__(self) -> int:
+        return len(self.groups)
+
+    def word_of(self, token: int) -> int:
+        """The word that token ``token`` belongs to."""
+        hits = np.flatnonzero(self.membership[:, token])
+        if len(hits) == 0:
+            raise InputError(
+                f"token {token} is outside the input (0..{self.membership.shape[1] - 1})"
+            )
+        return int(hits[0])
+
+
+def word_level(result: ProbeResult) -> WordLevel:
+    """Group ``result``'s tokens into words (see the module docstring)."""
+    groups: list[list[int]] = []
+    for i, tok in enumerate(result.tokens):
+        if groups and tok.continuation and not tok.special:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    labels = []
+    for group in groups:
+        first, last = result.tokens[group[0]], result.tokens[group[-1]]
+        if first.span is None or last.span is None or first.sequence is None:
+            labels.append(first.text)
+            continue
+        text = result.text if first.sequence == 0 else (result.pair or "")
+        labels.append(text[first.span[0] : last.span[1]] or first.text)
+    membership = np.zeros((len(groups), len(result.tokens)), dtype=np.float32)
+    for w, group in enumerate(groups):
+        membership[w, group] = 1.0
+    first = np.array([g[0] for g in groups], dtype=np.int64)
+    return WordLevel(groups=groups, labels=labels, first=first, membership=membership)
+
+
+def word_attention(attentions: np.ndarray, words: WordLevel) -> np.ndarray:
+    """Attention ``(..., T, T)`` as word-to-word attention ``(..., W, W)``: attention *to* a
+    word summed over its pieces, *from* a word averaged over its pieces (Clark et al. 2019)."""
+    a = np.asarray(attentions, dtype=np.float32)
+    s = words.membership  # (W, T)
+    if a.ndim < 2 or a.shape[-1] != s.shape[1] or a.shape[-2] != s.shape[1]:
+        raise InputError(
+            f"attention of shape {a.shape} does not match {s.shape[1]} tokens of the input"
+        )
+    mean_rows = s / s.sum(axis=1, keepdims=True)  # (W, T): average over a word's pieces
+    return (mean_rows @ a @ s.T).astype(np.float32)  # (..., W, W)
+
+
+# -- whole-word guesses ---------------------------------------------------------------------
+def is_piece(token: str, sentencepiece: bool) -> bool:
+    """A sub-word piece: WordPiece's "##ing", or a SentencePiece token without the word-start
+    mark "▁" (ALBERT's vocabularies). Special tokens ([MASK], <unk>) are not pieces."""
+    if token.startswith("##"):
+        return True
+    if (token.startswith("[") and token.endswith("]")) or (
+        token.startswith("<") and token.endswith(">")
+    ):
+        return False
+    return sentencepiece and not token.startswith("\u2581")
+
+
+def bare_token(token: str) -> str:
+    """A token without its piece markers ("##ing" -> "ing", "▁the" -> "the"); a lone "▁"
+    stays, so the space it stands for is still visible."""
+    if token.startswith("##") and len(token) > 2:
+        return token[2:]
+    if token.startswith("\u2581") and len(token) > 1:
+        return token[1:]
+    return token
+
+
+def is_punctuation(token: str) -> bool:
+    """True for tokens made only of Unicode punctuation ("." "," "##!" "▁?")."""
+    core = bare_token(token).replace("\u2581", "")
+    return bool(core) and all(unicodedata.category(c).startswith("P") for c in core)
+
+
+def word_guesses(
+    prediction: MaskPrediction, k: int, sentencepiece: bool
+) -> list[tuple[str, float]]:
+    """The best ``k`` guesses that are whole words: no punctuation, no sub-word pieces, drawn
+    from the prediction's pool (its top ``probe.POOL`` tokens), best first."""
+    pool = prediction.pool_tokens or prediction.tokens
+    probs = prediction.pool_probs if prediction.pool_probs is not None else prediction.probs
+    out = []
+    for token, prob in zip(pool, probs, strict=True):
+        if is_punctuation(token) or is_piece(token, sentencepiece):
+            continue
+        out.append((token, float(prob)))
+        if len(out) == k:
+            break
+    return out
