@@ -2,8 +2,14 @@
 
 ``train`` checks every setting and file first, then shows a progress line on stderr (redrawn
 in place on a terminal, one line every few seconds in a log file) and a summary at the end.
-Ctrl-C stops at the next step boundary and saves a checkpoint that ``--resume`` continues;
-a second Ctrl-C aborts at once. Under ``torchrun`` only rank 0 prints.
+Ctrl-C (or SIGTERM, which the window sends for Pause/Stop) stops at the next step boundary
+and saves a checkpoint that ``--resume`` continues; a second one aborts at once. Under
+``torchrun`` only rank 0 prints.
+
+``--events jsonl`` is the machine-readable contract the window's Train view reads: every
+:class:`ProgressEvent` (``prepare``, ``step``, ``eval``, ``checkpoint``, ``done``,
+``cancelled``, ``error``) is one JSON line on stdout, flushed per line, and everything meant
+for a person goes to stderr.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import torch
 
 from core.config import PRESETS
 from core.device import describe_device
-from core.errors import InputError
+from core.errors import BertScopeError, InputError
 from core.training import run_checkpoints as ckpt
 from core.training.distributed import init_distributed, shutdown
 from core.training.optim import OPTIMIZERS
@@ -164,6 +170,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="CPU threads for torch (default: torch's; 1 is often faster on a busy machine)",
     )
     train.add_argument("--quiet", action="store_true", help="no progress line")
+    train.add_argument(
+        "--events",
+        choices=("jsonl",),
+        help="jsonl: every progress event as one JSON line on stdout (all other output on "
+        "stderr), for programs that drive training",
+    )
     train.set_defaults(func=run_train)
 
     ev = subparsers.add_parser(
@@ -226,7 +238,13 @@ class ProgressPrinter:
         self._last = 0.0
 
     def __call__(self, ev: ProgressEvent) -> None:
-        if ev.kind == "step":
+        if ev.kind == "prepare":
+            # Phase starts and ends get a line; the percentages between only on a terminal.
+            if ev.fraction is None or ev.fraction in (0.0, 1.0):
+                self.stream.write(("\r\x1b[2K" if self.tty else "") + f"{ev.message}\n")
+            elif self.tty:
+                self.stream.write(f"\r\x1b[2K{ev.message}")
+        elif ev.kind == "step":
             now = time.monotonic()
             if not self.tty and now - self._last < self.period and ev.step != ev.total_steps:
                 return
@@ -275,7 +293,33 @@ def _set_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
+class JsonlEvents:
+    """``--events jsonl``: each event as one JSON line on ``stream`` (stdout), flushed."""
+
+    def __init__(self, stream=None):
+        self.stream = stream if stream is not None else sys.stdout
+
+    def __call__(self, ev: ProgressEvent) -> None:
+        self.stream.write(json.dumps(ev.to_dict()) + "\n")
+        self.stream.flush()
+
+
 def run_train(args: argparse.Namespace) -> int:
+    events = JsonlEvents() if getattr(args, "events", None) == "jsonl" else None
+    try:
+        return _run_train(args, events)
+    except BertScopeError as err:
+        # The same one line the CLI prints as "error: ..." (core.cli.main), for the window.
+        if events is not None:
+            events(ProgressEvent.note("error", str(err)))
+        raise
+    except KeyboardInterrupt:
+        if events is not None:
+            events(ProgressEvent.note("error", "interrupted"))
+        raise
+
+
+def _run_train(args: argparse.Namespace, events: JsonlEvents | None) -> int:
     _set_threads(args.threads)
     out = Path(args.out)
     saved = None
@@ -285,6 +329,15 @@ def run_train(args: argparse.Namespace) -> int:
     config = _config_from_args(args, saved)
     ctx, device = init_distributed(config.device)
     try:
+        show = ctx.is_main and not args.quiet
+        emit = events if ctx.is_main else None
+        printer = ProgressPrinter() if show else None
+        listeners = [f for f in (emit, printer) if f is not None]
+
+        def on_prepare(ev: ProgressEvent) -> None:
+            for listener in listeners:
+                listener(ev)
+
         trainer = prepare_training(
             config,
             args.corpus,
@@ -294,8 +347,10 @@ def run_train(args: argparse.Namespace) -> int:
             resume=args.resume,
             ctx=ctx,
             device=device,
+            on_progress=on_prepare,
         )
-        show = ctx.is_main and not args.quiet
+        if emit is not None:
+            trainer.add_listener(emit)
         if show:
             n_params = sum(p.numel() for p in trainer.model.parameters())
             sys.stderr.write(
@@ -306,8 +361,10 @@ def run_train(args: argparse.Namespace) -> int:
                 + (f", resuming at step {trainer.step}" if trainer.step else "")
                 + "\n"
             )
-            trainer.add_listener(ProgressPrinter())
-        previous = signal.getsignal(signal.SIGINT)
+            trainer.add_listener(printer)
+        # SIGTERM (the window's Pause/Stop) is a Ctrl-C: finish the step, save, stop.
+        stop_signals = (signal.SIGINT, signal.SIGTERM)
+        previous = {sig: signal.getsignal(sig) for sig in stop_signals}
 
         def on_interrupt(signum, frame):
             if trainer.cancelled:
@@ -315,11 +372,13 @@ def run_train(args: argparse.Namespace) -> int:
             trainer.cancel()
             sys.stderr.write("\nstopping at the end of this step (Ctrl-C again to abort)\n")
 
-        signal.signal(signal.SIGINT, on_interrupt)
+        for sig in stop_signals:
+            signal.signal(sig, on_interrupt)
         try:
             result = trainer.run()
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
         if ctx.is_main:
             lines = [
                 "",
@@ -334,7 +393,8 @@ def run_train(args: argparse.Namespace) -> int:
                 lines.append(f"model: {result.final_model}")
             if result.checkpoint is not None:
                 lines.append(f"checkpoint (for --resume): {result.checkpoint}")
-            print("\n".join(lines))
+            # With --events, stdout carries only the JSON lines.
+            print("\n".join(lines), file=sys.stderr if events is not None else sys.stdout)
         return 130 if result.cancelled else 0
     finally:
         shutdown(ctx)

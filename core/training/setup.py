@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from core.training import run_checkpoints as ckpt
 from core.training.distributed import DistContext, barrier
 from core.training.trainer import (
     EvalMetrics,
+    ProgressEvent,
     TrainConfig,
     Trainer,
     evaluate,
@@ -36,6 +38,38 @@ from core.training.trainer import (
 log = logging.getLogger(__name__)
 
 PathList = Sequence[str | os.PathLike]
+Listener = Callable[[ProgressEvent], None]
+
+
+class _Phases:
+    """Tells ``listener`` (if any) what set-up is doing: a "prepare" event when a phase
+    starts, while it runs (``fraction``), and when it ends (fraction 1.0, with its duration)."""
+
+    def __init__(self, listener: Listener | None, total_steps: int):
+        self.listener = listener
+        self.total_steps = total_steps
+        self._started = 0.0
+        self._last_fraction = -1.0
+
+    def say(self, message: str, fraction: float | None = None) -> None:
+        if self.listener is not None:
+            self.listener(ProgressEvent.note("prepare", message, fraction, self.total_steps))
+
+    def start(self, message: str, fraction: float | None = None) -> None:
+        self._started = time.perf_counter()
+        self._last_fraction = -1.0
+        self.say(message, fraction)
+
+    def progress(self, message: str, fraction: float) -> None:
+        # At most one event per 5% so a big corpus does not flood the stream.
+        if fraction < 1.0 and fraction - self._last_fraction < 0.05:
+            return
+        self._last_fraction = fraction
+        if fraction < 1.0:
+            self.say(f"{message} {fraction:.0%}", fraction)
+
+    def end(self, message: str) -> None:
+        self.say(f"{message} in {time.perf_counter() - self._started:.1f} s", 1.0)
 
 
 @dataclass
@@ -67,9 +101,15 @@ def prepare_data(
     tokenizer: Tokenizer | str | os.PathLike | None = None,
     out_dir: Path | None = None,
     ctx: DistContext | None = None,
+    on_progress: Listener | None = None,
 ) -> PreparedData:
-    """Check the settings and files, then get a tokenizer and tokenized train/eval data."""
+    """Check the settings and files, then get a tokenizer and tokenized train/eval data.
+
+    ``on_progress`` receives "prepare" events for the slow phases (training the tokenizer,
+    tokenizing the corpus), so a window or terminal is not left silent before the first step.
+    """
     ctx = ctx or DistContext()
+    phases = _Phases(on_progress, config.steps)
     config.validate()
     corpus = check_corpus(corpus, "corpus")
     eval_corpus = check_corpus(eval_corpus, "evaluation corpus") if eval_corpus else None
@@ -84,7 +124,9 @@ def prepare_data(
             barrier(ctx)  # rank 0 trains and saves it
             tok = load_tokenizer_file(tok_dir, config.arch, max_length)
         else:
+            phases.start(f"training the tokenizer (vocabulary {config.vocab_size})")
             tok = train_tokenizer(corpus, config.arch, config.vocab_size, max_length=max_length)
+            phases.end(f"trained the tokenizer ({tok.vocab_size} tokens)")
             if tok_dir is not None:
                 tok_dir.mkdir(parents=True, exist_ok=True)
                 tok.save(tok_dir)
@@ -97,7 +139,14 @@ def prepare_data(
         if cache is not None and ctx.enabled and not ctx.is_main:
             barrier(ctx)
             return TokenizedCorpus.build(paths, tok, cache)
-        result = TokenizedCorpus.build(paths, tok, cache)
+        names = ", ".join(Path(p).name for p in paths)
+        phases.start(f"tokenizing {names}", 0.0)
+        result = TokenizedCorpus.build(
+            paths, tok, cache, progress=lambda f: phases.progress(f"tokenizing {names}", f)
+        )
+        phases.end(
+            f"tokenized {names}: {result.n_tokens:,} tokens, {result.n_documents:,} documents"
+        )
         if cache is not None and ctx.enabled:
             barrier(ctx)
         return result
@@ -185,8 +234,12 @@ def prepare_training(
     resume: str | os.PathLike | bool | None = None,
     ctx: DistContext | None = None,
     device: torch.device | None = None,
+    on_progress: Listener | None = None,
 ) -> Trainer:
-    """A :class:`Trainer` for ``config`` on the given files (resuming when asked)."""
+    """A :class:`Trainer` for ``config`` on the given files (resuming when asked).
+
+    ``on_progress`` receives the "prepare" events of set-up (listeners added to the trainer
+    afterwards see only the run's own events)."""
     out = Path(out_dir) if out_dir is not None else None
     resume_from = find_resume_checkpoint(out, resume) if resume else None
     if resume_from is not None:
@@ -198,8 +251,14 @@ def prepare_training(
             f"{out} already holds checkpoints; pass --resume to continue that run or choose "
             "another --out"
         )
-    data = prepare_data(config, corpus, eval_corpus, tokenizer, out, ctx)
-    return Trainer(
+    data = prepare_data(config, corpus, eval_corpus, tokenizer, out, ctx, on_progress)
+    phases = _Phases(on_progress, config.steps)
+    phases.start(
+        f"building the model (resuming {resume_from.name})"
+        if resume_from is not None
+        else f"building the model ({config.preset})"
+    )
+    trainer = Trainer(
         config,
         data.tokenizer,
         data.train,
@@ -209,3 +268,5 @@ def prepare_training(
         ctx=ctx,
         resume_from=resume_from,
     )
+    phases.end(f"built {config.preset} on {trainer.device}")
+    return trainer

@@ -225,7 +225,8 @@ class EvalMetrics:
 @dataclass(frozen=True)
 class ProgressEvent:
     """One report from the loop. ``kind``: "step" (after every optimizer step), "eval",
-    "checkpoint", "done" or "cancelled"."""
+    "checkpoint", "done" or "cancelled"; before the first step, set-up reports "prepare"
+    (``message`` and ``fraction``), and the CLI reports a failure as "error" (``message``)."""
 
     kind: str
     step: int
@@ -240,6 +241,29 @@ class ProgressEvent:
     grad_norm: float | None = None
     metrics: EvalMetrics | None = None
     checkpoint: str | None = None
+    tokens_seen: int = 0  # non-padding tokens consumed so far, all processes (kept on resume)
+    message: str | None = None  # "prepare" and "error": one line for a person
+    fraction: float | None = None  # "prepare": share of the phase done, None if unknown
+
+    @classmethod
+    def note(
+        cls, kind: str, message: str, fraction: float | None = None, total_steps: int = 0
+    ) -> ProgressEvent:
+        """A "prepare" or "error" event: no step, losses or rates yet."""
+        return cls(
+            kind=kind,
+            step=0,
+            total_steps=total_steps,
+            epoch=0.0,
+            losses={},
+            lr=0.0,
+            tokens_per_s=0.0,
+            elapsed_s=0.0,
+            eta_s=0.0,
+            memory_bytes=None,
+            message=message,
+            fraction=fraction,
+        )
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -689,6 +713,7 @@ class Trainer:
                 if self.device.type != "cpu"
                 else process_memory(),
                 grad_norm=grad_norm,
+                tokens_seen=self.tokens_seen,
                 **extra,
             )
             if log_path is not None:
