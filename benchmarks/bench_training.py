@@ -30,10 +30,10 @@ import torch
 
 from benchmarks.common import machine
 from core.config import PRESETS, ModelConfig
+from core.precision import autocast as precision_autocast
 from core.tokenizer_train import train_tokenizer
 from core.training import TrainConfig, build_optimizer, prepare_training, warmup_linear
 from core.training import run_checkpoints as ckpt
-from core.training.trainer import autocast_context
 
 CORPUS = Path(__file__).resolve().parent.parent / "resources" / "corpus" / "heldout.txt"
 
@@ -128,7 +128,7 @@ def bench(arch: str, args, tokenizer, work: Path) -> dict:
     precision = trainer.precision
 
     def autocast():
-        return autocast_context(torch.device("cpu"), precision)
+        return precision_autocast(torch.device("cpu"), precision)
 
     ours_t, theirs_t = [], []
     trainer.train_step([batches[0]])  # warm-up (allocations, kernel choice)

@@ -27,12 +27,12 @@ import torch
 from core.config import PRESETS
 from core.device import describe_device
 from core.errors import BertScopeError, InputError
+from core.precision import PRECISION_CHOICES
+from core.training import OPTIMIZERS
 from core.training import run_checkpoints as ckpt
 from core.training.distributed import init_distributed, shutdown
-from core.training.optim import OPTIMIZERS
 from core.training.setup import evaluate_model, find_resume_checkpoint, prepare_training
 from core.training.trainer import (
-    PRECISIONS,
     SAVE_DTYPES,
     EvalMetrics,
     ProgressEvent,
@@ -108,7 +108,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
     train.add_argument(
         "--precision",
-        choices=PRECISIONS,
+        choices=PRECISION_CHOICES,
         help="auto (default): bf16 on GPUs that support it, else fp16 on GPU; fp32 on CPU/MPS",
     )
     train.add_argument(
@@ -188,7 +188,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--max-examples", type=int, help="cap on sequences (default: all)")
     ev.add_argument("--seed", type=int, default=1234, help="masking/pairing seed (default 1234)")
     ev.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
-    ev.add_argument("--precision", choices=PRECISIONS, default="auto")
+    ev.add_argument("--precision", choices=PRECISION_CHOICES, default="auto")
     ev.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's)")
     ev.add_argument("--json", action="store_true", help="print JSON")
     ev.set_defaults(func=run_eval)

@@ -22,6 +22,7 @@ from core.config import PRESETS, ModelConfig
 from core.data import DataConfig, PretrainingData, TokenizedCorpus, check_corpus
 from core.errors import ConfigError, InputError
 from core.loaded_model import LoadedModel, load_model
+from core.precision import resolve_precision
 from core.tokenizer import Tokenizer
 from core.tokenizer_train import load_tokenizer_file, train_tokenizer
 from core.training import run_checkpoints as ckpt
@@ -32,7 +33,6 @@ from core.training.trainer import (
     TrainConfig,
     Trainer,
     evaluate,
-    resolve_precision,
 )
 
 log = logging.getLogger(__name__)

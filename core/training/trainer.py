@@ -37,16 +37,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from core.config import PRESETS, ModelConfig, preset
 from core.data import Batch, DataPosition, PretrainingData
-from core.device import describe_device, memory_in_use, resolve_device
+from core.device import describe_device, memory_in_use, resident_set_bytes, resolve_device
 from core.errors import InputError, TrainingError
 from core.hf_checkpoint import hf_to_engine, load_state, read_weights
 from core.loaded_model import build_model
+from core.precision import PRECISION_CHOICES, resolve_precision
 from core.tokenizer import Tokenizer
 from core.training import run_checkpoints as ckpt
 from core.training.distributed import (
@@ -55,11 +55,11 @@ from core.training.distributed import (
     all_reduce_sum,
     barrier,
 )
+from core.training.loss import pretraining_loss
 from core.training.optim import OPTIMIZERS, build_optimizer, build_scheduler
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SAVE_DTYPES = {"float32": None, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
@@ -137,9 +137,9 @@ class TrainConfig:
             raise InputError(f"warm-up must be in [0, steps={self.steps}), got {self.warmup}")
         if self.optimizer not in OPTIMIZERS:
             raise InputError(f"unknown optimizer {self.optimizer!r}; choose adamw or lamb")
-        if self.precision not in PRECISIONS:
+        if self.precision not in PRECISION_CHOICES:
             raise InputError(
-                f"unknown precision {self.precision!r}; choose {', '.join(PRECISIONS)}"
+                f"unknown precision {self.precision!r}; choose {', '.join(PRECISION_CHOICES)}"
             )
         if self.save_dtype not in SAVE_DTYPES:
             raise InputError(
@@ -182,26 +182,6 @@ class TrainConfig:
                 f"{config.max_position_embeddings} positions (max_position_embeddings)"
             )
         return config
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """``auto`` -> bf16 on CUDA that supports it, fp16 on other CUDA, fp32 elsewhere."""
-    if precision not in PRECISIONS:
-        raise InputError(f"unknown precision {precision!r}; choose {', '.join(PRECISIONS)}")
-    if precision != "auto":
-        if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-            raise InputError("this GPU does not support bf16; use --precision fp16")
-        return precision
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "fp32"
-
-
-def autocast_context(device: torch.device, precision: str):
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 # -- results -------------------------------------------------------------------------------------
@@ -297,23 +277,10 @@ class TrainResult:
 Listener = Callable[[ProgressEvent], None]
 
 
-def process_memory() -> int | None:
-    """Resident set size of this process (Linux), for CPU runs."""
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def sentence_logits(out) -> torch.Tensor | None:
-    return out.nsp_logits if out.nsp_logits is not None else out.sop_logits
 
 
 # -- evaluation ----------------------------------------------------------------------------------
@@ -334,22 +301,14 @@ def evaluate(
     has_sentence = False
     for batch in batches:
         b = batch.to(device)
-        with autocast_context(device, precision):
-            out = model(
-                input_ids=b.input_ids,
-                attention_mask=b.attention_mask,
-                token_type_ids=b.token_type_ids,
-                mlm_positions=b.mlm_positions,
-            )
-        logits = out.mlm_logits.float()
-        sums[0] += F.cross_entropy(logits, b.mlm_labels, reduction="sum").double()
-        sums[1] += (logits.argmax(-1) == b.mlm_labels).sum()
+        losses = pretraining_loss(model, b, precision)
+        sums[0] += losses.mlm_sum.double()
+        sums[1] += (losses.mlm_logits.argmax(-1) == b.mlm_labels).sum()
         sums[2] += b.mlm_labels.numel()
-        sent = sentence_logits(out)
+        sent = losses.sentence_logits
         if sent is not None:
             has_sentence = True
-            sent = sent.float()
-            sums[3] += F.cross_entropy(sent, b.sentence_labels, reduction="sum").double()
+            sums[3] += losses.sentence_sum.double()
             sums[4] += (sent.argmax(-1) == b.sentence_labels).sum()
         sums[5] += b.size
     all_reduce_sum(sums, ctx)
@@ -528,21 +487,12 @@ class Trainer:
                     else contextlib.nullcontext()
                 )
                 with sync:
-                    with autocast_context(self.device, self.precision):
-                        out = self.ddp(
-                            input_ids=b.input_ids,
-                            attention_mask=b.attention_mask,
-                            token_type_ids=b.token_type_ids,
-                            mlm_positions=b.mlm_positions,
-                        )
-                    mlm_sum = F.cross_entropy(out.mlm_logits.float(), b.mlm_labels, reduction="sum")
-                    loss = mlm_sum / n_masked
-                    sent = sentence_logits(out)
+                    losses = pretraining_loss(self.ddp, b, self.precision, n_masked, n_seq)
+                    loss = losses.loss
+                    sent = losses.sentence_sum
                     if sent is not None:
-                        sent_sum = F.cross_entropy(sent.float(), b.sentence_labels, reduction="sum")
-                        loss = loss + sent_sum / n_seq
-                        sums[1] += sent_sum.detach().double()
-                    sums[0] += mlm_sum.detach().double()
+                        sums[1] += sent.detach().double()
+                    sums[0] += losses.mlm_sum.detach().double()
                     # DDP averages gradients over ranks; the loss is already a global mean.
                     self.scaler.scale(loss * ctx.world_size).backward()
         except torch.OutOfMemoryError:
@@ -711,7 +661,7 @@ class Trainer:
                 eta_s=step_time * (cfg.steps - self.step),
                 memory_bytes=memory_in_use(self.device)
                 if self.device.type != "cpu"
-                else process_memory(),
+                else resident_set_bytes(),
                 grad_norm=grad_norm,
                 tokens_seen=self.tokens_seen,
                 **extra,

@@ -13,6 +13,7 @@ import torch
 
 from core.errors import InputError, TrainingError
 from core.loaded_model import load_model
+from core.precision import resolve_precision
 from core.training import (
     Lamb,
     TrainConfig,
@@ -23,7 +24,6 @@ from core.training import (
     warmup_linear,
 )
 from core.training import run_checkpoints as ckpt
-from core.training.trainer import resolve_precision
 from tests.core.training_text import word_tokenizer, write_corpus
 
 TINY = {
