@@ -30,14 +30,10 @@ from core.errors import BertScopeError, InputError
 from core.precision import PRECISION_CHOICES
 from core.training import OPTIMIZERS
 from core.training import run_checkpoints as ckpt
+from core.training.config import SAVE_DTYPES, TrainConfig
 from core.training.distributed import init_distributed, shutdown
 from core.training.setup import evaluate_model, find_resume_checkpoint, prepare_training
-from core.training.trainer import (
-    SAVE_DTYPES,
-    EvalMetrics,
-    ProgressEvent,
-    TrainConfig,
-)
+from core.training.trainer import EvalMetrics, ProgressEvent
 
 log = logging.getLogger(__name__)
 
@@ -216,9 +212,7 @@ def _config_from_args(args: argparse.Namespace, saved: dict | None) -> TrainConf
         if not args.arch:
             raise InputError("--arch is required (bert or albert)")
         data.setdefault("preset", f"{args.arch}-mini")
-    config = TrainConfig.from_dict(data)
-    config.validate()
-    return config
+    return TrainConfig.from_dict(data)  # checked as it is made
 
 
 def _fmt_time(seconds: float) -> str:
@@ -355,7 +349,7 @@ def _run_train(args: argparse.Namespace, events: JsonlEvents | None) -> int:
             n_params = sum(p.numel() for p in trainer.model.parameters())
             sys.stderr.write(
                 f"training {config.preset} ({n_params / 1e6:.2f}M parameters, vocabulary "
-                f"{trainer.tokenizer.vocab_size}) on {describe_device(device)} x "
+                f"{trainer.model.config.vocab_size}) on {describe_device(device)} x "
                 f"{ctx.world_size}, precision {trainer.precision}, global batch "
                 f"{config.batch_size * config.grad_accum * ctx.world_size} x {config.seq_len}"
                 + (f", resuming at step {trainer.step}" if trainer.step else "")
