@@ -322,6 +322,20 @@ def _run_train(args: argparse.Namespace, events: JsonlEvents | None) -> int:
         saved = ckpt.load_training_args(folder).get("train")
     config = _config_from_args(args, saved)
     ctx, device = init_distributed(config.device)
+    # SIGTERM (the window's Pause/Stop) is a Ctrl-C: during set-up it stops at once (nothing
+    # to save yet); once training runs, it finishes the step, saves a checkpoint and stops.
+    stop_signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.getsignal(sig) for sig in stop_signals}
+    trainer = None
+
+    def on_interrupt(signum, frame):
+        if trainer is None or trainer.cancelled:
+            raise KeyboardInterrupt
+        trainer.cancel()
+        sys.stderr.write("\nstopping at the end of this step (Ctrl-C again to abort)\n")
+
+    for sig in stop_signals:
+        signal.signal(sig, on_interrupt)
     try:
         show = ctx.is_main and not args.quiet
         emit = events if ctx.is_main else None
@@ -356,23 +370,7 @@ def _run_train(args: argparse.Namespace, events: JsonlEvents | None) -> int:
                 + "\n"
             )
             trainer.add_listener(printer)
-        # SIGTERM (the window's Pause/Stop) is a Ctrl-C: finish the step, save, stop.
-        stop_signals = (signal.SIGINT, signal.SIGTERM)
-        previous = {sig: signal.getsignal(sig) for sig in stop_signals}
-
-        def on_interrupt(signum, frame):
-            if trainer.cancelled:
-                raise KeyboardInterrupt
-            trainer.cancel()
-            sys.stderr.write("\nstopping at the end of this step (Ctrl-C again to abort)\n")
-
-        for sig in stop_signals:
-            signal.signal(sig, on_interrupt)
-        try:
-            result = trainer.run()
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+        result = trainer.run()
         if ctx.is_main:
             lines = [
                 "",
@@ -391,6 +389,8 @@ def _run_train(args: argparse.Namespace, events: JsonlEvents | None) -> int:
             print("\n".join(lines), file=sys.stderr if events is not None else sys.stdout)
         return 130 if result.cancelled else 0
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         shutdown(ctx)
 
 
