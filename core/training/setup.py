@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -35,6 +35,7 @@ from core.training.listeners import LOG_FILE, CheckpointWriter, FinalExport, Jso
 from core.training.loss import pretraining_loss
 from core.training.trainer import (
     EvalMetrics,
+    Listener,
     ProgressEvent,
     Trainer,
     evaluate,
@@ -44,7 +45,6 @@ from core.training.trainer import (
 log = logging.getLogger(__name__)
 
 PathList = Sequence[str | os.PathLike]
-Listener = Callable[[ProgressEvent], None]
 
 
 class _Phases:
