@@ -8,7 +8,9 @@ every statistic is a sum over the sentence's T query tokens (special tokens incl
 by T, so "previous" and "next" divide by T although only T-1 queries have a previous (next)
 token, and "punctuation" is the tokens "." and "," only. ``to_punct_all`` is this project's
 extension, kept under its own name: mass on every token made only of Unicode punctuation
-(; ! ? " ' ( ) - ...). Entropies are in nats (natural logarithm).
+(; ! ? " ' ( ) - ...). Entropies are in nats (natural logarithm), of the attention as the
+model computed it (the notebook first smooths it as 0.9999 A + 0.0001 / T, which moves a
+one-hot row's 0 to about 0.001 nats).
 
 Attention rollout (Abnar and Zuidema 2020, "Quantifying attention flow in transformers"):
 average the heads of each layer, add the identity for the residual connection, renormalise the
