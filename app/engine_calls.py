@@ -7,7 +7,9 @@ this module on the GUI thread costs nothing.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -100,6 +102,52 @@ def describe_loaded(loaded: LoadedModel, random_init: bool = False) -> ModelRow:
     )
 
 
+# Folder names that say nothing about the model: sentence-transformers packages keep their BERT
+# in ".../all_minilm_l6_v2/model", training runs in ".../my-bert/final", the Hub cache in
+# ".../snapshots/<commit hash>".
+GENERIC_FOLDERS = frozenset({
+    "model", "models", "final", "best", "last", "latest", "hf", "huggingface", "pytorch",
+    "transformers", "weights", "checkpoint", "checkpoints", "snapshots", "output", "outputs",
+    "out", "export", "exported", "saved_model", "main", "0_transformer", "0_bert",
+})  # fmt: skip
+
+
+def _generic(name: str) -> bool:
+    lowered = name.lower()
+    return (
+        lowered in GENERIC_FOLDERS
+        or re.fullmatch(r"(checkpoint|step|epoch)[-_]?\d+", lowered) is not None
+        or re.fullmatch(r"[0-9a-f]{16,}", lowered) is not None  # a commit hash
+    )
+
+
+def model_display_name(folder: str | os.PathLike) -> str:
+    """What the window calls a model folder: its name, unless that is generic ("model",
+    "final", "checkpoint-500", a hash); then the config's ``_name_or_path`` or the nearest
+    meaningful folder above, with the generic name after a slash when it tells runs apart
+    ("my-bert/final", "my-bert/checkpoint-500")."""
+    path = Path(folder).resolve()
+    if not _generic(path.name):
+        return path.name
+    try:
+        data = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        named = str(data.get("_name_or_path") or "") if isinstance(data, dict) else ""
+    except (OSError, ValueError):
+        named = ""
+    candidates = [Path(named).name] if named else []
+    candidates += [p.name for p in path.parents]
+    lowered = path.name.lower()
+    keep = lowered in ("final", "best", "last", "latest") or lowered.startswith(
+        ("checkpoint", "step", "epoch")
+    )
+    for name in candidates:
+        if name.startswith("models--"):  # the Hub cache: models--org--name
+            name = name.split("--")[-1]
+        if name and not _generic(name):
+            return f"{name}/{path.name}" if keep else name
+    return path.name
+
+
 def load_folder(
     path: str | os.PathLike, device: str | None = "cpu"
 ) -> tuple[LoadedModel, ModelRow]:
@@ -107,6 +155,7 @@ def load_folder(
     from core.loaded_model import load_model
 
     loaded = load_model(path, device=device)
+    loaded.name = model_display_name(path)
     return loaded, describe_loaded(loaded)
 
 

@@ -34,6 +34,19 @@ STATISTICS: tuple[tuple[str, str], ...] = (
     ("a_to_b", "text A \u2192 text B"),
     ("b_to_a", "text B \u2192 text A"),
 )
+# What each grid is, shown on hover (Clark et al. 2019, "What does BERT look at?", section 3).
+DEFINITIONS = {
+    "entropy": "mean over query tokens of -\u03a3 p log p of the head's attention, in nats; "
+    "log T (the colour bar's top) is uniform attention",
+    "to_cls": "mean over query tokens of the attention mass on [CLS]",
+    "to_sep": "mean over query tokens of the attention mass on all [SEP] tokens together",
+    "to_punct": "mean over query tokens of the attention mass on punctuation tokens",
+    "to_self": "mean over tokens i of A[i, i], the attention a token pays itself",
+    "to_prev": "mean over tokens i \u2265 1 of A[i, i\u22121], attention to the previous token",
+    "to_next": "mean over tokens i < T\u22121 of A[i, i+1], attention to the next token",
+    "a_to_b": "mean over the tokens of text A of their attention mass on text B",
+    "b_to_a": "mean over the tokens of text B of their attention mass on text A",
+}
 PLOT_WIDTH = 135  # pixels a grid needs to stay readable
 
 
@@ -47,23 +60,29 @@ class HeadStatistics(QWidget):
         self.values: dict[str, np.ndarray] = {}
         for name, title in STATISTICS:
             plot = MatrixPlot(colormap=STAT_COLORMAP, colorbar=False, max_label_px=30, title=title)
+            plot.setToolTip(f"{title}: {DEFINITIONS[name]} (Clark et al. 2019)")
             plot.image.hovered.connect(lambda cell, name=name: self._on_hovered(name, cell))
             self.plots[name] = plot
         # two colour bars in a column of their own: entropy, and the attention-mass grids
         cmap = pg.colormap.get(STAT_COLORMAP)
         self.entropy_bar = pg.ColorBarItem(
-            values=(0.0, 1.0), colorMap=cmap, interactive=False, width=10, label="nats"
+            values=(0.0, 1.0), colorMap=cmap, interactive=False, width=10, label="entropy (nats)"
         )
         self.entropy_bar.setImageItem(self.plots["entropy"].image)
         self.mass_bar = pg.ColorBarItem(
-            values=(0.0, 1.0), colorMap=cmap, interactive=False, width=10, label="mass"
+            values=(0.0, 1.0),
+            colorMap=cmap,
+            interactive=False,
+            width=10,
+            label="attention mass (0\u20131)",
         )
         self.mass_bar.setImageItem([p.image for n, p in self.plots.items() if n != "entropy"])
         self.columns = 0
         self._laid_out: list[str] = []
         self._reflow()
         self.canvas.apply_palette()
-        self.readout = QLabel("Hover a cell for its value.")
+        self.readout = QLabel("Hover a cell for its value and what it measures.")
+        self.readout.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.canvas, 1)
@@ -130,4 +149,7 @@ class HeadStatistics(QWidget):
         title = dict(STATISTICS)[name]
         unit = " nats" if name == "entropy" else ""
         value = float(self.values[name][layer, head])
-        self.readout.setText(f"{title}: layer {layer + 1}, head {head + 1} = {value:.4f}{unit}")
+        self.readout.setText(
+            f"{title}: layer {layer + 1}, head {head + 1} = {value:.4f}{unit} \u2014 "
+            f"{DEFINITIONS[name]}"
+        )

@@ -17,6 +17,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QEasingCurve, Qt, QTimer, QVariantAnimation, Slot
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
+    QComboBox,
     QHBoxLayout,
     QLabel,
     QSlider,
@@ -35,6 +36,16 @@ if TYPE_CHECKING:  # pragma: no cover
     from core.analysis.summary import ProbeAnalysis
 
 ANIMATION_MS = 350
+TURN_TITLES = (
+    "angle between h\u2097\u208b\u2081 and h\u2097",
+    "cosine similarity, l\u22121 \u2192 l",
+)
+AVERAGING = (
+    "Per token first, then averaged over the sentence. all tokens: the mean over all T tokens, "
+    "[CLS] and [SEP] included (as Lan et al. 2020, Figure 1). words only: the mean over the "
+    "other tokens. The angle is the mean of each token's angle, degrees(arccos(cos)), not the "
+    "angle of the mean cosine."
+)
 PLAY_STEP_MS = 700
 MAX_POINT_LABELS = 20  # beyond this many tokens the scatter shows points only (hover for text)
 
@@ -51,61 +62,72 @@ class LayerOutputs(QWidget):
         # left: norms heatmap; middle: transition curves
         self.norms_canvas = PlotCanvas()
         self.norms = MatrixPlot(
-            colormap="viridis", interactive=False, max_label_px=70, title="hidden-state norm"
+            colormap="viridis",
+            interactive=False,
+            max_label_px=70,
+            title="hidden-state L2 norm",
         )
         self.norms_canvas.addItem(self.norms)
         self.norms_canvas.apply_palette()
+        self.norms_canvas.setToolTip(
+            "L2 norm of each token's hidden-state vector (the output of the layer, "
+            "hidden_size numbers); row emb is the embedding output. No physical unit: the "
+            "model's own scale, comparable within one model only."
+        )
         self.curves_canvas = PlotCanvas()
         self.l2_plot = self.curves_canvas.addPlot(
             row=0, col=0, title="L2 distance, layer l\u22121 \u2192 l"
         )
-        self.cos_plot = self.curves_canvas.addPlot(
-            row=1, col=0, title="cosine similarity, l\u22121 \u2192 l"
-        )
-        for plot in (self.l2_plot, self.cos_plot):
+        self.turn_plot = self.curves_canvas.addPlot(row=1, col=0, title=TURN_TITLES[0])
+        self.cos_plot = self.turn_plot  # the cosine is the second plot's other mode
+        for plot in (self.l2_plot, self.turn_plot):
             plot.setMenuEnabled(False)
             plot.hideButtons()
             plot.showGrid(x=True, y=True, alpha=0.25)
             plot.setMouseEnabled(x=False, y=False)
-        self.cos_plot.setXLink(self.l2_plot)
-        self.cos_plot.setLabel("bottom", "layer l")
+        self.turn_plot.setXLink(self.l2_plot)
+        self.turn_plot.setLabel("bottom", "layer l")
+        self.l2_plot.setLabel("left", "\u2016h\u2097 \u2212 h\u2097\u208b\u2081\u2016")
+        self.turn_plot.setLabel("left", "degrees")
+        self.turn_box = QComboBox()
+        self.turn_box.addItems(["angle (degrees)", "cosine similarity"])
+        self.turn_box.setToolTip(
+            "Second plot: the angle between a token's input and output of each layer, in "
+            "degrees (the ALBERT paper's Figure 1, right), or the cosine of that angle"
+        )
         pen_a, pen_b, _ = segment_pens(self.palette())
         # a key above the curves instead of a legend that would sit on them
         self.curves_key = QLabel(
             f'<span style="color:{pen_a.name()}">\u2501\u25cf\u2501 all tokens</span>'
-            f'&nbsp;&nbsp;&nbsp;<span style="color:{pen_b.name()}">\u2505\u2505 words only '
-            "(no [CLS]/[SEP])</span>"
+            f'&nbsp;&nbsp;<span style="color:{pen_b.name()}">\u2505\u2505 words only</span>'
         )
+        self.curves_key.setToolTip(AVERAGING)
+        self.curves_canvas.setToolTip(AVERAGING)
         self.curves_key.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        key_row = QHBoxLayout()
+        key_row.setContentsMargins(0, 0, 0, 0)
+        key_row.addWidget(self.curves_key, 1)
+        key_row.addWidget(self.turn_box)
         curves = QWidget()
         curves_layout = QVBoxLayout(curves)
         curves_layout.setContentsMargins(0, 0, 0, 0)
         curves_layout.setSpacing(0)
-        curves_layout.addWidget(self.curves_key)
+        curves_layout.addLayout(key_row)
         curves_layout.addWidget(self.curves_canvas, 1)
-        self.l2_all = self.l2_plot.plot(
-            [],
-            pen=pg.mkPen(pen_a, width=2),
-            symbol="o",
-            symbolSize=6,
-            symbolBrush=pen_a,
-            name="all tokens",
-        )
-        self.l2_words = self.l2_plot.plot(
-            [], pen=pg.mkPen(pen_b, width=2, style=Qt.PenStyle.DashLine), name="words only"
-        )
-        self.cos_all = self.cos_plot.plot(
-            [],
-            pen=pg.mkPen(pen_a, width=2),
-            symbol="o",
-            symbolSize=6,
-            symbolBrush=pen_a,
-            name="all tokens",
-        )
-        self.cos_words = self.cos_plot.plot(
-            [], pen=pg.mkPen(pen_b, width=2, style=Qt.PenStyle.DashLine), name="words only"
-        )
+
+        def all_tokens(plot):
+            return plot.plot(
+                [], pen=pg.mkPen(pen_a, width=2), symbol="o", symbolSize=6, symbolBrush=pen_a
+            )
+
+        def words_only(plot):
+            return plot.plot([], pen=pg.mkPen(pen_b, width=2, style=Qt.PenStyle.DashLine))
+
+        self.l2_all, self.l2_words = all_tokens(self.l2_plot), words_only(self.l2_plot)
+        self.angle_all, self.angle_words = all_tokens(self.turn_plot), words_only(self.turn_plot)
+        self.cos_all, self.cos_words = all_tokens(self.turn_plot), words_only(self.turn_plot)
         self.curves_canvas.apply_palette()
+        self._on_turn_mode(0)
 
         # right: PCA scatter with a layer slider
         self.pca_canvas = PlotCanvas()
@@ -172,6 +194,7 @@ class LayerOutputs(QWidget):
         self.animation.valueChanged.connect(self._on_animation_step)
         self.play_button.toggled.connect(self._on_play_toggled)
         self.play_timer.timeout.connect(self._on_play_tick)
+        self.turn_box.currentIndexChanged.connect(self._on_turn_mode)
         if state.analysis is not None:  # built after a probe: draw it now
             self._on_probed(state.analysis)
 
@@ -193,8 +216,10 @@ class LayerOutputs(QWidget):
         self.l2_words.setData(x, stats.l2_mean_words)
         self.cos_all.setData(x, stats.cosine_mean)
         self.cos_words.setData(x, stats.cosine_mean_words)
+        self.angle_all.setData(x, stats.angle_mean_deg)
+        self.angle_words.setData(x, stats.angle_mean_deg_words)
         ticks = [[(int(i), str(int(i))) for i in x]]
-        for plot in (self.l2_plot, self.cos_plot):
+        for plot in (self.l2_plot, self.turn_plot):
             plot.getAxis("bottom").setTicks(ticks)
             plot.setXRange(0.7, n_layers + 0.3, padding=0)
             plot.enableAutoRange(axis="y")
@@ -234,6 +259,18 @@ class LayerOutputs(QWidget):
         self.animation.stop()
         self._from_layer = self.layer
         self._place(analysis.pca[self.layer], self.layer, self.layer, 1.0)
+
+    @Slot(int)
+    def _on_turn_mode(self, mode: int) -> None:
+        """Angle in degrees (mode 0) or cosine similarity (mode 1) in the second plot."""
+        for item in (self.angle_all, self.angle_words):
+            item.setVisible(mode == 0)
+        for item in (self.cos_all, self.cos_words):
+            item.setVisible(mode == 1)
+        self.turn_plot.setTitle(TURN_TITLES[mode])
+        self.turn_plot.setLabel("left", "degrees" if mode == 0 else "cosine")
+        self.turn_plot.enableAutoRange(axis="y")
+        self.curves_canvas.apply_palette()
 
     def _tip(self, x: float, y: float, data: object) -> str:
         return str(data)
