@@ -3,8 +3,13 @@ sentence, tokens on both axes, rows attending to columns.
 
 Row i of ``attentions[layer, head]`` is where token i looks (it sums to 1). "Mean over heads"
 shows ``AttentionStats.mean_maps[layer]`` and "Rollout" ``AttentionStats.rollout[layer]``
-(Abnar and Zuidema 2020), both computed by ``core``. Levels stay fixed at 0..1 so the colours
-mean the same weight in every layer, head and sentence.
+(Abnar and Zuidema 2020), both computed by ``core``. Colours are fixed at 0..1 by default, so
+they mean the same weight in every layer, head and sentence; head means, rollout and long
+inputs are nearly one colour that way, so the colour scale can also run to the matrix's
+maximum, to each row's maximum, or through a square root (gamma 0.5), named in the title.
+"Words" shows word-level attention (``core.analysis.words``, Clark et al. 2019). Cells stay
+square: a long input opens on its first tokens and scrolls; a span brushed on the token strip
+zooms to that block.
 """
 
 from __future__ import annotations
@@ -12,12 +17,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import QEvent, Qt, Signal, Slot
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.state import AppState
-from app.theme import ATTENTION_COLORMAP, token_label_style
+from app.theme import ATTENTION_COLORMAP, is_dark, token_label_style
 from app.widgets.matrix_plot import MatrixPlot
 from app.widgets.plot_canvas import PlotCanvas
 
@@ -26,6 +39,29 @@ if TYPE_CHECKING:  # pragma: no cover
 
 MEAN = -1  # "head" index for the mean over heads
 ROLLOUT = -2  # "head" index for attention rollout
+SCALES = (  # colour-scale modes: key, menu text
+    ("fixed", "fixed 0\u20131"),
+    ("max", "0 to the maximum"),
+    ("row", "each row to its maximum"),
+    ("gamma", "gamma 0.5 (\u221aweight)"),
+)
+MAX_VISIBLE = 48  # a longer input opens on its first 48 tokens, in square cells
+DARK_FLOOR = 0.12  # in the dark theme the colour map starts above inferno's black
+
+
+def scale_for_display(matrix: np.ndarray, mode: str) -> tuple[np.ndarray, tuple[float, float], str]:
+    """What the image shows for colour-scale ``mode``: (data, levels, name for the title).
+    The read-out always gives the unscaled weight."""
+    m = np.asarray(matrix, dtype=np.float32)
+    if mode == "max":
+        top = max(float(m.max()), 1e-6) if m.size else 1.0
+        return m, (0.0, top), f"colours 0\u2013{top:.3g} (max)"
+    if mode == "row":
+        tops = m.max(axis=1, keepdims=True) if m.size else np.ones((0, 1), np.float32)
+        return m / np.where(tops > 0, tops, 1.0), (0.0, 1.0), "colours: each row / its max"
+    if mode == "gamma":
+        return np.sqrt(np.clip(m, 0.0, None)), (0.0, 1.0), "colours: \u221aweight"
+    return m, (0.0, 1.0), "colours 0\u20131"
 
 
 def head_name(head: int) -> str:
@@ -35,6 +71,7 @@ def head_name(head: int) -> str:
 class AttentionHeatmap(QWidget):
     selected = Signal(int, int)  # layer, head (MEAN / ROLLOUT for the aggregates)
     cell_hovered = Signal(str)  # readout of the hovered cell ("" when none)
+    scale_changed = Signal(str, bool)  # colour-scale mode, word level: the head grid follows
 
     def __init__(self, state: AppState, parent: QWidget | None = None):
         super().__init__(parent)
@@ -45,6 +82,21 @@ class AttentionHeatmap(QWidget):
         self.head_box = QComboBox()
         self.head_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.head_box.setToolTip("Head, mean over heads or rollout (Alt+Left / Alt+Right)")
+        self.scale_box = QComboBox()
+        for key, text in SCALES:
+            self.scale_box.addItem(text, key)
+        self.scale_box.setToolTip(
+            "Colour scale: fixed 0\u20131 (the same colour is the same weight everywhere), "
+            "0 to this matrix's maximum, each row to its own maximum, or a square root that "
+            "lifts small weights. The read-out always shows the weight itself."
+        )
+        self.words_box = QCheckBox("words")
+        self.words_box.setToolTip(
+            "Word-level attention: pieces of a word merged, attention to a word summed over "
+            "its pieces, attention from a word averaged over them (Clark et al. 2019)"
+        )
+        self.reset_button = QPushButton("Reset")
+        self.reset_button.setToolTip("Fixed 0\u20131 colours and the whole matrix in view")
         self.readout = QLabel("")
         self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.readout.setMinimumWidth(200)
@@ -53,10 +105,17 @@ class AttentionHeatmap(QWidget):
         controls.addWidget(self.layer_box)
         controls.addWidget(QLabel("Head"))
         controls.addWidget(self.head_box)
-        controls.addSpacing(12)
-        controls.addWidget(self.readout, 1)
+        controls.addWidget(QLabel("Colours"))
+        controls.addWidget(self.scale_box)
+        controls.addWidget(self.words_box)
+        controls.addWidget(self.reset_button)
+        controls.addStretch(1)
         self.canvas = PlotCanvas()
-        self.plot = MatrixPlot(colormap=ATTENTION_COLORMAP, levels=(0.0, 1.0))
+        # no drag handles on the colour bar: the scale is chosen (and named) above
+        self.plot = MatrixPlot(
+            colormap=ATTENTION_COLORMAP, levels=(0.0, 1.0), interactive=False, square=True
+        )
+        self.plot.max_visible = MAX_VISIBLE
         self.plot.row_axis.setLabel("from")
         self.plot.col_axis.setLabel("to")
         self.canvas.addItem(self.plot)
@@ -64,6 +123,7 @@ class AttentionHeatmap(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(controls)
+        layout.addWidget(self.readout)
         layout.addWidget(self.canvas, 1)
         shortcuts = (
             ("Alt+Up", self._on_previous_layer),
@@ -80,7 +140,11 @@ class AttentionHeatmap(QWidget):
         state.current_changed.connect(self._on_current_changed)
         self.layer_box.currentIndexChanged.connect(self._on_box_changed)
         self.head_box.currentIndexChanged.connect(self._on_box_changed)
+        self.scale_box.currentIndexChanged.connect(self._on_box_changed)
+        self.words_box.toggled.connect(self._on_words_toggled)
+        self.reset_button.clicked.connect(self.reset_view)
         self.plot.image.hovered.connect(self._on_hovered)
+        self._apply_theme()
         if state.analysis is not None:  # built after a probe: draw it now
             self._on_probed(state.analysis)
 
@@ -108,28 +172,84 @@ class AttentionHeatmap(QWidget):
             self.head_box.blockSignals(with_signals_blocked[1])
         self._redraw()
 
+    @property
+    def scale(self) -> str:
+        return str(self.scale_box.currentData() or "fixed")
+
+    @property
+    def word_level(self) -> bool:
+        return self.words_box.isChecked()
+
+    def set_scale(self, mode: str) -> None:
+        index = self.scale_box.findData(mode)
+        if index >= 0:
+            self.scale_box.setCurrentIndex(index)
+
     def matrix(self) -> np.ndarray | None:
-        """The (T, T) matrix on screen, straight from ``core``'s arrays."""
+        """The (T, T) matrix on screen (W x W with "words"), unscaled, from ``core``'s arrays."""
         analysis = self.analysis
         if analysis is None:
             return None
         layer, head = self.layer, self.head
         if head == MEAN:
-            return analysis.attention.mean_maps[layer]
-        if head == ROLLOUT:
-            return analysis.attention.rollout[layer]
-        return analysis.result.attentions[layer, head]
+            matrix = analysis.attention.mean_maps[layer]
+        elif head == ROLLOUT:
+            matrix = analysis.attention.rollout[layer]
+        else:
+            matrix = analysis.result.attentions[layer, head]
+        if self.word_level:
+            from core.analysis.words import word_attention
+
+            return word_attention(matrix, analysis.words)
+        return matrix
+
+    def names(self) -> list[str]:
+        """Row/column names: tokens, or words with "words" on."""
+        if self.analysis is None:
+            return []
+        if self.word_level:
+            return list(self.analysis.words.labels)
+        return [t.text for t in self.analysis.result.tokens]
 
     def describe_cell(self, row: int, col: int) -> str:
         matrix = self.matrix()
         if matrix is None:
             return ""
-        tokens = self.analysis.result.tokens
+        names = self.names()
         weight = float(matrix[row, col])
+        unit = "word " if self.word_level else ""
         return (
-            f"from #{row} {tokens[row].text!r} \u2192 to #{col} {tokens[col].text!r}: "
+            f"from {unit}#{row} {names[row]!r} \u2192 to {unit}#{col} {names[col]!r}: "
             f"{weight:.4f}  (layer {self.layer + 1}, {head_name(self.head)})"
         )
+
+    def zoom_to(self, first: int, last: int) -> None:
+        """Show tokens ``first``..``last`` (a span brushed on the token strip)."""
+        if self.analysis is None:
+            return
+        if self.word_level:
+            words = self.analysis.words
+            first, last = words.word_of(first), words.word_of(last)
+        self.plot.show_block(first, last)
+
+    def reset_view(self) -> None:
+        """Fixed colours and the whole matrix in view."""
+        self.set_scale("fixed")
+        matrix = self.matrix()
+        if matrix is not None:
+            self.plot._block = None
+            n = matrix.shape[0]
+            self.plot.getViewBox().setRange(
+                xRange=(-0.5, n - 0.5), yRange=(-0.5, n - 0.5), padding=0
+            )
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self._apply_theme()
+
+    def _apply_theme(self) -> None:
+        self.plot.set_colormap_floor(DARK_FLOOR if is_dark(self.palette()) else 0.0)
 
     # -- slots -----------------------------------------------------------------------------
     @Slot(object)
@@ -154,8 +274,24 @@ class AttentionHeatmap(QWidget):
                 box.blockSignals(False)
         self.analysis = analysis
         self._on_hovered(None)  # a read-out of the previous result would describe other tokens
-        labels, colors, bold = token_label_style(analysis.result, self.palette())
+        self._relabel()
+        self._redraw()
+
+    def _relabel(self) -> None:
+        labels, colors, bold = token_label_style(self.analysis.result, self.palette())
+        if self.word_level:
+            words = self.analysis.words
+            labels = list(words.labels)
+            colors = [colors[i] for i in words.first]
+            bold = [bold[i] for i in words.first]
         self.plot.set_labels(labels, None, colors, None, bold)
+
+    @Slot(bool)
+    def _on_words_toggled(self, _on: bool) -> None:
+        if self.analysis is None:
+            return
+        self._on_hovered(None)
+        self._relabel()
         self._redraw()
 
     @Slot(str)
@@ -196,6 +332,11 @@ class AttentionHeatmap(QWidget):
         matrix = self.matrix()
         if matrix is None:
             return
-        self.plot.set_matrix(matrix)
-        self.plot.setTitle(f"layer {self.layer + 1} \u00b7 {head_name(self.head)}")
+        data, levels, scale_name = scale_for_display(matrix, self.scale)
+        self.plot.set_matrix(data, levels=levels)
+        words = " \u00b7 words" if self.word_level else ""
+        self.plot.setTitle(
+            f"layer {self.layer + 1} \u00b7 {head_name(self.head)}{words} \u00b7 {scale_name}"
+        )
         self.selected.emit(self.layer, self.head)
+        self.scale_changed.emit(self.scale, self.word_level)

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pyqtgraph as pg
-from PySide6.QtCore import Signal, Slot
+from PySide6.QtCore import QEvent, Signal, Slot
 from PySide6.QtGui import QPalette, QTransform
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from app.state import AppState
-from app.theme import ATTENTION_COLORMAP
+from app.theme import ATTENTION_COLORMAP, is_dark
+from app.views.attention_heatmap import DARK_FLOOR, scale_for_display
 from app.widgets.matrix_plot import MatrixImage
 from app.widgets.plot_canvas import PlotCanvas
 
@@ -42,7 +43,11 @@ class HeadGrid(QWidget):
         self.cells: list[HeadCell] = []
         self.shape: tuple[int, int] = (0, 0)
         self.highlighted: tuple[int, int] | None = None
-        self.lut = pg.colormap.get(ATTENTION_COLORMAP).getLookupTable(nPts=256)
+        self.cmap = pg.colormap.get(ATTENTION_COLORMAP)
+        self.lut = self.cmap.getLookupTable(nPts=256)
+        self.scale = "fixed"  # the heatmap's colour scale and word level, followed here
+        self.word_level = False
+        self.analysis: ProbeAnalysis | None = None
         self.canvas = PlotCanvas()
         self.canvas.ci.setSpacing(2)
         self.hint = QLabel("Click a head to open it in the heatmap.")
@@ -52,8 +57,30 @@ class HeadGrid(QWidget):
         layout.addWidget(self.canvas, 1)
         state.probed.connect(self._on_probed)
         state.current_changed.connect(self._on_current_changed)
+        self._apply_theme()
         if state.analysis is not None:  # built after a probe: draw it now
             self._on_probed(state.analysis)
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self._apply_theme()
+
+    def _apply_theme(self) -> None:
+        """Start the colour map above black in the dark theme, as the big heatmap does."""
+        floor = DARK_FLOOR if is_dark(self.palette()) else 0.0
+        self.lut = self.cmap.getLookupTable(start=floor, stop=1.0, nPts=256)
+        for cell in self.cells:
+            cell.image.setLookupTable(self.lut)
+
+    @Slot(str, bool)
+    def set_display(self, scale: str, word_level: bool) -> None:
+        """Follow the big heatmap's colour scale and word level."""
+        if (scale, word_level) == (self.scale, self.word_level):
+            return
+        self.scale, self.word_level = scale, word_level
+        if self.analysis is not None:
+            self._on_probed(self.analysis)
 
     def cell(self, layer: int, head: int) -> HeadCell:
         return self.cells[layer * self.shape[1] + head]
@@ -90,14 +117,15 @@ class HeadGrid(QWidget):
 
     @Slot(object)
     def _on_probed(self, analysis: ProbeAnalysis) -> None:
-        attentions = analysis.result.attentions  # (L, heads, T, T)
+        self.analysis = analysis
+        # (L, heads, T, T), or (L, heads, W, W) word-level
+        attentions = analysis.word_attentions if self.word_level else analysis.result.attentions
         layers, heads, t = attentions.shape[:3]
         if (layers, heads) != self.shape:
             self._build(layers, heads)
         for cell in self.cells:
-            cell.image.setImage(
-                attentions[cell.layer, cell.head], autoLevels=False, levels=(0.0, 1.0)
-            )
+            data, levels, _ = scale_for_display(attentions[cell.layer, cell.head], self.scale)
+            cell.image.setImage(data, autoLevels=False, levels=levels)
             cell.view.setRange(xRange=(-0.5, t - 0.5), yRange=(-0.5, t - 0.5), padding=0)
         self.hint.setText(f"{layers} layers \u00d7 {heads} heads \u2014 click one to open it")
 
@@ -105,7 +133,7 @@ class HeadGrid(QWidget):
     def _on_current_changed(self, key: str) -> None:
         if not key:
             self.canvas.ci.clear()
-            self.cells, self.shape = [], (0, 0)
+            self.cells, self.shape, self.analysis = [], (0, 0), None
 
     def _on_cell_clicked(self, layer: int, head: int) -> None:
         self.highlight(layer, head)

@@ -49,7 +49,10 @@ MIN_SIZES = {
     "layers": QSize(480, 200),
     "statistics": QSize(420, 200),
 }
-NARROW_WIDTH = 1500  # below this window width the bottom panels share one tab group
+NARROW_WIDTH = 1500
+STRIP_MAX_HEIGHT = (
+    66  # two rows of token chips  # below this window width the bottom panels share one tab group
+)
 
 
 class ProbeView(QWidget):
@@ -195,6 +198,9 @@ class ProbeView(QWidget):
         self.strip.token_selected.connect(self.focus.show_token)
         self.grid.selected.connect(self.heatmap.select)
         self.heatmap.selected.connect(self.grid.highlight)
+        self.heatmap.scale_changed.connect(self.grid.set_display)
+        self.heatmap.scale_changed.connect(self.focus.set_display)
+        self.strip.span_selected.connect(self.heatmap.zoom_to)
         self.grid.highlight(self.heatmap.layer, self.heatmap.head)  # each drew state.analysis
         self.plots_created.emit()
 
@@ -248,7 +254,8 @@ class ProbeView(QWidget):
 
     @Slot(int)
     def _on_strip_laid_out(self, height: int) -> None:
-        self.strip_area.setFixedHeight(max(34, min(height + 4, 100)))  # up to ~3 rows, then scroll
+        # up to two rows of chips, then scroll: a long input must not push the panels down
+        self.strip_area.setFixedHeight(max(34, min(height + 4, STRIP_MAX_HEIGHT)))
 
     @Slot()
     def _on_submitted(self) -> None:

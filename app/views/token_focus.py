@@ -36,6 +36,7 @@ class TokenFocus(QWidget):
         self.state = state
         self.analysis: ProbeAnalysis | None = None
         self.index: int | None = None
+        self.word_level = False  # bars per word (the heatmap's "words" switch)
         self.weights: np.ndarray | None = None  # (L, T) on screen, zeros where filtered out
         self.head_box = QComboBox()
         self.head_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
@@ -113,12 +114,31 @@ class TokenFocus(QWidget):
             # the words differently ("#5 'lord'" must not become "#5 '▁the'")
             self.index = carry_selection(old.result, self.index, result)
         self.analysis = analysis
-        labels, colors, bold = token_label_style(result, self.palette())
-        self.token_axis.set_labels(labels, colors, bold)
+        self._relabel()
         self.layer_axis.set_labels([f"L{i + 1}" for i in range(result.num_layers)])
         if self.index is None or self.index >= len(result.tokens):
             self.index = 0  # [CLS] until the user picks a token
         self._redraw()
+
+    def _relabel(self) -> None:
+        labels, colors, bold = token_label_style(self.analysis.result, self.palette())
+        if self.word_level:
+            first = self.analysis.words.first
+            labels = list(self.analysis.words.labels)
+            colors, bold = [colors[i] for i in first], [bold[i] for i in first]
+        self.token_axis.set_labels(labels, colors, bold)
+
+    @Slot(str, bool)
+    def set_display(self, _scale: str, word_level: bool) -> None:
+        """Follow the heatmap's word level: bars per word instead of per word piece."""
+        if word_level == self.word_level:
+            return
+        self.word_level = word_level
+        self.filter_box.setEnabled(not word_level and self.analysis is not None
+                                   and self.analysis.result.pair is not None)  # fmt: skip
+        if self.analysis is not None:
+            self._relabel()
+            self._redraw()
 
     @Slot(str)
     def _on_current_changed(self, key: str) -> None:
@@ -146,6 +166,21 @@ class TokenFocus(QWidget):
         mode = self.filter_box.currentIndex() if result.pair is not None else 0
         token = result.tokens[index]
         note = ""
+        groups = token_categories(result)
+        row = index
+        if self.word_level:
+            from core.analysis.words import word_row
+
+            words = analysis.words
+            row = words.word_of(index)
+            source = (
+                analysis.attention.mean_maps
+                if self.head < 0
+                else analysis.result.attentions[:, self.head]
+            )
+            weights = word_row(source, words, row)  # (L, W)
+            groups = groups[words.first]
+            mode = 0
         if mode:
             weights = weights * focus.keep[mode, index]  # zero where the filter drops i -> j
             if not focus.sources[mode, index]:
@@ -153,7 +188,6 @@ class TokenFocus(QWidget):
                 note = f" \u2014 pick a token of text {text} for the {FILTERS[mode]} filter"
         self.weights = weights
         layers, t = weights.shape
-        groups = token_categories(result)
         for group, (bars, color) in enumerate(
             zip(self.bars, token_pens(self.palette()), strict=True)
         ):
@@ -169,12 +203,15 @@ class TokenFocus(QWidget):
         highlight = self.palette().color(self.palette().ColorRole.Highlight)
         highlight.setAlpha(60)
         self.marker.setOpts(
-            x0=[-0.5], y=[index], width=[layers], height=0.95, brush=highlight, pen=None
+            x0=[-0.5], y=[row], width=[layers], height=0.95, brush=highlight, pen=None
         )
         self.plot.setLimits(xMin=-0.6, xMax=layers - 0.4, yMin=-0.6, yMax=t - 0.4)
         self.plot.setRange(xRange=(-0.6, layers - 0.4), yRange=(-0.6, t - 0.4), padding=0)
         head = "mean over heads" if self.head < 0 else f"head {self.head + 1}"
-        self.title.setText(f"Where #{index} {token.text!r} looks in each layer ({head}){note}")
+        what = f"#{index} {token.text!r}"
+        if self.word_level:
+            what = f"the word {analysis.words.labels[row]!r} (pieces averaged, targets summed)"
+        self.title.setText(f"Where {what} looks in each layer ({head}){note}")
         self.focused.emit(index)
 
     @Slot(object)
@@ -189,7 +226,12 @@ class TokenFocus(QWidget):
         layers, t = self.weights.shape
         if 0 <= layer < layers and 0 <= target < t:
             tokens = self.analysis.result.tokens
+            if self.word_level:
+                words = self.analysis.words
+                source = words.labels[words.word_of(self.index)]
+                name = f"word {source!r} \u2192 word {words.labels[target]!r}"
+            else:
+                name = f"#{self.index} {tokens[self.index].text!r} \u2192 #{target} {tokens[target].text!r}"
             self.readout.setText(
-                f"layer {layer + 1}: #{self.index} {tokens[self.index].text!r} \u2192 "
-                f"#{target} {tokens[target].text!r}: {float(self.weights[layer, target]):.4f}"
+                f"layer {layer + 1}: {name}: {float(self.weights[layer, target]):.4f}"
             )

@@ -60,6 +60,7 @@ class MatrixPlot(pg.PlotItem):
         interactive: bool = True,
         max_label_px: int = 110,
         title: str | None = None,
+        square: bool = False,
     ):
         self.row_axis = TokenAxis("left", max_label_px=max_label_px)
         self.col_axis = TokenAxis("bottom", max_label_px=max_label_px)
@@ -90,10 +91,32 @@ class MatrixPlot(pg.PlotItem):
             self.image.setLookupTable(self.cmap.getLookupTable(nPts=256))
             self.image.setLevels(self.levels)
         self._shape: tuple[int, ...] | None = None
+        self.square = square  # cells stay square: a long input scrolls and zooms, never squeezes
+        if square:
+            self.getViewBox().setAspectLocked(True, ratio=1.0)
+        self.floor = 0.0  # where the colour map starts (set_colormap_floor)
+        self.max_visible = 0  # with square cells: rows/cols shown at first (0 = all)
+        # the block last asked for, shown again when the view is resized until the user pans
+        # or zooms (a locked aspect would otherwise re-centre it)
+        self._block: tuple[int, int] | None = None
+        self.getViewBox().sigResized.connect(self._on_view_resized)
+        self.getViewBox().sigRangeChangedManually.connect(self._on_manual_range)
 
     @property
     def data(self) -> np.ndarray | None:
         return self.image.image
+
+    def set_colormap_floor(self, floor: float) -> None:
+        """Start the colour map at ``floor`` (0..1) instead of its darkest colour: inferno's
+        black would melt into a dark panel. The colour bar shows the same map."""
+        positions = np.linspace(0.0, 1.0, 64)
+        colors = self.cmap.map(floor + (1.0 - floor) * positions, mode="byte")
+        cmap = pg.ColorMap(positions, colors)
+        if self.colorbar is not None:
+            self.colorbar.setColorMap(cmap)
+        else:
+            self.image.setLookupTable(cmap.getLookupTable(nPts=256))
+        self.floor = floor
 
     def set_levels(self, levels: tuple[float, float]) -> None:
         self.levels = (float(levels[0]), float(levels[1]))
@@ -137,7 +160,40 @@ class MatrixPlot(pg.PlotItem):
                 minXRange=min(cols, 2),
                 minYRange=min(rows, 2),
             )
-            vb.setRange(xRange=(-0.5, cols - 0.5), yRange=(-0.5, rows - 0.5), padding=0)
+            self.show_block(0, max(rows, cols) - 1)
+
+    def _on_view_resized(self, *_args) -> None:
+        if self._block is not None:
+            self.show_block(*self._block)
+
+    def _on_manual_range(self, *_args) -> None:
+        self._block = None
+
+    def show_block(self, first: int, last: int) -> None:
+        """Zoom to rows and columns ``first``..``last``; with square cells and a long input the
+        first view is the first ``max_visible`` tokens (scroll or zoom out for the rest)."""
+        if self._shape is None:
+            return
+        self._block = (first, last)
+        rows, cols = self._shape[:2]
+        if self.square and self.max_visible and first == 0 and last >= self.max_visible:
+            last = self.max_visible - 1
+        last_row, last_col = min(last, rows - 1), min(last, cols - 1)
+        x_span, y_span = last_col + 1.0 - first, last_row + 1.0 - first
+        vb = self.getViewBox()
+        if self.square and vb.width() > 1 and vb.height() > 1:
+            # ask for a range of the view's own aspect, so the locked aspect does not centre
+            # the block: it stays at the top-left, the extra room goes right or down
+            ratio = vb.height() / vb.width()
+            x_span, y_span = max(x_span, y_span / ratio), max(y_span, x_span * ratio)
+            # no wider or taller than what is left of the matrix (the limits would re-centre)
+            shrink = min(1.0, (cols - first) / x_span, (rows - first) / y_span)
+            x_span, y_span = x_span * shrink, y_span * shrink
+        vb.setRange(
+            xRange=(first - 0.5, first - 0.5 + x_span),
+            yRange=(first - 0.5, first - 0.5 + y_span),
+            padding=0,
+        )
 
     def clear_matrix(self) -> None:
         self.image.clear()

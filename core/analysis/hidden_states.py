@@ -104,8 +104,10 @@ def _pca(hidden: np.ndarray, components: int = 2) -> tuple[np.ndarray, np.ndarra
 
     Computed from the eigenvectors of the smaller of the T x T Gram matrix and the H x H
     covariance (a sentence has far fewer tokens than a model has dimensions): the same
-    components as an SVD, at a fraction of the cost."""
-    x = hidden.astype(np.float64)
+    components as an SVD, at a fraction of the cost. Computed in float32."""
+    # float32 keeps four significant digits of the two leading components (tested against
+    # float64 at 512 tokens) at a fraction of the time
+    x = hidden.astype(np.float32)
     x = x - x.mean(axis=1, keepdims=True)
     n, t, h = x.shape
     k = min(components, t, h)

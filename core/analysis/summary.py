@@ -17,6 +17,7 @@ from core.analysis.attention import (
 )
 from core.analysis.hidden_states import LayerStats, _pca, layer_stats
 from core.analysis.probe import ProbeResult, probe
+from core.analysis.words import WordLevel, word_attention, word_level
 from core.loaded_model import LoadedModel
 
 
@@ -36,6 +37,17 @@ class ProbeAnalysis:
     def focus(self) -> TokenFocus:
         """Where each token looks, for every token (not a field: exports hold no copy of it)."""
         return focus_of_every_token(self.result, self.attention.mean_maps)
+
+    @cached_property
+    def words(self) -> WordLevel:
+        """How the tokens group into words (for the word-level attention views)."""
+        return word_level(self.result)
+
+    @cached_property
+    def word_attentions(self) -> np.ndarray:
+        """(L, heads, W, W) word-level attention of every head (Clark et al. 2019), computed
+        on first use: only a user who switches to words pays for it."""
+        return word_attention(self.result.attentions, self.words)
 
 
 def analyze_result(result: ProbeResult) -> ProbeAnalysis:

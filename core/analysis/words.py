@@ -122,3 +122,13 @@ def word_guesses(
         if len(out) == k:
             break
     return out
+
+
+def word_row(attentions: np.ndarray, words: WordLevel, word: int) -> np.ndarray:
+    """Row ``word`` of :func:`word_attention` without the whole matrix: ``(..., T, T)`` ->
+    ``(..., W)``, where word ``word`` looks (a click in token focus costs one row, not W)."""
+    a = np.asarray(attentions, dtype=np.float32)
+    if not 0 <= word < len(words):
+        raise InputError(f"word {word} is outside the input (0..{len(words) - 1})")
+    rows = a[..., words.groups[word], :].mean(axis=-2)  # (..., T): mean over its pieces
+    return (rows @ words.membership.T).astype(np.float32)  # (..., W): summed per target word

@@ -39,7 +39,7 @@ def test_heatmap_shows_core_attention_and_follows_layer_and_head(qtbot, window, 
     assert_allclose(heatmap.plot.image.image, expected.attentions[1, 0], atol=1e-6)
     heatmap.head_box.setCurrentIndex(3)
     assert_allclose(heatmap.plot.image.image, expected.attentions[1, 3], atol=1e-6)
-    assert heatmap.plot.titleLabel.text == "layer 2 \u00b7 head 4"
+    assert heatmap.plot.titleLabel.text == "layer 2 \u00b7 head 4 \u00b7 colours 0\u20131"
 
     stats = attention_stats(expected)
     heatmap.head_box.setCurrentIndex(heatmap.head_box.findText("mean over heads"))

@@ -10,7 +10,14 @@ import torch
 from numpy.testing import assert_allclose
 
 from core.analysis.probe import MaskPrediction, TokenInfo, carry_selection, predict_masked, probe
-from core.analysis.words import bare_token, is_piece, word_attention, word_guesses, word_level
+from core.analysis.words import (
+    bare_token,
+    is_piece,
+    word_attention,
+    word_guesses,
+    word_level,
+    word_row,
+)
 from core.loaded_model import load_model
 from tests.tiny_models import engine_checkpoint, tiny_config
 
@@ -106,6 +113,8 @@ def test_word_attention_sums_pieces_of_the_target_and_averages_pieces_of_the_sou
                     assert w[layer, head, i, j] == pytest.approx(expected, abs=1e-6)
     assert_allclose(w.sum(axis=-1), 1.0, atol=1e-5)  # still a distribution per word
     assert words.word_of(4) == 2 and words.word_of(11) == 8
+    for word in range(len(words)):
+        assert_allclose(word_row(a, words, word), w[..., word, :], atol=1e-6)
 
 
 def test_masked_guess_reports_the_original_words_rank_and_probability(bert):
