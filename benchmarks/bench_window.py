@@ -112,13 +112,16 @@ def long_input_times(window, app, repeat: int) -> dict[str, float]:
         while time.perf_counter() < end:
             app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
 
-    words = ("the king came to the city and saw the light of god ; " * 60).split()
+    # words the random model's vocabulary splits into pieces, so "words" has work to do
+    words = (
+        "the king came to the lighthouse and saw the unbelievably thunderstruck city ; " * 60
+    ).split()
     text = " ".join(words[:600])  # cut to 512 tokens by the tokenizer
     state.select(key)
     wait_probed(len(marks) + 1)
     settle(500)
     samples: dict[str, list[float]] = {
-        "engine": [], "views": [], "enter": [], "paint": [], "paint_words": []
+        "engine": [], "views": [], "enter": [], "paint": [], "paint_words": [], "switch": []
     }  # fmt: skip
     heatmap = window.probe.heatmap
     tokens = 0
@@ -136,7 +139,9 @@ def long_input_times(window, app, repeat: int) -> dict[str, float]:
         window.repaint()
         painted = time.perf_counter()
         heatmap.set_scale("row")
+        t_switch = time.perf_counter()
         heatmap.words_box.setChecked(True)  # word-level in the heatmap, grid and focus
+        switched = time.perf_counter()
         settle(50)
         t1 = time.perf_counter()
         window.repaint()
@@ -150,6 +155,7 @@ def long_input_times(window, app, repeat: int) -> dict[str, float]:
         samples["enter"].append((views_done - start) * 1e3)
         samples["paint"].append((painted - t0) * 1e3)
         samples["paint_words"].append((painted_words - t1) * 1e3)
+        samples["switch"].append((switched - t_switch) * 1e3)
         print(f"  bert-base 512: run {i} done", file=sys.stderr)
     out = {k: statistics.median(v) for k, v in samples.items()}
     out["tokens"] = tokens
@@ -162,12 +168,13 @@ def print_long(long: dict[str, float], repeat: int) -> None:
         f"{repeat}; targets: views <= 400 ms, repaint <= 100 ms)\n"
     )
     print(
-        "| engine ms | views ms (GUI) | Enter->views ms | repaint ms | repaint, words + per-row ms |"
+        "| engine ms | views ms (GUI) | Enter->views ms | repaint ms | words switch ms "
+        "| repaint, words + per-row ms |"
     )
-    print("|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|")
     print(
         f"| {long['engine']:.0f} | {long['views']:.1f} | {long['enter']:.0f} | "
-        f"{long['paint']:.1f} | {long['paint_words']:.1f} |"
+        f"{long['paint']:.1f} | {long['switch']:.0f} | {long['paint_words']:.1f} |"
     )
 
 

@@ -320,6 +320,7 @@ class LayerOutputs(QWidget):
         self.pca_plot.setRange(
             xRange=(float(lo[0]), float(hi[0])), yRange=(float(lo[1]), float(hi[1])), padding=0.18
         )
+        self._declutter()
         layer = to_layer if t >= 0.5 else from_layer
         name = "embeddings" if layer == 0 else f"layer {layer}"
         variance = analysis.pca_variance[layer]
@@ -327,6 +328,21 @@ class LayerOutputs(QWidget):
         self.pca_plot.setLabel("bottom", f"PC1 ({variance[0]:.0%} of variance)")
         self.pca_plot.setLabel("left", f"PC2 ({variance[1]:.0%})")
         self.layer_label.setText(name)
+
+    def _declutter(self) -> None:
+        """Hide a token label that would sit on one already shown (special tokens first), so
+        close points do not pile their labels into an unreadable heap; hover names them all."""
+        if not self.labels:
+            return
+        order = sorted(range(len(self.labels)), key=lambda i: self._groups[self._labelled[i]] < 2)
+        placed = []  # scene rectangles of the labels kept
+        for i in order:
+            item = self.labels[i]
+            rect = item.sceneBoundingRect().adjusted(-1, -1, 1, 1)
+            clash = any(rect.intersects(other) for other in placed)
+            item.setVisible(not clash)
+            if not clash:
+                placed.append(rect)
 
     def _bounds(self, layer: int) -> tuple[np.ndarray, np.ndarray]:
         points = self.analysis.pca[layer]

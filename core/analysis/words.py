@@ -67,15 +67,28 @@ def word_level(result: ProbeResult) -> WordLevel:
 
 def word_attention(attentions: np.ndarray, words: WordLevel) -> np.ndarray:
     """Attention ``(..., T, T)`` as word-to-word attention ``(..., W, W)``: attention *to* a
-    word summed over its pieces, *from* a word averaged over its pieces (Clark et al. 2019)."""
+    word summed over its pieces, *from* a word averaged over its pieces (Clark et al. 2019).
+    When every word is a single token the input itself comes back (treat it as read-only)."""
     a = np.asarray(attentions, dtype=np.float32)
     s = words.membership  # (W, T)
     if a.ndim < 2 or a.shape[-1] != s.shape[1] or a.shape[-2] != s.shape[1]:
         raise InputError(
             f"attention of shape {a.shape} does not match {s.shape[1]} tokens of the input"
         )
-    mean_rows = s / s.sum(axis=1, keepdims=True)  # (W, T): average over a word's pieces
-    return (mean_rows @ a @ s.T).astype(np.float32)  # (..., W, W)
+    # S A S^T without the matmuls: a word of one piece keeps its row and column as they are,
+    # so copy those and add up only the extra pieces of split words; O(T^2) per head instead
+    # of O(W T^2) (at 512 tokens and 144 heads, a fraction of a second instead of 16 s)
+    starts = np.array([g[0] for g in words.groups], dtype=np.intp)
+    split = [(w, g) for w, g in enumerate(words.groups) if len(g) > 1]
+    if not split:
+        return a  # every word is one token: the matrix itself (not a copy; treat as read-only)
+    from_words = np.take(a, starts, axis=-2)  # (..., W, T): the first piece of each word
+    for w, group in split:
+        from_words[..., w, :] = a[..., group, :].mean(axis=-2)  # *from* a word: mean
+    out = np.take(from_words, starts, axis=-1)  # (..., W, W)
+    for w, group in split:
+        out[..., :, w] += from_words[..., :, group[1:]].sum(axis=-1)  # *to* a word: sum
+    return out
 
 
 # -- whole-word guesses ---------------------------------------------------------------------
@@ -131,4 +144,8 @@ def word_row(attentions: np.ndarray, words: WordLevel, word: int) -> np.ndarray:
     if not 0 <= word < len(words):
         raise InputError(f"word {word} is outside the input (0..{len(words) - 1})")
     rows = a[..., words.groups[word], :].mean(axis=-2)  # (..., T): mean over its pieces
-    return (rows @ words.membership.T).astype(np.float32)  # (..., W): summed per target word
+    out = rows[..., [g[0] for g in words.groups]]  # (..., W)
+    for w, group in enumerate(words.groups):
+        if len(group) > 1:
+            out[..., w] += rows[..., group[1:]].sum(axis=-1)  # summed per target word
+    return out.astype(np.float32, copy=False)

@@ -134,3 +134,18 @@ def test_head_statistics_state_their_definitions(qtbot, window):
     value = float(window.state.analysis.attention.entropy[0, 1])
     assert stats.readout.text().startswith(f"entropy (nats): layer 1, head 2 = {value:.4f} nats")
     assert "log T" in stats.readout.text()
+
+
+def test_pca_labels_never_overlap(qtbot, window):
+    start_and_wait(qtbot, window, "the the the city city he he saw saw the light light .")
+    layers = window.probe.layers
+    layers.slider.setValue(0)  # embeddings: the same word twice sits close to itself
+    qtbot.waitUntil(
+        lambda: layers.animation.state() == layers.animation.State.Stopped, timeout=5000
+    )
+    shown = [item.sceneBoundingRect() for item in layers.labels if item.isVisible()]
+    assert len(shown) >= 3
+    for i, a in enumerate(shown):
+        for b in shown[i + 1 :]:
+            assert not a.intersects(b)
+    assert len(shown) < len(layers.labels)  # some were hidden: the test can fail
