@@ -40,10 +40,10 @@ if TYPE_CHECKING:  # pragma: no cover
 MEAN = -1  # "head" index for the mean over heads
 ROLLOUT = -2  # "head" index for attention rollout
 SCALES = (  # colour-scale modes: key, menu text
-    ("fixed", "fixed 0\u20131"),
-    ("max", "0 to the maximum"),
-    ("row", "each row to its maximum"),
-    ("gamma", "gamma 0.5 (\u221aweight)"),
+    ("fixed", "0\u20131"),
+    ("max", "0\u2013max"),
+    ("row", "per row"),
+    ("gamma", "\u221aweight"),
 )
 MAX_VISIBLE = 48  # a longer input opens on its first 48 tokens, in square cells
 DARK_FLOOR = 0.12  # in the dark theme the colour map starts above inferno's black
@@ -83,6 +83,7 @@ class AttentionHeatmap(QWidget):
         self.head_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.head_box.setToolTip("Head, mean over heads or rollout (Alt+Left / Alt+Right)")
         self.scale_box = QComboBox()
+        self.scale_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         for key, text in SCALES:
             self.scale_box.addItem(text, key)
         self.scale_box.setToolTip(
@@ -242,6 +243,15 @@ class AttentionHeatmap(QWidget):
             self.plot.getViewBox().setRange(
                 xRange=(-0.5, n - 0.5), yRange=(-0.5, n - 0.5), padding=0
             )
+
+    def resizeEvent(self, event) -> None:  # Qt API
+        super().resizeEvent(event)
+        # token labels may take a quarter of the height, so a short panel keeps its matrix
+        room = max(40, min(110, (self.canvas.height() - 60) // 4))
+        for axis in (self.plot.row_axis, self.plot.col_axis):
+            if axis.max_label_px != room:
+                axis.max_label_px = room
+                axis._update_extent()
 
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)

@@ -190,6 +190,7 @@ class LayerOutputs(QWidget):
         self.play_timer.setInterval(PLAY_STEP_MS)
 
         state.probed.connect(self._on_probed)
+        self.pca_plot.getViewBox().sigResized.connect(self._declutter)
         self.slider.valueChanged.connect(self._on_slider_moved)
         self.animation.valueChanged.connect(self._on_animation_step)
         self.play_button.toggled.connect(self._on_play_toggled)
@@ -329,10 +330,10 @@ class LayerOutputs(QWidget):
         self.pca_plot.setLabel("left", f"PC2 ({variance[1]:.0%})")
         self.layer_label.setText(name)
 
-    def _declutter(self) -> None:
+    def _declutter(self, *_args) -> None:
         """Hide a token label that would sit on one already shown (special tokens first), so
         close points do not pile their labels into an unreadable heap; hover names them all."""
-        if not self.labels:
+        if not self.labels or self.positions is None:
             return
         order = sorted(range(len(self.labels)), key=lambda i: self._groups[self._labelled[i]] < 2)
         placed = []  # scene rectangles of the labels kept

@@ -255,7 +255,8 @@ class ProbeView(QWidget):
     @Slot(int)
     def _on_strip_laid_out(self, height: int) -> None:
         # up to two rows of chips, then scroll: a long input must not push the panels down
-        self.strip_area.setFixedHeight(max(34, min(height + 4, STRIP_MAX_HEIGHT)))
+        two_rows = int(2 * self.strip.row_height()) + 2
+        self.strip_area.setFixedHeight(max(34, min(height + 4, two_rows)))
 
     @Slot()
     def _on_submitted(self) -> None:

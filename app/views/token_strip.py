@@ -105,6 +105,10 @@ class TokenStrip(QWidget):
         font.setBold(True)
         return font
 
+    def row_height(self) -> float:
+        """Height of one row of chips, the gap to the next row included."""
+        return QFontMetricsF(self.font()).height() + 8 + 4
+
     def _compute(self, width: float) -> tuple[list[QRectF], float]:
         fm = QFontMetricsF(self.font())
         bold = QFontMetricsF(self._font(True))

@@ -19,6 +19,8 @@ from PySide6.QtGui import QColor, QTransform
 
 from app.widgets.token_axis import TokenAxis
 
+MIN_CELL_PX = 16  # a long input's first view keeps cells at least this big (labels fit)
+
 
 class MatrixImage(pg.ImageItem):
     """An ImageItem that tells which cell the mouse is over or clicked."""
@@ -176,11 +178,15 @@ class MatrixPlot(pg.PlotItem):
             return
         self._block = (first, last)
         rows, cols = self._shape[:2]
-        if self.square and self.max_visible and first == 0 and last >= self.max_visible:
-            last = self.max_visible - 1
+        vb = self.getViewBox()
+        if self.square and self.max_visible and first == 0:
+            # the first view of a long input: at most max_visible tokens, and cells big enough
+            # for every label (MIN_CELL_PX), scroll or zoom out for the rest
+            fit = int(min(vb.width(), vb.height()) / MIN_CELL_PX) if vb.width() > 1 else 0
+            limit = max(8, min(self.max_visible, fit)) if fit else self.max_visible
+            last = min(last, limit - 1)
         last_row, last_col = min(last, rows - 1), min(last, cols - 1)
         x_span, y_span = last_col + 1.0 - first, last_row + 1.0 - first
-        vb = self.getViewBox()
         if self.square and vb.width() > 1 and vb.height() > 1:
             # ask for a range of the view's own aspect, so the locked aspect does not centre
             # the block: it stays at the top-left, the extra room goes right or down
