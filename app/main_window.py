@@ -49,6 +49,7 @@ if TYPE_CHECKING:  # pragma: no cover
 MAX_RECENT = 8
 MESSAGE_MS = 8000  # status-bar messages clear themselves after this long
 SIDEBAR_TABS_WIDTH = 1400  # narrower windows tab the Models list with the Model card
+TOOLBAR_MIN_HEIGHT = 800  # shorter windows hide the toolbar (its actions are in the menus)
 MEMORY_POLL_MS = 2000
 EXPORT_FILTERS = "JSON (*.json);;CSV, one row per attention weight (*.csv);;NumPy arrays (*.npz)"
 
@@ -482,6 +483,8 @@ class MainWindow(QMainWindow):
         """Size the sidebar and the Probe panels for the current window size. Below
         SIDEBAR_TABS_WIDTH the Models list and the Model card share one tab group."""
         width, height = self.width(), self.height()
+        # every toolbar action is in the menus: on a short screen the plots get its height
+        self.toolbar.setVisible(height >= TOOLBAR_MIN_HEIGHT)
         if width < SIDEBAR_TABS_WIDTH:
             self.tabifyDockWidget(self.models_dock, self.card_dock)
             self.models_dock.raise_()
@@ -508,6 +511,8 @@ class MainWindow(QMainWindow):
         """Arrange the panels unless a saved layout was restored that keeps each readable."""
         if not self._layout_restored or self.probe.undersized_panels():
             self.reset_layout()
+        else:  # a saved layout from a shorter (or taller) screen
+            self.toolbar.setVisible(self.height() >= TOOLBAR_MIN_HEIGHT)
 
     @Slot()
     def _on_plots_created(self) -> None:

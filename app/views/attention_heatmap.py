@@ -247,7 +247,7 @@ class AttentionHeatmap(QWidget):
     def resizeEvent(self, event) -> None:  # Qt API
         super().resizeEvent(event)
         # token labels may take a quarter of the height, so a short panel keeps its matrix
-        room = max(40, min(110, (self.canvas.height() - 60) // 4))
+        room = max(52, min(110, (self.canvas.height() - 60) // 4))
         for axis in (self.plot.row_axis, self.plot.col_axis):
             if axis.max_label_px != room:
                 axis.max_label_px = room

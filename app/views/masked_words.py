@@ -186,7 +186,9 @@ class MaskedWords(QWidget):
             top.addChild(child)
         if prediction.original is not None:
             rank, prob = prediction.original_rank, float(prediction.original_prob or 0.0)
-            child = QTreeWidgetItem([f"original: {bare(prediction.original)} #{rank}", ""])
+            child = QTreeWidgetItem(
+                [f"original: {bare(prediction.original)}, rank {rank}, {prob:.1%}", ""]
+            )
             child.setData(0, TOKEN_ROLE, prediction.original)
             child.setData(0, ORIGINAL_ROLE, True)
             child.setData(1, PROB_ROLE, prob)
@@ -208,6 +210,9 @@ class MaskedWords(QWidget):
             item = self._add(title, prediction)
             self.tree.addTopLevelItem(item)
             item.setFirstColumnSpanned(True)  # the title reads across the bar column
+            for j in range(item.childCount()):
+                if item.child(j).data(0, ORIGINAL_ROLE):
+                    item.child(j).setFirstColumnSpanned(True)  # its numbers are in the text
             item.setExpanded(True)
 
     @Slot(object)

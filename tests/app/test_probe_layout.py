@@ -63,6 +63,7 @@ def test_laptop_screen_stacks_the_bottom_panels_and_tabs_the_sidebar(qtbot, demo
     stacked = set(area.tabifiedDockWidgets(window.probe.docks["layers"]))
     assert {window.probe.docks["focus"], window.probe.docks["statistics"]} <= stacked
     assert window.tabifiedDockWidgets(window.models_dock) == [window.card_dock]
+    assert not window.toolbar.isVisible()  # its actions are in the menus; the plots need the room
     # the layer outputs get the whole width of the area, so their three plots fit side by side
     assert window.probe.docks["layers"].widget().width() >= area.width() - 20
     window.close()
