@@ -187,7 +187,7 @@ class MaskedWords(QWidget):
         if prediction.original is not None:
             rank, prob = prediction.original_rank, float(prediction.original_prob or 0.0)
             child = QTreeWidgetItem(
-                [f"original: {bare(prediction.original)}, rank {rank}, {prob:.1%}", ""]
+                [f"original {bare(prediction.original)!r}: rank {rank}, {prob:.1%}", ""]
             )
             child.setData(0, TOKEN_ROLE, prediction.original)
             child.setData(0, ORIGINAL_ROLE, True)

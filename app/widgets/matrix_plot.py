@@ -20,6 +20,7 @@ from PySide6.QtGui import QColor, QTransform
 from app.widgets.token_axis import TokenAxis
 
 MIN_CELL_PX = 16  # a long input's first view keeps cells at least this big (labels fit)
+SHORT_INPUT = 24  # up to this many tokens the whole matrix is shown, however small its cells
 
 
 class MatrixImage(pg.ImageItem):
@@ -179,7 +180,7 @@ class MatrixPlot(pg.PlotItem):
         self._block = (first, last)
         rows, cols = self._shape[:2]
         vb = self.getViewBox()
-        if self.square and self.max_visible and first == 0:
+        if self.square and self.max_visible and first == 0 and max(rows, cols) > SHORT_INPUT:
             # the first view of a long input: at most max_visible tokens, and cells big enough
             # for every label (MIN_CELL_PX), scroll or zoom out for the rest
             fit = int(min(vb.width(), vb.height()) / MIN_CELL_PX) if vb.width() > 1 else 0

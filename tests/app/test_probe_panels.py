@@ -45,7 +45,7 @@ def test_mask_and_predict_shows_the_original_words_rank(qtbot, window, bert):
     assert top.text(0) == "#2 'lord' masked"
     original = top.child(top.childCount() - 1)
     assert original.text(0) == (
-        f"original: lord, rank {expected.original_rank}, {expected.original_prob:.1%}"
+        f"original 'lord': rank {expected.original_rank}, {expected.original_prob:.1%}"
     )
     assert float(original.data(1, 0x0100 + 1)) == pytest.approx(expected.original_prob)
     assert "rank" in original.toolTip(0)
