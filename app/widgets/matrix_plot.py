@@ -155,11 +155,13 @@ class MatrixPlot(pg.PlotItem):
         if data.shape != self._shape:
             self._shape = data.shape
             vb = self.getViewBox()
+            # square cells in a wide or tall view leave blank room beside the matrix: allow it
+            room = 3 * max(rows, cols) if self.square else 0
             vb.setLimits(
                 xMin=-0.5,
-                xMax=cols - 0.5,
+                xMax=cols - 0.5 + room,
                 yMin=-0.5,
-                yMax=rows - 0.5,
+                yMax=rows - 0.5 + room,
                 minXRange=min(cols, 2),
                 minYRange=min(rows, 2),
             )
@@ -193,9 +195,6 @@ class MatrixPlot(pg.PlotItem):
             # the block: it stays at the top-left, the extra room goes right or down
             ratio = vb.height() / vb.width()
             x_span, y_span = max(x_span, y_span / ratio), max(y_span, x_span * ratio)
-            # no wider or taller than what is left of the matrix (the limits would re-centre)
-            shrink = min(1.0, (cols - first) / x_span, (rows - first) / y_span)
-            x_span, y_span = x_span * shrink, y_span * shrink
         vb.setRange(
             xRange=(first - 0.5, first - 0.5 + x_span),
             yRange=(first - 0.5, first - 0.5 + y_span),

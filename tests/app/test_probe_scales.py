@@ -119,3 +119,15 @@ def test_long_input_keeps_square_cells_and_zooms_to_a_brushed_span(qtbot, window
     (x0, x1), (y0, y1) = vb.viewRange()
     assert max(x1 - x0, y1 - y0) >= t - 0.5
     assert window.probe.strip_area.height() <= 2 * window.probe.strip.row_height() + 10
+
+
+def test_a_short_input_shows_every_row_and_column_in_square_cells(qtbot, make_window):
+    window = make_window()
+    window.resize(1280, 720)
+    analysis = start_and_wait(qtbot, window)
+    t = len(analysis.result.tokens)
+    vb = window.probe.heatmap.plot.getViewBox()
+    qtbot.wait(300)  # the panels settle their sizes
+    (x0, x1), (y0, y1) = vb.viewRange()
+    assert x0 <= -0.45 and y0 <= -0.45 and x1 >= t - 0.55 and y1 >= t - 0.55
+    assert vb.width() / (x1 - x0) == pytest.approx(vb.height() / (y1 - y0), rel=0.02)
