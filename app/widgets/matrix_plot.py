@@ -158,9 +158,9 @@ class MatrixPlot(pg.PlotItem):
             # square cells in a wide or tall view leave blank room beside the matrix: allow it
             room = 3 * max(rows, cols) if self.square else 0
             vb.setLimits(
-                xMin=-0.5,
+                xMin=-0.5 - room,
                 xMax=cols - 0.5 + room,
-                yMin=-0.5,
+                yMin=-0.5 - room,
                 yMax=rows - 0.5 + room,
                 minXRange=min(cols, 2),
                 minYRange=min(rows, 2),
@@ -195,11 +195,12 @@ class MatrixPlot(pg.PlotItem):
             # the block: it stays at the top-left, the extra room goes right or down
             ratio = vb.height() / vb.width()
             x_span, y_span = max(x_span, y_span / ratio), max(y_span, x_span * ratio)
-        vb.setRange(
-            xRange=(first - 0.5, first - 0.5 + x_span),
-            yRange=(first - 0.5, first - 0.5 + y_span),
-            padding=0,
-        )
+        x0 = y0 = first - 0.5
+        if first == 0 and last_row == rows - 1 and last_col == cols - 1:
+            # the whole matrix with room to spare: centre it in that room
+            x0 -= (x_span - cols) / 2
+            y0 -= (y_span - rows) / 2
+        vb.setRange(xRange=(x0, x0 + x_span), yRange=(y0, y0 + y_span), padding=0)
 
     def clear_matrix(self) -> None:
         self.image.clear()

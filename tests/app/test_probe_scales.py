@@ -130,4 +130,5 @@ def test_a_short_input_shows_every_row_and_column_in_square_cells(qtbot, make_wi
     qtbot.wait(300)  # the panels settle their sizes
     (x0, x1), (y0, y1) = vb.viewRange()
     assert x0 <= -0.45 and y0 <= -0.45 and x1 >= t - 0.55 and y1 >= t - 0.55
+    assert (x0 + x1) / 2 == pytest.approx((t - 1) / 2, abs=0.05)  # centred in its room
     assert vb.width() / (x1 - x0) == pytest.approx(vb.height() / (y1 - y0), rel=0.02)
