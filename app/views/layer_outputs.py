@@ -17,6 +17,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QEasingCurve, Qt, QTimer, QVariantAnimation, Slot
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QHBoxLayout,
     QLabel,
@@ -171,7 +172,18 @@ class LayerOutputs(QWidget):
         right_layout.addLayout(slider_row)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(self.norms_canvas)
+        self.norms_per_layer = QCheckBox("each layer to its own range")
+        self.norms_per_layer.setToolTip(
+            "Colour each layer's norms from its own smallest to its largest: the layers of a "
+            "model whose norms differ a lot between layers (ALBERT) are otherwise one colour"
+        )
+        norms = QWidget()
+        norms_layout = QVBoxLayout(norms)
+        norms_layout.setContentsMargins(0, 0, 0, 0)
+        norms_layout.setSpacing(0)
+        norms_layout.addWidget(self.norms_per_layer)
+        norms_layout.addWidget(self.norms_canvas, 1)
+        splitter.addWidget(norms)
         splitter.addWidget(curves)
         splitter.addWidget(right)
         for i in range(3):
@@ -196,6 +208,7 @@ class LayerOutputs(QWidget):
         self.play_button.toggled.connect(self._on_play_toggled)
         self.play_timer.timeout.connect(self._on_play_tick)
         self.turn_box.currentIndexChanged.connect(self._on_turn_mode)
+        self.norms_per_layer.toggled.connect(self._draw_norms)
         if state.analysis is not None:  # built after a probe: draw it now
             self._on_probed(state.analysis)
 
@@ -210,8 +223,7 @@ class LayerOutputs(QWidget):
         self.norms.set_labels(
             ["emb"] + [f"L{i + 1}" for i in range(n_layers)], labels, None, colors, None, bold
         )
-        low, high = float(stats.norms.min()), float(stats.norms.max())
-        self.norms.set_matrix(stats.norms, levels=(low, max(high, low + 1e-3)))
+        self._draw_norms()
         x = np.arange(1, n_layers + 1)
         self.l2_all.setData(x, stats.l2_mean)
         self.l2_words.setData(x, stats.l2_mean_words)
@@ -260,6 +272,20 @@ class LayerOutputs(QWidget):
         self.animation.stop()
         self._from_layer = self.layer
         self._place(analysis.pca[self.layer], self.layer, self.layer, 1.0)
+
+    def _draw_norms(self, *_args) -> None:
+        if self.analysis is None:
+            return
+        norms = self.analysis.layers.norms  # (L+1, T)
+        if self.norms_per_layer.isChecked():
+            low = norms.min(axis=1, keepdims=True)
+            span = np.maximum(norms.max(axis=1, keepdims=True) - low, 1e-6)
+            self.norms.set_matrix((norms - low) / span, levels=(0.0, 1.0))
+            self.norms.setTitle("hidden-state L2 norm \u00b7 per layer")
+            return
+        low, high = float(norms.min()), float(norms.max())
+        self.norms.set_matrix(norms, levels=(low, max(high, low + 1e-3)))
+        self.norms.setTitle("hidden-state L2 norm")
 
     @Slot(int)
     def _on_turn_mode(self, mode: int) -> None:

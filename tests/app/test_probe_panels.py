@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
@@ -151,3 +152,17 @@ def test_pca_labels_never_overlap(qtbot, window):
         for b in shown[i + 1 :]:
             assert not a.intersects(b)
     assert len(shown) < len(layers.labels)  # some were hidden: the test can fail
+
+
+def test_norms_can_be_coloured_per_layer(qtbot, window):
+    analysis = start_and_wait(qtbot, window)
+    layers = window.probe.layers
+    norms = analysis.layers.norms
+    assert_allclose(layers.norms.image.image, norms, rtol=1e-6)
+    layers.norms_per_layer.setChecked(True)
+    low, high = norms.min(axis=1, keepdims=True), norms.max(axis=1, keepdims=True)
+    span = np.maximum(high - low, 1e-6)  # a layer of equal norms stays one colour, not noise
+    assert_allclose(layers.norms.image.image, (norms - low) / span, atol=1e-5)
+    assert_allclose(layers.norms.image.getLevels(), (0.0, 1.0))
+    assert layers.norms.titleLabel.text.endswith("per layer")
+    layers.norms_per_layer.setChecked(False)
