@@ -21,6 +21,7 @@ from core.device import resolve_device
 from core.errors import InputError
 from core.export import dumps_json, save_csv, save_json, save_rows, tidy_rows
 from core.loaded_model import build_model, load_model
+from core.output_paths import check_output_file
 
 
 def _settings(p: argparse.ArgumentParser, batch: int = 8) -> None:
@@ -89,6 +90,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_compare(args: argparse.Namespace) -> int:
+    for option, path in (("--json", args.json), ("--csv", args.csv)):
+        if path is not None:
+            check_output_file(path, option)
     device = resolve_device(args.device)
     a = load_model(args.model_a, device=device)
     b = load_model(args.model_b, device=device)
