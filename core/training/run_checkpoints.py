@@ -5,7 +5,9 @@ tokenizer_config.json (so ``core.load_model`` and transformers' ``from_pretraine
 plus ``trainer_state.pt`` (optimizer, scheduler, grad scaler, every rank's RNG states, data
 position) and ``training_args.json``. Every folder is written under a temporary name and
 renamed when complete (``core.hf_checkpoint.atomic_folder``), so a crash mid-save leaves the
-previous checkpoint intact. ``trainer_state.pt`` is read with ``weights_only=True``: it holds
+previous checkpoint intact; an old checkpoint is renamed before it is deleted. What a kill
+leaves (those temporary folders) is recognised by name and removed by the next run in the
+folder (:func:`remove_debris`). ``trainer_state.pt`` is read with ``weights_only=True``: it holds
 only tensors and plain Python values, never pickled code.
 """
 
