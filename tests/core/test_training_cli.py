@@ -59,6 +59,8 @@ def test_train_then_eval_agree_and_resume_continues(corpus, tmp_path, capsys):
     assert main(train(corpus, out, "--steps", "3", "--save-every", "2", "--quiet")) == 0
     printed = capsys.readouterr().out
     assert "finished after 3 steps" in printed and "held-out: MLM accuracy" in printed
+    held_out = next(line for line in printed.splitlines() if line.startswith("held-out: "))
+    assert held_out.count("%") == 2 and held_out.count("nats") == 2  # eval's units
     assert (out / "final" / "model.safetensors").is_file()
     assert (out / "tokenizer" / "tokenizer.json").is_file()
     summary = json.loads((out / "final" / "training_summary.json").read_text())
