@@ -15,7 +15,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from app import compare_tasks
+from app import compare_calls
 from app.engine import Job
 from app.state import AppState, ModelEntry
 
@@ -25,7 +25,7 @@ DEFAULT_PAIR = ("bert-mini", "albert-mini")
 class CompareSession(QObject):
     models_changed = Signal(str, str)  # keys of model A and model B
     probe_requested = Signal(int)  # generation
-    probed = Signal(object)  # compare_tasks.CompareBundle of the newest generation
+    probed = Signal(object)  # compare_calls.CompareBundle of the newest generation
     probe_failed = Signal(str)
     costed = Signal(object)  # core.cost.compare.Comparison (predicted; measured once measured)
     cost_failed = Signal(str)
@@ -41,7 +41,7 @@ class CompareSession(QObject):
         self.generation = 0
         self.text = ""
         self.pair: str | None = None
-        self.bundle: compare_tasks.CompareBundle | None = None
+        self.bundle: compare_calls.CompareBundle | None = None
         self.comparison: Any = None  # core.cost.compare.Comparison
         self.batch, self.seq, self.precision, self.optimizer = 8, 0, "fp32", "adamw"  # seq 0: fit
         self.measure_job: Job | None = None
@@ -122,7 +122,7 @@ class CompareSession(QObject):
         a, b = (e.loaded for e in self.entries)
         job: Job | None = None
 
-        def done(bundle: compare_tasks.CompareBundle) -> None:
+        def done(bundle: compare_calls.CompareBundle) -> None:
             bundle.generation = generation
             self.bundle = bundle
             self.last_probe_job = job
@@ -134,7 +134,7 @@ class CompareSession(QObject):
                 self.probe_failed.emit(message)
 
         job = self.state.engine.submit(
-            compare_tasks.run_compare_probe,
+            compare_calls.run_compare_probe,
             a,
             b,
             self.text,
@@ -224,7 +224,7 @@ class CompareSession(QObject):
             self.measure_cancelled.emit()
 
         job = self.measure_job = self.state.engine.submit(
-            compare_tasks.run_measure,
+            compare_calls.run_measure,
             predicted,
             a.loaded,
             b.loaded,

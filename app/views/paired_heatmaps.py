@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.compare_tasks import CompareBundle
+from app.compare_calls import CompareBundle
 from app.theme import ATTENTION_COLORMAP, token_label_style
 from app.views.attention_heatmap import MEAN, ROLLOUT, head_name
 from app.widgets.matrix_plot import MatrixPlot

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.compare_tasks import CompareBundle
+from app.compare_calls import CompareBundle
 from app.theme import display_token
 from app.views.masked_words import PROB_ROLE, ProbabilityBar
 from app.widgets.plot_export import install_table_menu

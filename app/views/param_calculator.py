@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import compare_tasks
+from app import compare_calls
 from app.state import AppState
 from app.widgets.plot_export import install_table_menu
 
@@ -372,5 +372,5 @@ class ParamCalculator(QWidget):
             self.status.setText(message)
 
         self.state.engine.submit(
-            compare_tasks.build_config_model, config, name, on_done=done, on_error=failed
+            compare_calls.build_config_model, config, name, on_done=done, on_error=failed
         )

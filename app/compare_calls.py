@@ -1,4 +1,5 @@
-"""The engine calls of the Compare tab, run on the engine thread (``AppState.engine``).
+"""The engine calls of the Compare tab (as :mod:`app.engine_calls` for the Probe tab), run on
+the engine thread (``AppState.engine``).
 
 Each function calls ``core`` and returns plain data; ``core`` is imported inside them, so
 importing this module on the GUI thread costs nothing.
@@ -73,10 +74,11 @@ def build_config_model(config: ModelConfig, name: str, seed: int = 0) -> tuple[A
     it would not fit in memory or its vocabulary is smaller than the tokenizer's."""
     import torch
 
-    from app.tasks import random_tokenizer, summarize
+    from app.engine_calls import describe_loaded
     from core.cost.calculator import check_fits
     from core.errors import InputError
     from core.loaded_model import LoadedModel, build_model
+    from core.random_models import random_tokenizer
 
     check_fits(config)
     tokenizer = random_tokenizer(config.model_type, config.max_position_embeddings)
@@ -91,4 +93,4 @@ def build_config_model(config: ModelConfig, name: str, seed: int = 0) -> tuple[A
     model.init_weights()
     model.eval()
     loaded = LoadedModel(config=config, model=model, tokenizer=tokenizer, name=name)
-    return loaded, summarize(loaded, random_init=True)
+    return loaded, describe_loaded(loaded, random_init=True)
