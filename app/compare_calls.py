@@ -75,12 +75,11 @@ def build_config_model(config: ModelConfig, name: str, seed: int = 0) -> tuple[A
     import torch
 
     from app.engine_calls import describe_loaded
-    from core.cost.calculator import check_fits
     from core.errors import InputError
-    from core.loaded_model import LoadedModel, build_model
+    from core.loaded_model import LoadedModel, build_model, check_fits
     from core.random_models import random_tokenizer
 
-    check_fits(config)
+    check_fits(config, "cpu", source=name)
     tokenizer = random_tokenizer(config.model_type, config.max_position_embeddings)
     if config.vocab_size < tokenizer.vocab_size:
         raise InputError(

@@ -94,7 +94,7 @@ def describe_loaded(loaded: LoadedModel, random_init: bool = False) -> ModelRow:
         device=str(device),
         device_name=describe_device(device),
         config=loaded.config.to_dict(),
-        heads=tuple(sorted(loaded.heads)),
+        heads=tuple(loaded.heads.names()),
         params=count_parameters(loaded.model),
         random_init=random_init,
     )

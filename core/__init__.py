@@ -4,7 +4,7 @@ Never imports Qt. The public API is re-exported here.
 """
 
 from core.blocks import ModelOutput
-from core.config import PRESETS, ModelConfig, preset
+from core.config import PRESETS, Heads, ModelConfig, preset
 from core.errors import (
     BertScopeError,
     CheckpointError,
@@ -20,6 +20,7 @@ __all__ = [
     "BertScopeError",
     "CheckpointError",
     "ConfigError",
+    "Heads",
     "InputError",
     "LoadedModel",
     "ModelConfig",

@@ -24,13 +24,14 @@ from core.blocks import (
     ModelOutput,
     SelfAttention,
     activation,
+    check_family,
     init_weights,
     padding_mask,
     select_positions,
 )
-from core.config import ModelConfig
+from core.config import Heads, ModelConfig
 
-ALBERT_HEADS = frozenset({"pooler", "mlm", "sop"})
+ALBERT_HEADS = Heads.pretraining("albert")
 
 
 class AlbertLayer(nn.Module):
@@ -87,6 +88,22 @@ class AlbertTransformer(nn.Module):
             for layer in self.albert_layer_groups[i // layers_per_group].albert_layers
         ]
 
+    def forward(
+        self, e: torch.Tensor, attention_mask: torch.Tensor | None, output_attentions: bool
+    ) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...] | None]:
+        """Project the E-wide embeddings to H, then run the layer schedule: every layer's output
+        (the projection first, effective_layers + 1 of (B, T, H)) and, when asked, the attention
+        probabilities of every use of a layer (effective_layers of (B, nh, T, T))."""
+        x = self.embedding_hidden_mapping_in(e)  # (B, T, H)
+        mask = padding_mask(attention_mask, x.dtype)  # (B, 1, 1, T) or None
+        hidden_states = [x]
+        attentions = []
+        for layer in self.schedule:
+            x, probs = layer(x, mask, output_attentions)
+            hidden_states.append(x)
+            attentions.append(probs)
+        return tuple(hidden_states), tuple(attentions) if output_attentions else None
+
 
 class AlbertMLMHead(nn.Module):
     """H -> E dense, activation, LayerNorm, then the decoder tied to the E-wide word embeddings."""
@@ -113,25 +130,18 @@ class AlbertSOPHead(nn.Module):
 
 
 class AlbertModel(nn.Module):
-    """ALBERT with any subset of its heads: ``pooler``, ``mlm`` and ``sop`` (SOP needs the pooler)."""
+    """ALBERT with any of its heads: pooler, MLM and SOP (SOP needs the pooler)."""
 
-    def __init__(self, config: ModelConfig, heads: frozenset[str] = ALBERT_HEADS):
+    def __init__(self, config: ModelConfig, heads: Heads = ALBERT_HEADS):
         super().__init__()
-        assert config.model_type == "albert"
-        unknown = set(heads) - ALBERT_HEADS
-        if unknown:
-            raise ValueError(f"unknown ALBERT heads {sorted(unknown)}")
-        if "sop" in heads and "pooler" not in heads:
-            raise ValueError("the SOP head reads the pooler output: include 'pooler'")
+        check_family(config, "albert", heads)
         self.config = config
-        self.heads = frozenset(heads)
+        self.heads = heads
         self.embeddings = Embeddings(config)
         self.encoder = AlbertTransformer(config)
-        self.pooler = (
-            nn.Linear(config.hidden_size, config.hidden_size) if "pooler" in heads else None
-        )
-        self.predictions = AlbertMLMHead(config) if "mlm" in heads else None
-        self.sop_classifier = AlbertSOPHead(config) if "sop" in heads else None
+        self.pooler = nn.Linear(config.hidden_size, config.hidden_size) if heads.pooler else None
+        self.predictions = AlbertMLMHead(config) if heads.mlm else None
+        self.sop_classifier = AlbertSOPHead(config) if heads.sentence == "sop" else None
 
     def init_weights(self) -> None:
         init_weights(self, self.config.initializer_range)
@@ -149,20 +159,10 @@ class AlbertModel(nn.Module):
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
         e = self.embeddings(input_ids, token_type_ids)  # (B, T, E)
-        x = self.encoder.embedding_hidden_mapping_in(e)  # (B, T, H)
-        mask = padding_mask(attention_mask, x.dtype)
-        hidden_states = [x]
-        attentions = [] if output_attentions else None
-        for layer in self.encoder.schedule:
-            x, probs = layer(x, mask, output_attentions)
-            hidden_states.append(x)
-            if output_attentions:
-                attentions.append(probs)
+        hidden_states, attentions = self.encoder(e, attention_mask, output_attentions)
+        x = hidden_states[-1]  # (B, T, H)
 
-        out = ModelOutput(
-            hidden_states=tuple(hidden_states),
-            attentions=tuple(attentions) if output_attentions else None,
-        )
+        out = ModelOutput(hidden_states=hidden_states, attentions=attentions)
         if self.pooler is not None:
             out.pooler_output = torch.tanh(self.pooler(x[:, 0]))  # (B, H) from [CLS]
         if self.predictions is not None:

@@ -18,13 +18,14 @@ from core.blocks import (
     ModelOutput,
     SelfAttention,
     activation,
+    check_family,
     init_weights,
     padding_mask,
     select_positions,
 )
-from core.config import ModelConfig
+from core.config import Heads, ModelConfig
 
-BERT_HEADS = frozenset({"pooler", "mlm", "nsp"})
+BERT_HEADS = Heads.pretraining("bert")
 
 
 class BertIntermediate(nn.Module):
@@ -67,6 +68,20 @@ class BertEncoder(nn.Module):
         super().__init__()
         self.layer = nn.ModuleList(BertLayer(config) for _ in range(config.num_hidden_layers))
 
+    def forward(
+        self, x: torch.Tensor, attention_mask: torch.Tensor | None, output_attentions: bool
+    ) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...] | None]:
+        """Every layer's output (the input first, L + 1 of (B, T, H)) and, when asked, every
+        layer's attention probabilities (L of (B, nh, T, T))."""
+        mask = padding_mask(attention_mask, x.dtype)  # (B, 1, 1, T) or None
+        hidden_states = [x]
+        attentions = []
+        for layer in self.layer:
+            x, probs = layer(x, mask, output_attentions)
+            hidden_states.append(x)
+            attentions.append(probs)
+        return tuple(hidden_states), tuple(attentions) if output_attentions else None
+
 
 class BertPooler(nn.Module):
     def __init__(self, config: ModelConfig):
@@ -101,34 +116,31 @@ class BertLMPredictionHead(nn.Module):
 
 
 class BertPreTrainingHeads(nn.Module):
-    def __init__(self, config: ModelConfig, heads: frozenset[str]):
+    def __init__(self, config: ModelConfig, heads: Heads):
         super().__init__()
-        self.predictions = BertLMPredictionHead(config) if "mlm" in heads else None
-        self.seq_relationship = nn.Linear(config.hidden_size, 2) if "nsp" in heads else None
+        self.predictions = BertLMPredictionHead(config) if heads.mlm else None
+        self.seq_relationship = (
+            nn.Linear(config.hidden_size, 2) if heads.sentence == "nsp" else None
+        )
 
 
 class BertModel(nn.Module):
-    """BERT with any subset of its heads: ``pooler``, ``mlm`` and ``nsp`` (NSP needs the pooler)."""
+    """BERT with any of its heads: pooler, MLM and NSP (NSP needs the pooler)."""
 
-    def __init__(self, config: ModelConfig, heads: frozenset[str] = BERT_HEADS):
+    def __init__(self, config: ModelConfig, heads: Heads = BERT_HEADS):
         super().__init__()
-        assert config.model_type == "bert"
-        unknown = set(heads) - BERT_HEADS
-        if unknown:
-            raise ValueError(f"unknown BERT heads {sorted(unknown)}")
-        if "nsp" in heads and "pooler" not in heads:
-            raise ValueError("the NSP head reads the pooler output: include 'pooler'")
+        check_family(config, "bert", heads)
         self.config = config
-        self.heads = frozenset(heads)
+        self.heads = heads
         self.embeddings = Embeddings(config)
         self.encoder = BertEncoder(config)
-        self.pooler = BertPooler(config) if "pooler" in heads else None
-        if heads & {"mlm", "nsp"}:
-            self.cls = BertPreTrainingHeads(config, self.heads)
+        self.pooler = BertPooler(config) if heads.pooler else None
+        if heads.mlm or heads.sentence:
+            self.cls = BertPreTrainingHeads(config, heads)
 
     def init_weights(self) -> None:
         init_weights(self, self.config.initializer_range)
-        if "mlm" in self.heads:
+        if self.heads.mlm:
             nn.init.zeros_(self.cls.predictions.bias)
 
     def forward(
@@ -142,25 +154,16 @@ class BertModel(nn.Module):
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
         x = self.embeddings(input_ids, token_type_ids)  # (B, T, H)
-        mask = padding_mask(attention_mask, x.dtype)
-        hidden_states = [x]
-        attentions = [] if output_attentions else None
-        for layer in self.encoder.layer:
-            x, probs = layer(x, mask, output_attentions)
-            hidden_states.append(x)
-            if output_attentions:
-                attentions.append(probs)
+        hidden_states, attentions = self.encoder(x, attention_mask, output_attentions)
+        x = hidden_states[-1]  # (B, T, H)
 
-        out = ModelOutput(
-            hidden_states=tuple(hidden_states),
-            attentions=tuple(attentions) if output_attentions else None,
-        )
+        out = ModelOutput(hidden_states=hidden_states, attentions=attentions)
         if self.pooler is not None:
             out.pooler_output = self.pooler(x)
-        if "mlm" in self.heads:
+        if self.heads.mlm:
             out.mlm_logits = self.cls.predictions(
                 select_positions(x, mlm_positions), self.embeddings.word_embeddings.weight
             )
-        if "nsp" in self.heads:
+        if self.heads.sentence == "nsp":
             out.nsp_logits = self.cls.seq_relationship(out.pooler_output)
         return out

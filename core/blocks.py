@@ -1,9 +1,8 @@
 """Pieces both families use in the same way: activations, the padding mask, multi-head
 self-attention, and the output object a forward pass returns.
 
-The attention projects Q, K and V with one fused ``qkv`` matrix (one matmul instead of three);
-``core.hf_checkpoint`` splits and joins it for the separate ``query``/``key``/``value`` keys of
-Hugging Face checkpoints. Without ``need_weights`` it runs
+The attention projects Q, K and V with one fused ``qkv`` matrix (one matmul instead of three;
+the layout and the checkpoint key mapping are documented in ``core.hf_checkpoint``). Without ``need_weights`` it runs
 ``torch.nn.functional.scaled_dot_product_attention``; with it, the explicit softmax whose
 probabilities the analysis views show (identical maths, as in transformers' eager path).
 """
@@ -17,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.config import ModelConfig
+from core.config import Heads, ModelConfig
+from core.errors import ConfigError
 
 
 def activation(name: str):
@@ -32,7 +32,7 @@ def activation(name: str):
         return F.silu
     if name == "tanh":
         return torch.tanh
-    raise ValueError(f"unsupported activation {name!r}")  # ModelConfig.validate rejects it first
+    raise ConfigError(f"unsupported hidden_act {name!r}")  # ModelConfig.validate rejects it first
 
 
 def padding_mask(attention_mask: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
@@ -130,6 +130,17 @@ class ModelOutput:
 def select_positions(hidden: torch.Tensor, mlm_positions: torch.Tensor | None) -> torch.Tensor:
     """Rows of ``hidden`` (B, T, H) the MLM head should score: all, or the masked ones (N, H)."""
     return hidden if mlm_positions is None else hidden[mlm_positions]
+
+
+def check_family(config: ModelConfig, model_type: str, heads: Heads) -> None:
+    """Refuse a config or head set of the other family before any module is built."""
+    if config.model_type != model_type:
+        raise ConfigError(
+            f"model_type {config.model_type!r}: this is the {model_type!r} model class"
+        )
+    if not isinstance(heads, Heads):
+        raise ConfigError(f"heads must be a core.config.Heads, got {heads!r}")
+    heads.check_family(model_type)
 
 
 def init_weights(module: nn.Module, std: float) -> None:

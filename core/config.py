@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -20,6 +21,7 @@ from core.errors import ConfigError
 
 ModelType = Literal["bert", "albert"]
 Sharing = Literal["all", "attention", "ffn", "none"]
+SentenceHead = Literal["nsp", "sop"]
 
 SHARING_MODES: tuple[str, ...] = ("all", "attention", "ffn", "none")
 ACTIVATIONS: tuple[str, ...] = (
@@ -246,6 +248,61 @@ class ModelConfig:
             json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8"
         )
         os.replace(tmp, path)
+
+
+@dataclass(frozen=True)
+class Heads:
+    """Which pre-training heads sit on the encoder.
+
+    The checkpoint decides: a ``BertModel`` file has only the pooler, ``*ForMaskedLM`` only the
+    MLM head, ``*ForPreTraining`` all three. Flags rather than a set of names, so a misspelt
+    head is an AttributeError at the call site instead of a silent ``False``.
+    """
+
+    mlm: bool = False  # masked-LM head (decoder tied to the word embeddings)
+    sentence: SentenceHead | None = None  # BERT's next-sentence or ALBERT's sentence-order head
+    pooler: bool = False  # tanh(dense) on [CLS]; the sentence head reads it
+
+    def __post_init__(self) -> None:
+        if self.sentence not in (None, "nsp", "sop"):
+            raise ConfigError(f"unknown sentence head {self.sentence!r}; expected 'nsp' or 'sop'")
+        if self.sentence is not None and not self.pooler:
+            raise ConfigError(
+                f"the {self.sentence.upper()} head reads the pooler output: it needs pooler=True"
+            )
+
+    @classmethod
+    def pretraining(cls, model_type: str) -> Heads:
+        """All heads of the family's ``*ForPreTraining``: MLM, NSP (BERT) or SOP (ALBERT), pooler."""
+        return cls(mlm=True, sentence="nsp" if model_type == "bert" else "sop", pooler=True)
+
+    @classmethod
+    def from_names(cls, names: Iterable[str]) -> Heads:
+        """The inverse of :meth:`names` (e.g. a JSON export read back)."""
+        names = set(names)
+        unknown = names - {"mlm", "nsp", "sop", "pooler"}
+        if unknown or {"nsp", "sop"} <= names:
+            raise ConfigError(
+                f"unknown head names {sorted(names)}: expected some of mlm, nsp or sop, pooler"
+            )
+        sentence = "nsp" if "nsp" in names else "sop" if "sop" in names else None
+        return cls(mlm="mlm" in names, sentence=sentence, pooler="pooler" in names)
+
+    def names(self) -> list[str]:
+        """The heads present as sorted names, the stable form written to JSON and shown."""
+        present = [("mlm", self.mlm), ("pooler", self.pooler)]
+        if self.sentence is not None:
+            present.append((self.sentence, True))
+        return sorted(name for name, on in present if on)
+
+    def check_family(self, model_type: str) -> None:
+        """NSP belongs to BERT and SOP to ALBERT; refuse the other pairing."""
+        own = "nsp" if model_type == "bert" else "sop"
+        if self.sentence not in (None, own):
+            raise ConfigError(
+                f"{model_type} has no {self.sentence.upper()} head (its sentence head is "
+                f"{own.upper()})"
+            )
 
 
 # AlbertConfig's defaults where they differ from BertConfig's (used for fields a file omits).

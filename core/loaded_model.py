@@ -13,37 +13,114 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from core.albert import ALBERT_HEADS, AlbertModel
-from core.bert import BERT_HEADS, BertModel
+from core.albert import AlbertModel
+from core.bert import BertModel
 from core.blocks import ModelOutput
-from core.config import ModelConfig
+from core.config import Heads, ModelConfig
 from core.device import resolve_device
 from core.errors import CheckpointError, ConfigError
 from core.hf_checkpoint import (
     atomic_folder,
+    check_shapes,
     detect_heads,
+    engine_shapes,
     hf_architecture,
     hf_to_engine,
     load_state,
+    peek_weights,
     read_weights,
     save_weights,
 )
 from core.tokenizer import Encoded, Tokenizer, load_tokenizer
 
 
-def all_heads(config: ModelConfig) -> frozenset[str]:
-    return BERT_HEADS if config.model_type == "bert" else ALBERT_HEADS
-
-
-def build_model(config: ModelConfig, heads: frozenset[str] | None = None) -> nn.Module:
+def build_model(config: ModelConfig, heads: Heads | None = None) -> nn.Module:
     """An uninitialised model of ``config``'s family (call ``init_weights`` to train it).
 
-    Under ``with torch.device("meta"):`` it allocates nothing, which is how parameter
-    counts for paper-size presets are taken.
+    ``heads`` defaults to all pre-training heads. Under ``with torch.device("meta"):`` it
+    allocates nothing, which is how parameter counts for paper-size presets are taken.
     """
-    heads = all_heads(config) if heads is None else frozenset(heads)
+    heads = Heads.pretraining(config.model_type) if heads is None else heads
     cls = BertModel if config.model_type == "bert" else AlbertModel
     return cls(config, heads)
+
+
+# -- will it fit? ----------------------------------------------------------------------------
+def available_memory(device: torch.device) -> int | None:
+    """Bytes free for new tensors on ``device``: ``MemAvailable`` from /proc/meminfo for the CPU
+    (and MPS, which shares it), the driver's free figure for CUDA; None where unknown."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _size(n: float) -> str:
+    if n < 1000:
+        return f"{n:,.0f} bytes"
+    for unit in ("KB", "MB", "GB"):
+        n /= 1000
+        if n < 1000:
+            return f"{n:,.1f} {unit}"
+    return f"{n / 1000:,.1f} TB"
+
+
+def _refuse_if_short(need: int, why: str, device: torch.device, source: str) -> None:
+    free = available_memory(device)
+    if free is not None and need > free:
+        where = "RAM" if device.type in ("cpu", "mps") else f"{device} memory"
+        raise CheckpointError(
+            f"{source}: the model needs about {_size(need)} ({why}) but only {_size(free)} of "
+            f"{where} is available"
+        )
+
+
+def _check_fits(
+    model: nn.Module,
+    device: torch.device,
+    dtype: torch.dtype,
+    source: str,
+    file_bytes: int = 0,
+) -> int:
+    n = sum(p.numel() for p in model.parameters())  # shared (ALBERT) and tied tensors once
+    size = torch.empty((), dtype=dtype, device="meta").element_size()
+    need = n * size
+    why = f"{n:,} parameters x {size} bytes"
+    # The model is built in RAM first; while the checkpoint's tensors are copied in, they are
+    # held there too.
+    _refuse_if_short(
+        need + file_bytes,
+        why + (f" + {_size(file_bytes)} of weights read" if file_bytes else ""),
+        torch.device("cpu"),
+        source,
+    )
+    if device.type == "cuda":
+        _refuse_if_short(need, why, device, source)
+    return need
+
+
+def check_fits(
+    config: ModelConfig,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype = torch.float32,
+    heads: Heads | None = None,
+    source: str = "config",
+) -> int:
+    """The bytes a model of ``config`` takes; raises :class:`CheckpointError` in one line (which
+    starts with ``source``, e.g. the model's name) when that exceeds the memory available on
+    ``device`` (and in RAM, where it is built first). For a config alone, before building it.
+
+    Counts on a meta-device model, so an absurd config is refused without allocating anything.
+    """
+    with torch.device("meta"):
+        model = build_model(config, heads)
+    return _check_fits(model, resolve_device(device), dtype, source)
 
 
 @dataclass
@@ -58,7 +135,7 @@ class LoadedModel:
     extra_files: dict[str, bytes] = field(default_factory=dict, repr=False)
 
     @property
-    def heads(self) -> frozenset[str]:
+    def heads(self) -> Heads:
         return self.model.heads
 
     @property
@@ -89,7 +166,12 @@ def load_model(
     device: str | torch.device | None = None,
     dtype: torch.dtype = torch.float32,
 ) -> LoadedModel:
-    """Load a Hugging Face-format BERT/ALBERT folder (config.json, weights, tokenizer)."""
+    """Load a Hugging Face-format BERT/ALBERT folder (config.json, weights, tokenizer).
+
+    Before any weight is allocated, the tensor shapes in the file (the safetensors header) are
+    compared with the model ``config.json`` describes, and its size with the memory available:
+    either failure is a one-line :class:`CheckpointError`, not an allocator traceback.
+    """
     folder = Path(path)
     if not folder.exists():
         raise CheckpointError(f"{folder}: no such folder")
@@ -101,10 +183,14 @@ def load_model(
         config = ModelConfig.load(folder / "config.json")
     except ConfigError as err:
         raise CheckpointError(str(err)) from None
-    state = hf_to_engine(read_weights(folder), config)
-    heads = detect_heads(set(state), config.model_type)
+    raw_shapes, tensors, file_bytes = peek_weights(folder)
+    shapes = engine_shapes(raw_shapes, config)
     with torch.device("meta"):
-        model = build_model(config, heads)
+        model = build_model(config, detect_heads(set(shapes), config.model_type))
+    check_shapes(model, shapes, str(folder))
+    target = resolve_device(device)
+    _check_fits(model, target, dtype, str(folder), file_bytes)
+    state = hf_to_engine(read_weights(folder) if tensors is None else tensors, config)
     model.to_empty(device="cpu")
     model.to(dtype)
     load_state(model, state, str(folder))
@@ -115,7 +201,7 @@ def load_model(
             f"vocab_size is {config.vocab_size}"
         )
     model.eval()
-    model.to(resolve_device(device))
+    model.to(target)
     return LoadedModel(
         config=config, model=model, tokenizer=tokenizer, name=folder.name, path=folder
     )

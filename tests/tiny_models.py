@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from core.config import ModelConfig
+from core.config import Heads, ModelConfig
 from core.loaded_model import LoadedModel, build_model, save_model
 from core.tokenizer import SPECIAL_DEFAULTS, Tokenizer, wordpiece_from_vocab
 
@@ -58,7 +58,7 @@ def tiny_config(model_type: str = "bert", **overrides) -> ModelConfig:
 
 
 def engine_checkpoint(
-    folder: Path, config: ModelConfig, seed: int = 0, heads: frozenset[str] | None = None
+    folder: Path, config: ModelConfig, seed: int = 0, heads: Heads | None = None
 ) -> Path:
     """A random-initialised checkpoint written by the engine itself."""
     torch.manual_seed(seed)

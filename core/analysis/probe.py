@@ -156,7 +156,7 @@ def probe_encoded(
     _check_top_k(top_k)
     mask_id = loaded.tokenizer.token_id("mask")
     mask_positions = [i for i, t in enumerate(encoded.input_ids) if t == mask_id]
-    has_mlm = "mlm" in loaded.heads
+    has_mlm = loaded.heads.mlm
     selected = None
     if has_mlm and not full_logits:  # decode only the [MASK] rows: V x H per row saved
         selected = torch.zeros(1, len(encoded), dtype=torch.bool, device=loaded.device)
@@ -222,7 +222,7 @@ def predict_masked(
     sequence, or a special token.
     """
     _check_top_k(top_k)
-    if "mlm" not in loaded.heads:
+    if not loaded.heads.mlm:
         raise InputError(f"{loaded.name}: model has no MLM head, so it cannot predict masked words")
     encoded = loaded.encode(text, pair)
     if isinstance(position, bool) or not isinstance(position, (int, np.integer)):

@@ -134,7 +134,7 @@ def run_memory(args: argparse.Namespace) -> int:
         config, name, heads = preset(args.preset), args.preset, None
     else:
         loaded = load_model(args.model, device="cpu")
-        config, name, heads = loaded.config, loaded.name, frozenset(loaded.heads)
+        config, name, heads = loaded.config, loaded.name, loaded.heads
     if args.seq is None:
         args.seq = default_seq(config)
     results = []

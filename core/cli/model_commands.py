@@ -96,7 +96,7 @@ def run_info(args: argparse.Namespace) -> int:
                     "name": loaded.name,
                     "path": str(loaded.path),
                     "config": config,
-                    "heads": sorted(loaded.heads),
+                    "heads": loaded.heads.names(),
                     "effective_layers": loaded.config.effective_layers,
                     "tokenizer_vocab_size": loaded.tokenizer.vocab_size,
                     "parameters": breakdown_dict(breakdown),
@@ -117,7 +117,7 @@ def run_info(args: argparse.Namespace) -> int:
             f"  embedding_size {c.embedding_size}, num_hidden_groups {c.num_hidden_groups}, "
             f"inner_group_num {c.inner_group_num}, sharing {c.sharing}"
         )
-    print(f"  heads present: {', '.join(sorted(loaded.heads)) or 'none'}")
+    print(f"  heads present: {', '.join(loaded.heads.names()) or 'none'}")
     print(breakdown_table(breakdown))
     return 0
 

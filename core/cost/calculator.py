@@ -12,7 +12,6 @@ AlbertModel, and carried by Google's released checkpoints).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import torch
@@ -162,34 +161,3 @@ def calculate(
 def relative_difference(ours: float, published: float) -> float:
     """(ours − published) / published."""
     return (ours - published) / published
-
-
-def available_memory() -> int | None:
-    """Bytes of RAM the system can still hand out (``MemAvailable``), None where unknown."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def check_fits(config: ModelConfig, available: int | None = None, seq: int = 128) -> None:
-    """Refuse a configuration whose weights and one probe (batch 1) would not fit in memory:
-    the modelled inference peak (fp32 weights, hidden states, attention maps, MLM logits) plus
-    the same again for random initialisation's scratch, against ``available`` bytes."""
-    available = available_memory() if available is None else available
-    if available is None:
-        return
-    est = inference_memory(config, 1, min(seq, config.max_position_embeddings), "fp32", True, "cpu")
-    need = est.total + est.get("weights")
-    if need > available:
-        raise InputError(
-            f"this configuration needs about {need / 2**30:.1f} GiB to build and probe; "
-            f"{available / 2**30:.1f} GiB is available"
-        )

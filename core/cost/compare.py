@@ -87,7 +87,7 @@ def summarize(
     check_settings(batch, seq, precision, optimizer, loaded.config)
     device = loaded.device
     kind = _kernel_family(device)
-    heads = frozenset(loaded.heads)
+    heads = loaded.heads
     result = probe(loaded, text)
     measured_train = measured_inf = latency = None
     if measure and device.type in ("cpu", "cuda"):

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from core.config import ModelConfig
+from core.config import Heads, ModelConfig
 from core.cost.measure import MLM_FRACTION
 from core.cost.params import ParamReport, param_report
 from core.errors import InputError
@@ -46,7 +46,7 @@ def flops_per_token(
     config: ModelConfig,
     seq: int = 128,
     mlm_fraction: float = MLM_FRACTION,
-    heads: frozenset[str] | None = None,
+    heads: Heads | None = None,
     name: str | None = None,
     report: ParamReport | None = None,
 ) -> FlopsEstimate:
@@ -57,7 +57,7 @@ def flops_per_token(
     if not 0.0 <= mlm_fraction <= 1.0:
         raise InputError(f"mlm_fraction must be in [0, 1], got {mlm_fraction!r}")
     report = param_report(config, name, heads) if report is None else report
-    heads = frozenset(report.heads)
+    heads = Heads.from_names(report.heads)
     H, I, L, T = config.hidden_size, config.intermediate_size, config.effective_layers, seq
     V, E = config.vocab_size, config.embedding_dim
     albert = config.model_type == "albert"
@@ -67,10 +67,9 @@ def flops_per_token(
         "feed-forward": L * 2 * 2 * H * I,
         "attention scores and sums": L * 2 * 2 * T * H,
         "embedding projection": 2 * E * H if albert else 0,
-        "MLM head": mlm_fraction * 2 * (H * Eh + Eh * V) if "mlm" in heads else 0.0,
+        "MLM head": mlm_fraction * 2 * (H * Eh + Eh * V) if heads.mlm else 0.0,
         "pooler and NSP/SOP": (
-            ((2 * H * H if "pooler" in heads else 0) + (2 * 2 * H if heads & {"nsp", "sop"} else 0))
-            / T
+            ((2 * H * H if heads.pooler else 0) + (2 * 2 * H if heads.sentence else 0)) / T
         ),
     }
     forward = float(sum(terms.values()))

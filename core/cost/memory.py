@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from core.config import ModelConfig
+from core.config import Heads, ModelConfig
 from core.cost.measure import check_settings, masked_count
 from core.loaded_model import build_model
 
@@ -104,12 +104,10 @@ class _Counts:
     n_cast: int  # unique parameters autocast copies (Linear weights/biases, tied decoder)
     n_cast_encoder: int  # of which in the embeddings and encoder (cast before the heads run)
     largest: int  # numel of the largest parameter tensor
-    heads: frozenset[str]
+    heads: Heads
 
 
-def _counts(
-    model: nn.Module | ModelConfig, heads: frozenset[str] | None
-) -> tuple[ModelConfig, _Counts]:
+def _counts(model: nn.Module | ModelConfig, heads: Heads | None) -> tuple[ModelConfig, _Counts]:
     if isinstance(model, ModelConfig):
         with torch.device("meta"):
             model = build_model(model, heads)
@@ -122,7 +120,7 @@ def _counts(
                 cast[id(p)] = p.numel()
                 if name.startswith(("embeddings", "encoder")):
                     encoder.add(id(p))
-    if "mlm" in model.heads:  # the decoder is F.linear with the word embeddings and the bias
+    if model.heads.mlm:  # the decoder is F.linear with the word embeddings and the bias
         word = model.embeddings.word_embeddings.weight
         cast[id(word)] = word.numel()
         bias = (
@@ -136,7 +134,7 @@ def _counts(
         n_cast=sum(cast.values()),
         n_cast_encoder=sum(n for key, n in cast.items() if key in encoder),
         largest=max(p.numel() for p in params.values()),
-        heads=frozenset(model.heads),
+        heads=model.heads,
     )
 
 
@@ -248,9 +246,9 @@ def _head_terms(
     c = d["c"]
     heads: list[_Term] = []
     loss: list[_Term] = []
-    if "pooler" in counts.heads:
+    if counts.heads.pooler:
         heads.append(_Term("pooler input and tanh output", b * H, c + (d["cast"] or 0), "B·H"))
-    if "mlm" in counts.heads:
+    if counts.heads.mlm:
         heads += [
             _Term("masked-position selection", b * t, 1, "B·T"),
             _Term("selected hidden states", n * H, d["cast"] or d["stream"], "N·H"),
@@ -272,7 +270,7 @@ def training_memory(
     optimizer: str = "adamw",
     device: str = "cuda",
     name: str | None = None,
-    heads: frozenset[str] | None = None,
+    heads: Heads | None = None,
 ) -> MemoryEstimate:
     """Modelled peak memory of one training step (forward, loss, backward, optimizer step)
     with the MLM head on 15% of the positions, as :func:`core.cost.measure.
@@ -292,7 +290,7 @@ def training_memory(
     check_settings(batch, seq, precision, optimizer, config)
     mixed = precision != "fp32"
     d = _dtypes(config, precision, device)
-    n = masked_count(batch, seq) if "mlm" in counts.heads else 0
+    n = masked_count(batch, seq) if counts.heads.mlm else 0
     syms = _symbols(config, batch, seq, counts, n)
     L, V, E = config.effective_layers, config.vocab_size, config.embedding_dim
     materialized = device == "cpu" and config.attention_probs_dropout_prob > 0
@@ -317,7 +315,7 @@ def training_memory(
         opt_tmp, opt_form = 2 * counts.largest * 4, "2·Nmax·4 (for-loop AdamW, largest tensor)"
     kept = (L + 1) * batch * seq * config.hidden_size * d["stream"] + n * V * d["c"]
 
-    has_mlm = "mlm" in counts.heads
+    has_mlm = counts.heads.mlm
     phases = {
         "backward start": activations + (2 * n * V * 4 if has_mlm else 0),
         "tied-decoder backward": activations
@@ -408,7 +406,7 @@ def inference_memory(
     output_attentions: bool = True,
     device: str = "cuda",
     name: str | None = None,
-    heads: frozenset[str] | None = None,
+    heads: Heads | None = None,
 ) -> MemoryEstimate:
     """Modelled peak of one eval forward pass that keeps every hidden state, the attention maps
     (``output_attentions``) and the MLM logits at every position, as the probe runs it."""
@@ -444,8 +442,8 @@ def inference_memory(
     attn_scratch = 3 * P * H * c + scores + P * H * c + 2 * P * H * s + 2 * P * 4
     ffn_scratch = P * H * s + max(2 * P * I * c, P * I * c + 2 * P * H * s + 2 * P * 4)
     scratch = max(attn_scratch, ffn_scratch)
-    logits = P * V * c if "mlm" in counts.heads else 0
-    head_scratch = P * Eh * c if "mlm" in counts.heads else 0
+    logits = P * V * c if counts.heads.mlm else 0
+    head_scratch = P * Eh * c if counts.heads.mlm else 0
     # autocast caches each weight's half copy (parameters require grad, even under no_grad)
     # until the autocast region ends: the encoder's are alive in the last layer, all at the end
     encoder_casts = 2 * counts.n_cast_encoder if mixed else 0

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from core.config import ModelConfig
+from core.config import Heads, ModelConfig
+from core.errors import ConfigError
 from core.loaded_model import build_model
 
 COMPONENTS: tuple[str, ...] = (
@@ -47,7 +48,7 @@ def component_of(name: str) -> str:
         return "pooler"
     if name.startswith(("cls.", "predictions.", "sop_classifier.")):
         return "heads"
-    raise ValueError(f"parameter {name!r} belongs to no known component")
+    raise ConfigError(f"parameter {name!r} belongs to no known component")
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ class ComponentCount:
 class ParamReport:
     model: str
     model_type: str
-    heads: tuple[str, ...]
+    heads: tuple[str, ...]  # Heads.names() of the model: its stable, serialised form
     components: list[ComponentCount]
     total_unique: int
     total_effective: int
@@ -154,17 +155,17 @@ def symbols(config: ModelConfig) -> dict[str, int]:
     }
 
 
-def formulas(config: ModelConfig, heads: frozenset[str]) -> dict[str, str]:
+def formulas(config: ModelConfig, heads: Heads) -> dict[str, str]:
     """Closed forms of the *unique* count of each component."""
     albert = config.model_type == "albert"
     sets = "G" if albert and config.sharing == "all" else "L"
     attn_sets = "1" if albert and config.sharing == "attention" else sets
     ffn_sets = "1" if albert and config.sharing == "ffn" else sets
     head_terms = []
-    if "mlm" in heads:
+    if heads.mlm:
         # transform dense + LayerNorm + output bias; the decoder is tied to the word embeddings
         head_terms.append("(H·E + E) + 2E + V" if albert else "(H² + H) + 2H + V")
-    if "nsp" in heads or "sop" in heads:
+    if heads.sentence:
         head_terms.append("2H + 2")
     # LayerNorms: embeddings (2E) + two per layer (attention, feed-forward) of 2H each
     if albert and config.sharing in ("attention", "ffn"):
@@ -177,18 +178,18 @@ def formulas(config: ModelConfig, heads: frozenset[str]) -> dict[str, str]:
         "attention": f"{attn_sets}·(4H² + 4H)",
         "feed-forward": f"{ffn_sets}·(2·H·I + I + H)",
         "layer norms": norms,
-        "pooler": "H² + H" if "pooler" in heads else "0",
+        "pooler": "H² + H" if heads.pooler else "0",
         "heads": " + ".join(head_terms) if head_terms else "0",
     }
 
 
-def _meta_model(config: ModelConfig, heads: frozenset[str] | None) -> nn.Module:
+def _meta_model(config: ModelConfig, heads: Heads | None) -> nn.Module:
     with torch.device("meta"):
         return build_model(config, heads)
 
 
 def param_report(
-    model: nn.Module | ModelConfig, name: str | None = None, heads: frozenset[str] | None = None
+    model: nn.Module | ModelConfig, name: str | None = None, heads: Heads | None = None
 ) -> ParamReport:
     """Component breakdown of a model (a module, or a config counted on the meta device)."""
     module = _meta_model(model, heads) if isinstance(model, ModelConfig) else model
@@ -209,7 +210,7 @@ def param_report(
     return ParamReport(
         model=name or config.model_type,
         model_type=config.model_type,
-        heads=tuple(sorted(module.heads)),
+        heads=tuple(module.heads.names()),
         components=comps,
         total_unique=b.total_unique,
         total_effective=b.total_effective,

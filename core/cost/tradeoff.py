@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from core.analysis.hidden_states import LayerStats
-from core.config import ModelConfig
+from core.config import Heads, ModelConfig
 from core.cost.compare import Comparison, ModelSummary, _fresh_copy, _kernel_family
 from core.cost.flops import flops_per_token
 from core.cost.measure import (
@@ -57,7 +57,7 @@ def default_seq(*configs: ModelConfig, wanted: int = 128) -> int:
 
 def predicted_summary(
     config: ModelConfig,
-    heads: frozenset[str],
+    heads: Heads,
     name: str,
     batch: int = 8,
     seq: int = 128,
@@ -69,7 +69,6 @@ def predicted_summary(
 ) -> ModelSummary:
     """Parameters, modelled memory and FLOPs of a configuration (nothing measured)."""
     check_settings(batch, seq, precision, optimizer, config)
-    heads = frozenset(heads)
     return ModelSummary(
         name=name,
         model_type=config.model_type,

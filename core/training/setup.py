@@ -156,7 +156,7 @@ def evaluate_model(
         raise InputError(f"max examples must be >= 1, got {max_examples}")
     files = check_corpus(corpus)
     loaded = model if isinstance(model, LoadedModel) else load_model(model, device=device)
-    if "mlm" not in loaded.heads:
+    if not loaded.heads.mlm:
         raise InputError(f"{loaded.path}: the model has no MLM head to evaluate")
     if seq_len > loaded.config.max_position_embeddings:
         raise InputError(

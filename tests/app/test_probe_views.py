@@ -15,6 +15,7 @@ from core.analysis import (
     probe,
     token_focus,
 )
+from core.config import Heads
 from core.loaded_model import load_model
 from tests.app.helpers import TEXT, WAIT_MS, probe_and_wait, select_model, start_and_wait
 
@@ -262,7 +263,7 @@ def test_a_model_without_mlm_head_says_so_and_disables_mask_and_predict(qtbot, w
     from tests.tiny_models import engine_checkpoint, tiny_config
 
     folder = engine_checkpoint(
-        tmp_path / "encoder-only", tiny_config("bert"), heads=frozenset({"pooler"})
+        tmp_path / "encoder-only", tiny_config("bert"), heads=Heads(pooler=True)
     )
     start_and_wait(qtbot, window)
     with qtbot.waitSignal(window.state.probed, timeout=WAIT_MS) as blocker:

@@ -25,6 +25,7 @@ from core.analysis.attention import entropy, is_punctuation
 from core.analysis.hidden_states import hidden_state_stats, pca_explained_variance
 from core.analysis.probe import ProbeResult, TokenInfo
 from core.analysis.summary import analyze
+from core.config import Heads
 from core.export import load_csv, load_json, save_csv, save_json, tidy_rows
 from tests.tiny_models import engine_checkpoint, tiny_config
 
@@ -47,7 +48,7 @@ def albert(tmp_path_factory):
 @pytest.fixture(scope="module")
 def bare(tmp_path_factory):
     folder = engine_checkpoint(
-        tmp_path_factory.mktemp("m") / "bare", tiny_config("bert"), heads=frozenset({"pooler"})
+        tmp_path_factory.mktemp("m") / "bare", tiny_config("bert"), heads=Heads(pooler=True)
     )
     return load_model(folder, device="cpu")
 

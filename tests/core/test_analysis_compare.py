@@ -12,6 +12,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from core import build_model, load_model, preset
 from core.cli import main
+from core.config import Heads
 from core.cost.compare import compare
 from core.cost.flops import flops_per_token
 from core.cost.measure import (
@@ -52,7 +53,7 @@ def folders(tmp_path_factory):
     ],
     ids=["bert", "albert-groups", "albert-ffn", "albert-attention", "bert-base", "albert-base"],
 )
-@pytest.mark.parametrize("heads", [None, frozenset({"pooler"}), frozenset()])
+@pytest.mark.parametrize("heads", [None, Heads(pooler=True), Heads()])
 def test_breakdown_sums_to_total_and_matches_engine(config, heads):
     with torch.device("meta"):
         model = build_model(config, heads)

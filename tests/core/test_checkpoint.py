@@ -6,14 +6,23 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import shutil
 
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from core import CheckpointError, InputError, TokenizerError, load_model, save_model
-from core.hf_checkpoint import atomic_folder
+from core import CheckpointError, InputError, TokenizerError, load_model, loaded_model, save_model
+from core.config import Heads, preset
+from core.hf_checkpoint import (
+    atomic_folder,
+    engine_shapes,
+    hf_to_engine,
+    peek_weights,
+    read_weights,
+)
+from core.loaded_model import build_model, check_fits
 from tests.tiny_models import engine_checkpoint, tiny_config, vocab_folder
 
 TEXT = "the king saw the light of the city ."
@@ -273,3 +282,134 @@ def test_saved_folder_has_ordinary_permissions(tmp_path, bert_folder):
     finally:
         os.umask(old)
     assert (tmp_path / "perm").stat().st_mode & 0o777 == 0o755
+
+
+def test_saved_files_respect_the_umask(tmp_path, bert_folder):
+    old = os.umask(0o022)
+    try:
+        save_model(load_model(bert_folder), tmp_path / "perm")
+    finally:
+        os.umask(old)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "perm").iterdir()}
+    assert "model.safetensors" in modes
+    assert modes == dict.fromkeys(modes, 0o644)
+    old = os.umask(0o077)
+    try:
+        save_model(load_model(bert_folder), tmp_path / "private")
+    finally:
+        os.umask(old)
+    private = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "private").iterdir()}
+    assert private == dict.fromkeys(modes, 0o600)
+
+
+# -- checked before anything is allocated ---------------------------------------------------------
+def _no_tensor_reads(monkeypatch):
+    """Make reading tensor data fail: a check that passes never got that far."""
+
+    def refuse(folder):
+        raise AssertionError("tensor data was read before the checks")
+
+    monkeypatch.setattr(loaded_model, "read_weights", refuse)
+
+
+def with_config(src, dst, **changes):
+    shutil.copytree(src, dst)
+    data = json.loads((dst / "config.json").read_text())
+    data.update(changes)
+    (dst / "config.json").write_text(json.dumps(data))
+    return dst
+
+
+def test_config_disagreeing_with_the_header_is_refused_without_reading_tensors(
+    tmp_path, bert_folder, monkeypatch
+):
+    folder = with_config(bert_folder, tmp_path / "wide", hidden_size=10**6)
+    _no_tensor_reads(monkeypatch)
+    with pytest.raises(
+        CheckpointError,
+        match=r"weight shapes disagree with config\.json: embeddings\.word_embeddings\.weight "
+        r"\(99, 32\) \(config expects \(99, 1000000\)\)",
+    ):
+        load_model(folder)
+
+
+def test_pytorch_bin_disagreeing_with_config_names_the_key(tmp_path, bert_folder):
+    shutil.copytree(bert_folder, tmp_path / "bin")
+    tensors = load_file(str(tmp_path / "bin" / "model.safetensors"))
+    (tmp_path / "bin" / "model.safetensors").unlink()
+    torch.save(tensors, tmp_path / "bin" / "pytorch_model.bin")
+    with_config(tmp_path / "bin", tmp_path / "bin-long", max_position_embeddings=80)
+    with pytest.raises(
+        CheckpointError,
+        match=r"embeddings\.position_embeddings\.weight \(64, 32\) \(config expects \(80, 32\)\)",
+    ):
+        load_model(tmp_path / "bin-long")
+
+
+def test_fused_qkv_shapes_from_the_header(bert_folder):
+    config = load_model(bert_folder).config
+    raw, tensors, file_bytes = peek_weights(bert_folder)
+    assert tensors is None
+    assert file_bytes == (bert_folder / "model.safetensors").stat().st_size
+    shapes = engine_shapes(raw, config)
+    H = config.hidden_size
+    assert raw["bert.encoder.layer.0.attention.self.query.weight"] == (H, H)
+    assert shapes["encoder.layer.0.attention.qkv.weight"] == (3 * H, H)
+    assert shapes["encoder.layer.0.attention.qkv.bias"] == (3 * H,)
+    state = hf_to_engine(read_weights(bert_folder), config)
+    assert shapes == {k: tuple(v.shape) for k, v in state.items()}
+
+
+def test_absurd_config_is_refused_in_one_line_without_allocating():
+    config = preset("bert-base", hidden_size=10**6, num_attention_heads=8)
+    with pytest.raises(CheckpointError) as info:
+        check_fits(config, "cpu")
+    message = str(info.value)
+    assert "\n" not in message
+    with torch.device("meta"):
+        n = sum(p.numel() for p in build_model(config).parameters())
+    assert f"{n:,} parameters x 4 bytes" in message
+    assert re.search(
+        r"needs about [\d,.]+ TB .* but only [\d,.]+ [KMGT]?B of RAM is available", message
+    )
+
+
+def test_check_fits_counts_parameters_times_bytes(bert_folder):
+    loaded = load_model(bert_folder)
+    n = sum(p.numel() for p in loaded.model.parameters())
+    assert check_fits(loaded.config, "cpu") == 4 * n
+    assert check_fits(loaded.config, "cpu", dtype=torch.bfloat16) == 2 * n
+    encoder_only = Heads(pooler=True)
+    with torch.device("meta"):
+        bare = sum(p.numel() for p in build_model(loaded.config, encoder_only).parameters())
+    assert check_fits(loaded.config, "cpu", heads=encoder_only) == 4 * bare < 4 * n
+
+
+def test_load_refused_when_memory_is_short(bert_folder, monkeypatch):
+    n = sum(p.numel() for p in load_model(bert_folder).model.parameters())
+    file_bytes = (bert_folder / "model.safetensors").stat().st_size
+    monkeypatch.setattr(loaded_model, "available_memory", lambda device: 4 * n + file_bytes - 1)
+    real_read = loaded_model.read_weights
+    _no_tensor_reads(monkeypatch)
+    with pytest.raises(
+        CheckpointError, match=rf"{n:,} parameters x 4 bytes \+ .* of weights read\) but only"
+    ):
+        load_model(bert_folder)
+    monkeypatch.setattr(loaded_model, "read_weights", real_read)
+    monkeypatch.setattr(loaded_model, "available_memory", lambda device: 4 * n + file_bytes)
+    assert load_model(bert_folder)(TEXT).mlm_logits.shape[-1] == 99
+
+
+def test_cuda_target_is_checked_against_gpu_memory_too(monkeypatch):
+    """RAM holds the model while it is built; the GPU must hold it after the move. (The free
+    figures are stubbed: this runs without a GPU.)"""
+    config = tiny_config("bert")
+    with torch.device("meta"):
+        model = build_model(config)
+    n = sum(p.numel() for p in model.parameters())
+    free = {"cpu": 10**12, "cuda": 4 * n - 1}
+    monkeypatch.setattr(loaded_model, "available_memory", lambda device: free[device.type])
+    assert loaded_model._check_fits(model, torch.device("cpu"), torch.float32, "m") == 4 * n
+    with pytest.raises(CheckpointError, match=r"^m: .* but only .* of cuda:0 memory is available$"):
+        loaded_model._check_fits(model, torch.device("cuda:0"), torch.float32, "m")
+    assert loaded_model._check_fits(model, torch.device("cuda:0"), torch.float16, "m") == 2 * n

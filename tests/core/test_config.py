@@ -6,8 +6,13 @@ import json
 
 import pytest
 
-from core.config import PRESETS, ModelConfig, preset
+from core.albert import AlbertModel
+from core.bert import BertModel
+from core.blocks import activation
+from core.config import PRESETS, Heads, ModelConfig, preset
+from core.cost.params import component_of
 from core.errors import ConfigError
+from core.loaded_model import build_model
 
 PAPER_PRESETS = [
     "bert-base",
@@ -146,3 +151,58 @@ def test_malformed_files(tmp_path):
     (tmp_path / "config.json").write_text('{"hidden_size": 12}')
     with pytest.raises(ConfigError, match="no 'model_type' key"):
         ModelConfig.load(tmp_path)
+
+
+# -- heads -------------------------------------------------------------------------------------
+HEAD_SETS = [
+    Heads(),
+    Heads(pooler=True),
+    Heads(mlm=True),
+    Heads(mlm=True, pooler=True),
+    Heads(sentence="nsp", pooler=True),
+    Heads.pretraining("bert"),
+    Heads.pretraining("albert"),
+]
+
+
+@pytest.mark.parametrize("heads", HEAD_SETS)
+def test_head_names_are_sorted_and_read_back(heads):
+    names = heads.names()
+    assert names == sorted(names)
+    assert Heads.from_names(names) == heads
+    assert json.loads(json.dumps(names)) == names  # the serialised form is plain strings
+
+
+def test_pretraining_heads_by_family():
+    assert Heads.pretraining("bert").names() == ["mlm", "nsp", "pooler"]
+    assert Heads.pretraining("albert").names() == ["mlm", "pooler", "sop"]
+    assert Heads().names() == []
+
+
+def test_invalid_heads():
+    with pytest.raises(ConfigError, match="the NSP head reads the pooler output"):
+        Heads(sentence="nsp")
+    with pytest.raises(ConfigError, match="unknown sentence head 'itc'"):
+        Heads(sentence="itc", pooler=True)
+    with pytest.raises(ConfigError, match=r"unknown head names \['mlm', 'qa'\]"):
+        Heads.from_names(["mlm", "qa"])
+    with pytest.raises(ConfigError, match="bert has no SOP head"):
+        build_model(preset("bert-tiny"), Heads(sentence="sop", pooler=True))
+    with pytest.raises(ConfigError, match="albert has no NSP head"):
+        build_model(preset("albert-tiny"), Heads(sentence="nsp", pooler=True))
+
+
+def test_model_class_of_the_other_family_is_a_config_error():
+    with pytest.raises(ConfigError, match="model_type 'albert': this is the 'bert' model class"):
+        BertModel(preset("albert-tiny"))
+    with pytest.raises(ConfigError, match="model_type 'bert': this is the 'albert' model class"):
+        AlbertModel(preset("bert-tiny"))
+    with pytest.raises(ConfigError, match=r"heads must be a core.config.Heads, got \{'mlm'\}"):
+        BertModel(preset("bert-tiny"), {"mlm"})
+
+
+def test_unknown_activation_and_component_are_config_errors():
+    with pytest.raises(ConfigError, match="unsupported hidden_act 'swiglu'"):
+        activation("swiglu")
+    with pytest.raises(ConfigError, match=r"parameter 'adapter\.weight' belongs to no known"):
+        component_of("adapter.weight")

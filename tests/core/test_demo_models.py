@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from core.analysis.probe import probe
+from core.config import Heads
 from core.loaded_model import load_model
 from core.training import evaluate_model
 
@@ -46,7 +47,7 @@ def test_demo_model_is_small_and_has_its_pretraining_heads(demo):
     size = sum(f.stat().st_size for f in demo.path.iterdir())
     assert size < 20 * 2**20
     sentence_head = "nsp" if demo.config.model_type == "bert" else "sop"
-    assert {"mlm", sentence_head} <= demo.heads
+    assert demo.heads == Heads(mlm=True, sentence=sentence_head, pooler=True)
 
 
 def test_masked_word_guesses_fit_the_sentence(demo):

@@ -102,6 +102,26 @@ def test_outputs_match_transformers(tmp_path, architecture, config, heads):
     assert float(ours.attentions[0][2, :, :, 3:].abs().max()) == 0.0
 
 
+@pytest.mark.parametrize(("architecture", "config"), [("BertModel", BERT), ("AlbertModel", ALBERT)])
+def test_encoder_alone_matches_transformers(tmp_path, architecture, config):
+    """The encoder owns the layer loop: from the embeddings' output and the 0/1 padding mask it
+    returns every hidden state and attention map the reference model does."""
+    folder = hf_checkpoint(tmp_path / "ckpt", architecture, **config)
+    model = load_model(folder).model
+    inputs = batch(config["vocab_size"])
+    with torch.no_grad():
+        ref = reference(folder, architecture)(
+            **inputs, output_hidden_states=True, output_attentions=True
+        )
+        x = model.embeddings(inputs["input_ids"], inputs["token_type_ids"])
+        hidden, attentions = model.encoder(x, inputs["attention_mask"], True)
+        _, none = model.encoder(x, inputs["attention_mask"], False)
+    assert none is None
+    assert len(hidden) == len(ref.hidden_states) and len(attentions) == len(ref.attentions)
+    for a, b in zip(hidden + attentions, ref.hidden_states + ref.attentions, strict=True):
+        torch.testing.assert_close(a, b, atol=TOL, rtol=0)
+
+
 def test_albert_effective_depth(tmp_path):
     folder = hf_checkpoint(tmp_path / "ckpt", "AlbertModel", **ALBERT)
     loaded = load_model(folder)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from core.config import Heads
 from core.errors import InputError, TrainingError
 from core.loaded_model import load_model
 from core.training import (
@@ -219,7 +220,7 @@ def test_final_model_loads_in_core_and_transformers(corpus, tokenizers, tmp_path
     trainer = make_trainer(corpus, tokenizers, tiny("bert", steps=2), tmp_path)
     trainer.run()
     loaded = load_model(tmp_path / "final")
-    assert loaded.heads == {"pooler", "mlm", "nsp"}
+    assert loaded.heads == Heads.pretraining("bert")
     assert loaded.tokenizer.vocab_size == tokenizers["bert"].vocab_size
     enc = loaded.encode("the old captain [MASK] the whale .")
     assert loaded.tokenizer.mask_token in enc.tokens
