@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 APT_PACKAGES := libegl1 libgl1 libglib2.0-0 libdbus-1-3 libfontconfig1 libxkbcommon0 \
 	libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 \
-	fonts-dejavu-core
+	fonts-dejavu-core python3-venv chromium
 STAMP := $(VENV)/.installed
 
 .PHONY: run test lint bench setup apt
@@ -37,8 +37,8 @@ apt:
 	if [ -n "$$missing" ]; then \
 		echo "installing Qt system libraries:$$missing"; \
 		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
-		$$SUDO apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+		$$SUDO apt-get -o DPkg::Lock::Timeout=120 update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get -o DPkg::Lock::Timeout=120 install -y -qq --no-install-recommends $$missing; \
 	fi
 
 $(STAMP): pyproject.toml Makefile

@@ -1,4 +1,4 @@
-"""The design card: core/ is Qt-free (and never imports transformers), the layout exists."""
+"""The design card: core/ is Qt-free (and never imports transformers); app/ never imports a CLI module."""
 
 from __future__ import annotations
 
@@ -11,19 +11,34 @@ ROOT = Path(__file__).resolve().parents[2]
 BANNED = ("PySide6", "PyQt5", "PyQt6", "pyqtgraph", "superqt", "transformers")
 
 
-def test_layout():
-    for name in (
-        "app",
-        "core",
-        "resources",
-        "tests",
-        "benchmarks",
-        "main.py",
-        "pyproject.toml",
-        "README.md",
-        ".ci/run",
-    ):
-        assert (ROOT / name).exists(), name
+def _imported_modules(folder: Path) -> list[tuple[str, str]]:
+    """(file, module) for every import statement in the Python files under ``folder``."""
+    found = []
+    for path in sorted(folder.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                found += [(str(path.relative_to(ROOT)), a.name) for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found.append((str(path.relative_to(ROOT)), node.module))
+    return found
+
+
+def test_app_never_imports_a_cli_module():
+    """The window calls library functions; command-line modules stay the CLI's own."""
+    offenders = [
+        f"{f}: {m}"
+        for f, m in _imported_modules(ROOT / "app")
+        if m == "core.cli" or m.startswith("core.cli.")
+    ]
+    assert offenders == []
+
+
+def test_the_checker_sees_cli_imports(tmp_path, monkeypatch):
+    """The scan above finds a CLI import when there is one (so its empty answer means something)."""
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "bad.py").write_text("from core.cli.model_commands import run_info\n")
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    assert _imported_modules(tmp_path / "app") == [("app/bad.py", "core.cli.model_commands")]
 
 
 def test_core_sources_import_no_qt():
