@@ -155,6 +155,8 @@ class CompareView(QWidget):
     def showEvent(self, event) -> None:
         super().showEvent(event)
         self.build()
+        if self.session.generation == 0:  # first visit: compare the example straight away
+            self.start()
 
     # -- models --------------------------------------------------------------------------------
     @Slot()

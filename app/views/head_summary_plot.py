@@ -43,7 +43,7 @@ class HeadSummaryPlot(QWidget):
         self.mass.setLabel("bottom", "relative depth")
         # keys in their own column, so they never hide a curve
         # one key: the models (line style) and the four statistics (colour)
-        self.entropy_legend = self.mass_legend = self.canvas.add_key(row=2, col=0, columns=6)
+        self.entropy_legend = self.mass_legend = self.canvas.add_key(row=2, col=0, columns=3)
         for row, stretch in enumerate((1, 1, 0)):
             self.canvas.ci.layout.setRowStretchFactor(row, stretch)
         for side in (0, 1):  # models: line style (A solid, B dashed) and entropy markers

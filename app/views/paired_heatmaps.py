@@ -143,6 +143,7 @@ class PairedHeatmaps(QWidget):
             self.layer_box.addItems([f"{i + 1}" for i in range(la)])
             self.layer_box.setCurrentIndex(min(layer, la - 1))
         if self.head_box.count() != heads + 2:
+            first = self.head_box.count() == 0
             self.head_box.clear()
             for h in range(heads):
                 self.head_box.addItem(f"{h + 1}", h)
