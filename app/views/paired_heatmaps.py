@@ -149,9 +149,8 @@ class PairedHeatmaps(QWidget):
                 self.head_box.addItem(f"{h + 1}", h)
             self.head_box.addItem("mean over heads", MEAN)
             self.head_box.addItem("rollout", ROLLOUT)
-            self.head_box.setCurrentIndex(
-                max(0, self.head_box.findData(head if head < heads else 0))
-            )
+            wanted = MEAN if first or head >= heads else head  # the head mean at first
+            self.head_box.setCurrentIndex(max(0, self.head_box.findData(wanted)))
         for box in (self.layer_box, self.head_box):
             box.blockSignals(False)
         for plot, analysis in zip(self.plots, (bundle.a, bundle.b), strict=True):
