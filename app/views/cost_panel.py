@@ -273,7 +273,7 @@ class CostPanel(QWidget):
                 item.setToolTip(tip)
                 if col:
                     item.setTextAlignment(
-                        int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
                     )
                 self.table.setItem(r, col, item)
 

@@ -49,7 +49,7 @@ SHARING = ("all", "attention", "ffn", "none")
 
 def _right(text: str) -> QTableWidgetItem:
     item = QTableWidgetItem(text)
-    item.setTextAlignment(int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter))
+    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
     return item
 
 
