@@ -19,7 +19,7 @@ from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QFileDialog
 
 from app.widgets.plot_canvas import PlotCanvas
-from app.widgets.plot_export import exportables, export_all, plot_menu, table_rows
+from app.widgets.plot_export import export_all, exportables, plot_menu, table_rows
 from core.cli import main
 from core.export import load_json
 from tests.app.helpers import WAIT_MS, start_and_wait
