@@ -151,8 +151,8 @@ class CostPanel(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setAlternatingRowColors(True)
         header = self.table.horizontalHeader()
-        for col in (0, 1, 2, 3):
-            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        for col in (0, 1, 2, 3):  # sized once per update (resizeColumnsToContents)
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)
         self.table.setMinimumWidth(420)
         self.table.setWordWrap(False)
         header.setStretchLastSection(True)
@@ -243,65 +243,77 @@ class CostPanel(QWidget):
 
         names = (c.a.name, c.b.name)
         self.table.setHorizontalHeaderLabels(["figure", names[0], names[1], "B / A"])
-        rows: list[tuple] = []
+        rows: list = []
         section = None
         for row in self.rows:
             if row.section != section:
                 section = row.section
-                rows.append((section,))
+                rows.append(section)  # a heading row
             rows.append(row)
-        self.table.setRowCount(len(rows))
-        bold = QFont(self.table.font())
-        bold.setBold(True)
+        table = self.table
+        table.setUpdatesEnabled(False)
+        if table.rowCount() != len(rows):  # new items only when the shape changes
+            table.setRowCount(len(rows))
+            bold = QFont(table.font())
+            bold.setBold(True)
+            for r in range(len(rows)):
+                for col in range(4):
+                    item = QTableWidgetItem("")
+                    if col:
+                        item.setTextAlignment(
+                            Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+                        )
+                    if isinstance(rows[r], str):
+                        item.setFont(bold)
+                    table.setItem(r, col, item)
         for r, row in enumerate(rows):
-            if isinstance(row, tuple):
-                item = QTableWidgetItem(row[0])
-                item.setFont(bold)
-                self.table.setItem(r, 0, item)
-                for col in (1, 2, 3):
-                    self.table.setItem(r, col, QTableWidgetItem(""))
-                continue
-            tip = f"{row.label}\nformula: {row.formula}\nsource: {row.source}"
-            cells = (
-                "  " + row.label,
-                format_value(row.a, row.unit),
-                format_value(row.b, row.unit),
-                format_ratio(row.ratio),
-            )
+            if isinstance(row, str):
+                cells, tip = (row, "", "", ""), ""
+            else:
+                tip = f"{row.label}\nformula: {row.formula}\nsource: {row.source}"
+                cells = (
+                    "  " + row.label,
+                    format_value(row.a, row.unit),
+                    format_value(row.b, row.unit),
+                    format_ratio(row.ratio),
+                )
             for col, text in enumerate(cells):
-                item = QTableWidgetItem(text)
+                item = table.item(r, col)
+                item.setText(text)
                 item.setToolTip(tip)
-                if col:
-                    item.setTextAlignment(
-                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
-                    )
-                self.table.setItem(r, col, item)
+        table.resizeColumnsToContents()
+        table.setUpdatesEnabled(True)
+
+    def _bars(self, plot, key, names, colors, store: dict, width: float, x) -> None:
+        """One persistent stacked BarGraphItem per name (created once, with its legend entry)."""
+        if store:
+            return
+        for name, color in zip(names, colors, strict=True):
+            bar = pg.BarGraphItem(x=x, height=np.zeros(len(x)), width=width, brush=color)
+            plot.addItem(bar)
+            key.addItem(bar, name)
+            store[name] = bar
 
     def _draw_params(self, c) -> None:
         from core.cost.params import COMPONENTS
 
         plot = self.params_plot
-        for bar in self.param_bars.values():
-            plot.removeItem(bar)
-        self.params_legend.clear()
-        self.param_bars = {}
+        self._bars(
+            plot, self.params_legend, COMPONENTS, COMPONENT_COLORS, self.param_bars, 0.6,
+            np.arange(2.0),
+        )  # fmt: skip
         values = [self.param_values(0), self.param_values(1)]
         bottom = np.zeros(2)
-        for comp, color in zip(COMPONENTS, COMPONENT_COLORS, strict=True):
+        for comp in COMPONENTS:
             heights = np.array([values[0][comp], values[1][comp]], dtype=np.float64) / 1e6
-            if not heights.any():
-                continue
-            bar = pg.BarGraphItem(x=np.arange(2), height=heights, y0=bottom, width=0.6, brush=color)
-            formula = c.a.params.component(comp).formula
+            bar = self.param_bars[comp]
+            bar.setOpts(height=heights, y0=bottom.copy())
             bar.setToolTip(
                 f"{comp}: {values[0][comp]:,} / {values[1][comp]:,} parameters\n"
-                f"formula ({c.a.name}): {formula}\n"
+                f"formula ({c.a.name}): {c.a.params.component(comp).formula}\n"
                 f"formula ({c.b.name}): {c.b.params.component(comp).formula}\n"
                 "source: core.cost.params.param_report"
             )
-            plot.addItem(bar)
-            self.params_legend.addItem(bar, comp)
-            self.param_bars[comp] = bar
             bottom = bottom + heights
         kind = "effective" if self.effective else "unique"
         plot.setTitle(f"parameters by component, {kind} (M)")
@@ -327,35 +339,32 @@ class CostPanel(QWidget):
         from core.cost.tradeoff import MEMORY_GROUPS
 
         plot = self.memory_plot
-        for bar in self.memory_bars.values():
-            plot.removeItem(bar)
-        for item in (self.peak_marks, self.measured_marks):
-            if item.scene() is not None:
-                plot.removeItem(item)
-        self.memory_legend.clear()
-        self.memory_bars = {}
-        values = self.memory_values()
         x = np.array([0.0, 1.0, 2.5, 3.5])
+        first = not self.memory_bars
+        self._bars(
+            plot, self.memory_legend, list(MEMORY_GROUPS), MEMORY_COLORS, self.memory_bars, 0.8, x
+        )
+        if first:
+            plot.addItem(self.peak_marks)
+            self.memory_legend.addItem(self.peak_marks, "peak (model)")
+            plot.addItem(self.measured_marks)
+            self.memory_legend.addItem(self.measured_marks, "peak (measured)")
+        values = self.memory_values()
         bottom = np.zeros(4)
-        for group, color in zip(MEMORY_GROUPS, MEMORY_COLORS, strict=True):
+        for group, names in MEMORY_GROUPS.items():
             heights = np.array([v[group] for v in values], dtype=np.float64) / 2**20
-            if not heights.any():
-                continue
-            bar = pg.BarGraphItem(x=x, height=heights, y0=bottom, width=0.8, brush=color)
-            items = "; ".join(MEMORY_GROUPS[group])
+            bar = self.memory_bars[group]
+            bar.setOpts(height=heights, y0=bottom.copy())
+            forms = "; ".join(
+                c.a.memory_training.item(n).formula
+                for n in names
+                if any(i.name == n for i in c.a.memory_training.items)
+            )
             bar.setToolTip(
                 f"{group} (MiB): " + ", ".join(f"{h:,.1f}" for h in heights)
-                + f"\nmemory items: {items}\nformula: "
-                + "; ".join(
-                    c.a.memory_training.item(n).formula
-                    for n in MEMORY_GROUPS[group]
-                    if any(i.name == n for i in c.a.memory_training.items)
-                )
+                + f"\nmemory items: {'; '.join(names)}\nformula: {forms}"
                 + f"\nsource: core.cost.memory (B={c.batch}, T={c.seq}, {c.precision})"
             )  # fmt: skip
-            plot.addItem(bar)
-            self.memory_legend.addItem(bar, group)
-            self.memory_bars[group] = bar
             bottom = bottom + heights
         peaks = np.array(
             [c.a.memory_training.total, c.b.memory_training.total,
@@ -363,8 +372,6 @@ class CostPanel(QWidget):
         ) / 2**20  # fmt: skip
         self.peak_marks.setData(x=x, y=peaks)
         self.peak_marks.setToolTip("peak (model): weights + states + the largest phase")
-        plot.addItem(self.peak_marks)
-        self.memory_legend.addItem(self.peak_marks, "peak (model)")
         measured = [c.a.measured_training, c.b.measured_training,
                     c.a.measured_inference, c.b.measured_inference]  # fmt: skip
         top = max(float(bottom.max()), float(peaks.max()))
@@ -372,9 +379,9 @@ class CostPanel(QWidget):
             heights = np.array([m.peak for m in measured], dtype=np.float64) / 2**20
             self.measured_marks.setData(x=x, y=heights)
             self.measured_marks.setToolTip(f"peak (measured): {measured[0].method}")
-            plot.addItem(self.measured_marks)
-            self.memory_legend.addItem(self.measured_marks, "peak (measured)")
             top = max(top, float(heights.max()))
+        else:
+            self.measured_marks.setData(x=[], y=[])
         plot.getAxis("bottom").setTicks(
             [[(0, f"{c.a.name}\ntraining"), (1, f"{c.b.name}\ntraining"),
               (2.5, f"{c.a.name}\ninference"), (3.5, f"{c.b.name}\ninference")]]
@@ -383,7 +390,8 @@ class CostPanel(QWidget):
         plot.setXRange(-0.6, 4.1, padding=0)
         plot.setYRange(0, top * 1.05, padding=0)
         self.canvas.fit_key(self.memory_legend)
-        self.canvas.apply_palette()
+        if first:  # the new legend labels take the theme's colours; later draws keep them
+            self.canvas.apply_palette()
 
     # -- measurement ---------------------------------------------------------------------------
     @Slot()

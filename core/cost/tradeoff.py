@@ -12,6 +12,7 @@ HTML report show, each figure with the formula and source behind it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Generator
 from dataclasses import dataclass
 
@@ -30,7 +31,7 @@ from core.cost.measure import (
 from core.cost.memory import MemoryEstimate, inference_memory, training_memory
 from core.cost.params import param_report
 from core.errors import InputError
-from core.loaded_model import LoadedModel
+from core.loaded_model import LoadedModel, build_model
 
 # Memory items grouped the way the cost panel breaks a step down: group -> memory item names
 MEMORY_GROUPS: dict[str, tuple[str, ...]] = {
@@ -55,6 +56,14 @@ def default_seq(*configs: ModelConfig, wanted: int = 128) -> int:
     return min([wanted, *(c.max_position_embeddings for c in configs)])
 
 
+@functools.lru_cache(maxsize=16)
+def _meta_module(config: ModelConfig, heads: Heads) -> torch.nn.Module:
+    """The model on the meta device (shapes only), built once per configuration: a cost-panel
+    setting changes the figures, not the model, and building is most of their cost."""
+    with torch.device("meta"):
+        return build_model(config, heads)
+
+
 def predicted_summary(
     config: ModelConfig,
     heads: Heads,
@@ -69,20 +78,18 @@ def predicted_summary(
 ) -> ModelSummary:
     """Parameters, modelled memory and FLOPs of a configuration (nothing measured)."""
     check_settings(batch, seq, precision, optimizer, config)
+    module = _meta_module(config, heads)
+    params = param_report(module, name)
     return ModelSummary(
         name=name,
         model_type=config.model_type,
         config=config.to_dict(),
-        params=param_report(config, name, heads),
-        memory_inference=inference_memory(
-            config, batch, seq, precision, True, kernels, name, heads
-        ),
-        memory_training=training_memory(
-            config, batch, seq, precision, optimizer, kernels, name, heads
-        ),
+        params=params,
+        memory_inference=inference_memory(module, batch, seq, precision, True, kernels, name),
+        memory_training=training_memory(module, batch, seq, precision, optimizer, kernels, name),
         measured_inference=None,
         measured_training=None,
-        flops=flops_per_token(config, seq, heads=heads, name=name),
+        flops=flops_per_token(config, seq, heads=heads, name=name, report=params),
         latency=None,
         layers=layers,
         tokens=list(tokens or []),

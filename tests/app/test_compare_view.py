@@ -133,3 +133,17 @@ def test_newest_sentence_wins_and_models_can_be_swapped(tiny, qtbot):
         view.swap_button.click()
     assert blocker.args[0].a.result.model_type == "albert"
     assert view.box_a.currentData() == "demo:albert-mini"
+
+
+def test_compare_tab_sits_next_to_probe(qtbot, make_window):
+    from app.launch import parse_args
+
+    window = make_window()
+    assert [window.tabs.tabText(i) for i in range(window.tabs.count())][:2] == ["Probe", "Compare"]
+    assert not window.compare.is_built  # nothing built or probed until the tab is opened
+    with qtbot.waitSignal(window.compare.session.probed, timeout=WAIT_MS) as blocker:
+        window.tabs.setCurrentWidget(window.compare)
+    assert window.compare.is_built
+    names = (blocker.args[0].a.result.model_name, blocker.args[0].b.result.model_name)
+    assert names == ("bert-mini", "albert-mini")
+    assert parse_args(["--tab", "calculator"]).tab == "calculator"
