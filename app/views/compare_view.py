@@ -20,10 +20,12 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QComboBox,
+    QFrame,
     QGridLayout,
     QLabel,
     QLineEdit,
     QPushButton,
+    QScrollArea,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
@@ -130,14 +132,21 @@ class CompareView(QWidget):
         lower = QSplitter(Qt.Orientation.Horizontal)
         for widget in (self.curves, self.heads, self.masked):
             lower.addWidget(widget)
-        lower.setSizes([400, 400, 300])
+        lower.setSizes([380, 380, 360])
         upper = QSplitter(Qt.Orientation.Vertical)
         upper.addWidget(self.heatmaps)
         upper.addWidget(lower)
-        upper.setSizes([480, 420])
+        upper.setSizes([430, 470])
         side_layout.addWidget(upper, 1)
+        # below this height the plots would squash: the page scrolls instead
+        side.setMinimumHeight(780)
+        side_scroll = QScrollArea()
+        side_scroll.setWidget(side)
+        side_scroll.setWidgetResizable(True)
+        side_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        side_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         current = self.pages.currentIndex()
-        for index, page in enumerate((side, self.cost, self.calculator)):
+        for index, page in enumerate((side_scroll, self.cost, self.calculator)):
             old = self.pages.widget(index)
             self.pages.removeTab(index)
             self.pages.insertTab(index, page, PAGES[index].capitalize())

@@ -28,19 +28,18 @@ class HeadSummaryPlot(QWidget):
         super().__init__(parent)
         self.canvas = PlotCanvas()
         self.canvas.export_name = "compare-head-statistics"
-        self.entropy = self.canvas.addPlot(
-            row=0, col=0, title="attention entropy (nats), head mean"
-        )
-        self.mass = self.canvas.addPlot(row=1, col=0, title="attention mass per layer, head mean")
+        self.entropy = self.canvas.addPlot(row=0, col=0, title="entropy (nats), head mean")
+        self.mass = self.canvas.addPlot(row=1, col=0, title="attention mass, head mean")
         self.curves: dict[tuple[str, int], pg.PlotDataItem] = {}
         for plot in (self.entropy, self.mass):
+            plot.setTitle(plot.titleLabel.text, size="9pt")
             plot.setMenuEnabled(False)
             plot.hideButtons()
             plot.showGrid(x=True, y=True, alpha=0.25)
             plot.setMouseEnabled(x=False, y=False)
             plot.setXRange(0, 1, padding=0.04)
         self.mass.setYRange(0, 1, padding=0.02)
-        self.mass.setLabel("bottom", "relative depth")
+        self.mass.setLabel("bottom", "relative depth l / L")
         # keys in their own column, so they never hide a curve
         # one key: the models (line style) and the four statistics (colour)
         self.entropy_legend = self.mass_legend = self.canvas.add_key(row=2, col=0, columns=3)

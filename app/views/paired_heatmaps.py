@@ -55,13 +55,14 @@ class PairedHeatmaps(QWidget):
         controls.addWidget(self.link, 1)
         self.canvas = PlotCanvas()
         self.canvas.export_name = "compare-attention"
-        self.plots = (
-            MatrixPlot(colormap=ATTENTION_COLORMAP, levels=(0.0, 1.0), colorbar=False),
-            MatrixPlot(colormap=ATTENTION_COLORMAP, levels=(0.0, 1.0)),
+        self.plots = (  # short labels: two heatmaps share the width and the tab's height
+            MatrixPlot(
+                colormap=ATTENTION_COLORMAP, levels=(0.0, 1.0), colorbar=False, max_label_px=70
+            ),
+            MatrixPlot(colormap=ATTENTION_COLORMAP, levels=(0.0, 1.0), max_label_px=70),
         )
         for col, plot in enumerate(self.plots):
             plot.row_axis.setLabel("from")
-            plot.col_axis.setLabel("to")
             self.canvas.addItem(plot, row=0, col=col)
             plot.image.clicked.connect(lambda row, _col, s=col: self.token_focused.emit(s, row))
         self.canvas.apply_palette()
@@ -182,7 +183,8 @@ class PairedHeatmaps(QWidget):
             head = self.head if self.head < analysis.result.num_heads else MEAN
             plot.setTitle(
                 f"{analysis.result.model_name} \u00b7 layer {layer + 1}/{analysis.result.num_layers}"
-                f" \u00b7 {head_name(head)}"
+                f" \u00b7 {head_name(head)}",
+                size="10pt",
             )
         self.link.setText(self.link_text())
         self._draw_focus()

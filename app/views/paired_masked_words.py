@@ -65,8 +65,8 @@ class PairedMaskedWords(QWidget):
         texts = (bundle.a.result.text, bundle.a.result.pair or "")
         for pair in bundle.masks:
             where = "text" if pair.sequence == 0 else "pair"
-            before = texts[pair.sequence][max(0, pair.start - 18) : pair.start].split(" ", 1)[-1]
-            top = QTreeWidgetItem([f"[MASK] at {where} char {pair.start} (\u2026{before} ___)"])
+            before = " ".join(texts[pair.sequence][: pair.start].split()[-3:])
+            top = QTreeWidgetItem([f"[MASK] at {where} char {pair.start}: \u2026{before} ___"])
             k = max(len(p.tokens) if p else 0 for p in (pair.a, pair.b))
             for rank in range(k):
                 cells = [f"{rank + 1}", "", "", "", ""]

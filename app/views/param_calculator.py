@@ -275,7 +275,7 @@ class ParamCalculator(QWidget):
 
     def _show(self, calc) -> None:
         from core.cost.params import evaluate_formula
-        from core.cost.tradeoff import format_value, memory_groups
+        from core.cost.tradeoff import MEMORY_GROUPS, format_value, memory_groups
 
         p = calc.params
         self.total.setText(
@@ -313,9 +313,11 @@ class ParamCalculator(QWidget):
             self.breakdown.setItem(last, col, item)
         rows = []
         for label, est in (("training", calc.training), ("inference", calc.inference)):
+            present = {i.name: i.formula for i in est.items}
             for group, value in memory_groups(est).items():
                 if value:
-                    rows.append((f"{label}: {group}", format_value(value, "bytes"), ""))
+                    form = "; ".join(present[n] for n in MEMORY_GROUPS[group] if n in present)
+                    rows.append((f"{label}: {group}", format_value(value, "bytes"), form))
             rows.append(
                 (f"{label}: peak", format_value(est.total, "bytes"), est.item("peak").formula)
             )

@@ -16,9 +16,9 @@ from app.widgets.plot_canvas import PlotCanvas
 
 MODEL_COLORS = ("#3b75af", "#c8413e")  # model A, model B
 SERIES = (  # LayerStats field, plot title
-    ("l2_mean", "L2 distance between consecutive layers"),
-    ("cosine_mean", "cosine similarity between consecutive layers"),
-    ("angle_mean", "mean angle between consecutive layers (degrees)"),
+    ("l2_mean", "L2 distance, layer l\u22121 \u2192 l"),
+    ("cosine_mean", "cosine similarity, l\u22121 \u2192 l"),
+    ("angle_mean", "angle (degrees), l\u22121 \u2192 l"),
 )
 
 
@@ -34,7 +34,8 @@ class TransitionCurves(QWidget):
         layout.addWidget(self.canvas)
 
     def _plot(self, field: str, title: str, row: int) -> pg.PlotItem:
-        plot = self.canvas.addPlot(row=row, col=0, title=title)
+        plot = self.canvas.addPlot(row=row, col=0)
+        plot.setTitle(title, size="9pt")
         plot.setMenuEnabled(False)
         plot.hideButtons()
         plot.showGrid(x=True, y=True, alpha=0.25)
@@ -77,7 +78,7 @@ class TransitionCurves(QWidget):
             for row, (field, title) in enumerate(wanted):
                 self._plot(field, title, row)
             last = self.plots[wanted[-1][0]]
-            last.setLabel("bottom", "relative depth (layer l of L at l / L)")
+            last.setLabel("bottom", "relative depth l / L")
             self.canvas.apply_palette()
         for side, analysis in enumerate((bundle.a, bundle.b)):
             stats = analysis.layers
