@@ -430,7 +430,8 @@ class MainWindow(QMainWindow):
             from app.widgets.plot_export import export_all
 
             self.settings.setValue("last_export_dir", folder)
-            self._export(lambda: export_all(self.tabs.currentWidget(), folder))
+            roots = [self.tabs.currentWidget(), self.card]  # the tab on screen and the model card
+            self._export(lambda: export_all(roots, folder))
 
     def _export(self, write) -> None:
         """Run a GUI-side export (plots render on this thread); errors go to a dialog."""

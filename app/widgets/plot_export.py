@@ -151,11 +151,16 @@ def exportables(root: QWidget) -> tuple[list, list]:
     return canvases, tables
 
 
-def export_all(root: QWidget, folder: str | os.PathLike) -> list[Path]:
-    """Every plot under ``root`` as PNG and SVG and every table as CSV into ``folder``."""
+def export_all(root: QWidget | list[QWidget], folder: str | os.PathLike) -> list[Path]:
+    """Every plot under ``root`` (a widget or several) as PNG and SVG and every table as CSV
+    into ``folder``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    canvases, tables = exportables(root)
+    canvases, tables = [], []
+    for widget in root if isinstance(root, list) else [root]:
+        found = exportables(widget)
+        canvases += found[0]
+        tables += found[1]
     written: list[Path] = []
     used: set[str] = set()
 
