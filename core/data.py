@@ -36,7 +36,7 @@ import os
 import shutil
 import tempfile
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -208,12 +208,14 @@ class TokenizedCorpus:
         tokenizer: Tokenizer,
         cache_dir: str | os.PathLike | None = None,
         batch_lines: int = 4096,
+        progress: Callable[[float], None] | None = None,
     ) -> TokenizedCorpus:
         """Tokenize ``paths`` (streamed, ``batch_lines`` lines at a time) into a cache folder.
 
         With ``cache_dir`` the result is kept there under a key of the files (path, size,
         mtime) and the tokenizer, and reused next time; without, it lives in a temporary
-        folder removed when the object is garbage-collected.
+        folder removed when the object is garbage-collected. ``progress`` gets the share of
+        the text read so far (0..1, by characters against file sizes) after each batch.
         """
         paths = [Path(p) for p in paths]
         backend = HFTokenizer.from_str(tokenizer.backend.to_str())
@@ -235,7 +237,7 @@ class TokenizedCorpus:
         else:
             work = Path(tempfile.mkdtemp(prefix="bertscope-corpus-"))
         try:
-            meta = cls._write(paths, backend, work, batch_lines)
+            meta = cls._write(paths, backend, work, batch_lines, progress)
             meta["files"] = [str(p) for p in paths]
             (work / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
             if cache_dir is not None:
@@ -255,8 +257,16 @@ class TokenizedCorpus:
         return corpus
 
     @staticmethod
-    def _write(paths: list[Path], backend: HFTokenizer, work: Path, batch_lines: int) -> dict:
+    def _write(
+        paths: list[Path],
+        backend: HFTokenizer,
+        work: Path,
+        batch_lines: int,
+        progress: Callable[[float], None] | None = None,
+    ) -> dict:
         counts = {"n_tokens": 0, "n_sentences": 0, "n_documents": 0}
+        total_size = max(1, sum(p.stat().st_size for p in paths))
+        read = 0
         handles = {name: (work / f"{name}.bin").open("wb") for name in TokenizedCorpus.FILES}
         pending: list[list[str]] = []
 
@@ -295,10 +305,15 @@ class TokenizedCorpus:
             for doc in iter_documents(paths):
                 pending.append(doc)
                 buffered += len(doc)
+                read += sum(len(line) + 1 for line in doc)
                 if buffered >= batch_lines:
                     flush()
                     buffered = 0
+                    if progress is not None:
+                        progress(min(read / total_size, 1.0))
             flush()
+            if progress is not None:
+                progress(1.0)
         finally:
             for handle in handles.values():
                 handle.close()

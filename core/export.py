@@ -190,6 +190,7 @@ def _layer_rows(s: LayerStats, tokens: list[str] | None = None) -> list[dict]:
             if layer > 0:
                 row["l2_from_previous"] = _f(s.l2_distance[layer - 1, i])
                 row["cosine_from_previous"] = _f(s.cosine[layer - 1, i])
+                row["angle_deg_from_previous"] = _f(s.angle_deg[layer - 1, i])
             rows.append(row)
     for layer in range(s.num_layers):
         rows.append(
@@ -200,6 +201,8 @@ def _layer_rows(s: LayerStats, tokens: list[str] | None = None) -> list[dict]:
                 "cosine_mean": _f(s.cosine_mean[layer]),
                 "l2_mean_words": _f(s.l2_mean_words[layer]),
                 "cosine_mean_words": _f(s.cosine_mean_words[layer]),
+                "angle_mean_deg": _f(s.angle_mean_deg[layer]),
+                "angle_mean_deg_words": _f(s.angle_mean_deg_words[layer]),
             }
         )
     return rows
@@ -481,6 +484,8 @@ def probe_arrays(x: ProbeAnalysis) -> dict[str, np.ndarray]:
         "cosine": x.layers.cosine,
         "l2_mean": x.layers.l2_mean,
         "cosine_mean": x.layers.cosine_mean,
+        "angle_deg": x.layers.angle_deg,
+        "angle_mean_deg": x.layers.angle_mean_deg,
         "similarity_to_embedding": x.layers.similarity_to_embedding,
         "pca": x.pca,
         "pca_variance": x.pca_variance,
@@ -489,6 +494,8 @@ def probe_arrays(x: ProbeAnalysis) -> dict[str, np.ndarray]:
     }
     for name in x.attention.PER_HEAD:
         arrays[f"head_{name}"] = getattr(x.attention, name)
+    if x.attention.to_punct_all is not None:
+        arrays["head_to_punct_all"] = x.attention.to_punct_all
     if x.a_to_b is not None:
         arrays["a_to_b"] = x.a_to_b
         arrays["b_to_a"] = x.b_to_a

@@ -14,13 +14,27 @@ like its published cousins:
 
 The result is a :class:`core.tokenizer.Tokenizer` with the template post-processor
 ([CLS] A [SEP] B [SEP]) that ``core.tokenizer.bert_post_processor`` builds for both families.
+ALBERT's mask token absorbs the space before it (``lstrip``), as in transformers.
+
+Training is deterministic: the same files and settings give a byte-identical
+``tokenizer.json`` in every process, so the same ``train`` command and seed give the same
+model. The ``tokenizers`` trainers are not (their word tables are hash maps with a per-process
+random seed): WordPieceTrainer breaks ties between equally frequent merges by ids assigned in
+hash order, so even the vocabulary differs, and UnigramTrainer's EM sums over sentences in
+hash order, so scores jitter in the last digits (~1e-11) and the rare characters it adds at
+the end get their scores in hash order. So WordPiece is learnt here (:func:`learn_wordpiece`,
+the same BPE-style merges as WordPieceTrainer with ties broken by text), and the Unigram model
+is put in a canonical form (:func:`_canonical_unigram`).
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 import logging
 import os
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -29,7 +43,13 @@ from tokenizers import Tokenizer as HFTokenizer
 from tokenizers.models import Unigram, WordPiece
 
 from core.errors import InputError, TokenizerError
-from core.tokenizer import SPECIAL_DEFAULTS, Tokenizer, bert_post_processor, load_tokenizer
+from core.tokenizer import (
+    SPECIAL_DEFAULTS,
+    Tokenizer,
+    bert_post_processor,
+    load_tokenizer,
+    strip_left_of_mask,
+)
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +89,14 @@ def _albert_backend(lowercase: bool) -> HFTokenizer:
         steps.append(normalizers.Lowercase())
     steps.append(normalizers.Replace(Regex(" {2,}"), " "))
     backend.normalizer = normalizers.Sequence(steps)
-    backend.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+    # Split on any whitespace first (tabs and newlines too, as transformers' AlbertTokenizer
+    # does), then mark each word's start with "▁".
+    backend.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.WhitespaceSplit(),
+            pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always"),
+        ]
+    )
     backend.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
     return backend
 
@@ -99,13 +126,13 @@ def train_tokenizer(
     paths = _check_files(files)
     if model_type == "bert":
         backend = _bert_backend(lowercase)
-        trainer = trainers.WordPieceTrainer(
-            vocab_size=vocab_size,
-            min_frequency=2,
-            special_tokens=special,
-            continuing_subword_prefix="##",
-            show_progress=False,
+        vocab = learn_wordpiece(_word_counts(backend, paths), vocab_size, special)
+        backend.model = WordPiece(
+            {tok: i for i, tok in enumerate(vocab)},
+            unk_token=SPECIAL_DEFAULTS["bert"]["unk"],
+            max_input_chars_per_word=100,
         )
+        backend.add_special_tokens(special)
     else:
         backend = _albert_backend(lowercase)
         trainer = trainers.UnigramTrainer(
@@ -115,12 +142,14 @@ def train_tokenizer(
             max_piece_length=16,
             show_progress=False,
         )
-    try:
-        backend.train(paths, trainer)
-    except Exception as err:  # the Rust library raises bare Exceptions (bad UTF-8, tiny vocab)
-        raise TokenizerError(f"tokenizer training failed on {', '.join(paths)}: {err}") from None
-    if model_type == "albert":
+        try:
+            backend.train(paths, trainer)
+        except Exception as err:  # the Rust library raises bare Exceptions (bad UTF-8, ...)
+            raise TokenizerError(
+                f"tokenizer training failed on {', '.join(paths)}: {err}"
+            ) from None
         backend.model = _canonical_unigram(backend, len(special))
+        strip_left_of_mask(backend, SPECIAL_DEFAULTS["albert"]["mask"])
     ids = [backend.token_to_id(tok) for tok in special]
     if ids != list(range(len(special))):
         raise TokenizerError(f"special tokens landed at ids {ids}, expected 0..{len(special) - 1}")
@@ -136,14 +165,125 @@ def train_tokenizer(
     return tokenizer
 
 
+def _word_counts(backend: HFTokenizer, paths: list[str]) -> Counter[str]:
+    """How often each word (after the backend's normaliser and pre-tokeniser) occurs."""
+    normalize = backend.normalizer.normalize_str
+    split = backend.pre_tokenizer.pre_tokenize_str
+    counts: Counter[str] = Counter()
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8") as f:
+                for line in f:
+                    counts.update(word for word, _ in split(normalize(line)))
+        except UnicodeDecodeError as err:
+            raise TokenizerError(f"corpus {path}: not UTF-8 text ({err})") from None
+    return counts
+
+
+def learn_wordpiece(
+    counts: Counter[str] | dict[str, int],
+    vocab_size: int,
+    special: Sequence[str],
+    min_frequency: int = 2,
+    prefix: str = "##",
+) -> list[str]:
+    """A WordPiece vocabulary in id order, learnt as ``tokenizers``' WordPieceTrainer learns it
+    (BPE merges over the words, a continuation piece marked ``prefix``), deterministically.
+
+    Words start as characters ("ship" -> s ##h ##i ##p); the most frequent adjacent pair is
+    merged until the vocabulary has ``vocab_size`` tokens or no pair occurs ``min_frequency``
+    times. Ties go to the pair whose texts sort first. Ids: ``special``, then the characters in
+    text order, then the merged tokens in the order they were learnt (most frequent first).
+    """
+    words: list[list[str]] = []
+    freqs: list[int] = []
+    for word, n in sorted(counts.items()):
+        if word:
+            words.append([word[0], *(prefix + c for c in word[1:])])
+            freqs.append(int(n))
+    vocab = list(dict.fromkeys([*special, *sorted({s for w in words for s in w})]))
+    known = set(vocab)
+    pair_counts: dict[tuple[str, str], int] = defaultdict(int)
+    where: dict[tuple[str, str], set[int]] = defaultdict(set)
+    for i, w in enumerate(words):
+        for pair in itertools.pairwise(w):
+            pair_counts[pair] += freqs[i]
+            where[pair].add(i)
+    heap = [(-n, a, b) for (a, b), n in pair_counts.items()]
+    heapq.heapify(heap)
+    while len(vocab) < vocab_size and heap:
+        neg, a, b = heapq.heappop(heap)
+        n = pair_counts.get((a, b), 0)
+        if n != -neg:  # stale entry: counts only fall, except for pairs with the newest token
+            if n > 0:
+                heapq.heappush(heap, (-n, a, b))
+            continue
+        if n < min_frequency:
+            break
+        new = a + b.removeprefix(prefix)
+        if new not in known:
+            vocab.append(new)
+            known.add(new)
+        grown: set[tuple[str, str]] = set()
+        for i in where.pop((a, b)):
+            w, f = words[i], freqs[i]
+            merged, j = [], 0
+            while j < len(w):
+                if j + 1 < len(w) and w[j] == a and w[j + 1] == b:
+                    merged.append(new)
+                    j += 2
+                else:
+                    merged.append(w[j])
+                    j += 1
+            if len(merged) == len(w):
+                continue  # an earlier merge already took this word's pair
+            for pair in itertools.pairwise(w):
+                pair_counts[pair] -= f
+            for pair in itertools.pairwise(merged):
+                pair_counts[pair] += f
+                if new in pair:
+                    where[pair].add(i)
+                    grown.add(pair)
+            words[i] = merged
+        pair_counts.pop((a, b), None)
+        for pair in sorted(grown):
+            if pair_counts[pair] > 0:
+                heapq.heappush(heap, (-pair_counts[pair], *pair))
+    return vocab
+
+
+SCORE_DECIMALS = 6  # Unigram scores are rounded to 1e-6, far above the trainer's <= 4e-11 jitter
+PENALTY_STEP = 1e-4  # the step of the scores UnigramTrainer gives the characters it appends
+
+
 def _canonical_unigram(backend: HFTokenizer, n_special: int) -> Unigram:
-    """The trained Unigram model with its pieces in a fixed order (specials, then by score,
-    then by text). The trainer finds the same pieces every run but lists equal-score ones in
-    hash order, which would shuffle embedding rows from one run to the next."""
+    """The trained Unigram model in a canonical form: the same pieces with the same scores in
+    the same order in every process (specials, then by score, then by text).
+
+    UnigramTrainer ends by appending the characters pruning dropped, with scores on a ladder
+    (the lowest score + k * 1e-4) handed out in hash order: here the same ladder values go to
+    those characters in text order. Every score is then rounded to ``SCORE_DECIMALS`` to remove
+    the EM's summation-order jitter, and equal scores are ordered by text."""
     model = json.loads(backend.to_str())["model"]
-    pieces = [tuple(p) for p in model["vocab"]]
-    ordered = pieces[:n_special] + sorted(pieces[n_special:], key=lambda p: (-p[1], p[0]))
-    unk = [p[0] for p in ordered].index(pieces[model["unk_id"]][0])
+    pieces = [(str(p), float(s)) for p, s in model["vocab"]]
+    unk_piece = pieces[model["unk_id"]][0]
+    head, rest = pieces[:n_special], pieces[n_special:]
+    if rest:
+        lowest = min(s for _, s in rest)
+        singles = sum(len(p) == 1 for p, _ in rest)
+
+        def on_ladder(score: float) -> bool:
+            k = round((score - lowest) / PENALTY_STEP)
+            return 0 <= k <= singles and abs(score - lowest - k * PENALTY_STEP) < 1e-9
+
+        appended = sorted(p for p, s in rest if len(p) == 1 and on_ladder(s))
+        chosen = set(appended)
+        values = sorted((s for p, s in rest if p in chosen), reverse=True)
+        rescored = dict(zip(appended, values, strict=True))
+        rest = [(p, rescored.get(p, s)) for p, s in rest]
+    rest = [(p, round(s, SCORE_DECIMALS)) for p, s in rest]
+    ordered = head + sorted(rest, key=lambda p: (-p[1], p[0]))
+    unk = [p for p, _ in ordered].index(unk_piece)
     return Unigram(ordered, unk, model.get("byte_fallback", False))
 
 

@@ -2,8 +2,15 @@
 
 Per head (Clark et al. 2019, "What does BERT look at? An analysis of BERT's attention"): the
 entropy of its attention distributions and the average attention mass it puts on [CLS], on
-[SEP], on punctuation, on the token itself, on the previous and on the next token. Averages run
-over all query tokens of the sentence (special tokens included), as in that paper.
+[SEP], on punctuation, on the token itself, on the previous and on the next token. Defined as
+the authors' released code defines them (clarkkev/attention-analysis, ``general_analysis.ipynb``):
+every statistic is a sum over the sentence's T query tokens (special tokens included) divided
+by T, so "previous" and "next" divide by T although only T-1 queries have a previous (next)
+token, and "punctuation" is the tokens "." and "," only. ``to_punct_all`` is this project's
+extension, kept under its own name: mass on every token made only of Unicode punctuation
+(; ! ? " ' ( ) - ...). Entropies are in nats (natural logarithm), of the attention as the
+model computed it (the notebook first smooths it as 0.9999 A + 0.0001 / T, which moves a
+one-hot row's 0 to about 0.001 nats).
 
 Attention rollout (Abnar and Zuidema 2020, "Quantifying attention flow in transformers"):
 average the heads of each layer, add the identity for the residual connection, renormalise the
@@ -31,30 +38,47 @@ from core.errors import InputError
 
 @dataclass
 class AttentionStats:
-    entropy: np.ndarray  # (L, heads) nats, mean over query tokens; log(T) is uniform
-    to_cls: np.ndarray  # (L, heads) mean attention mass on [CLS]
-    to_sep: np.ndarray  # (L, heads) mean mass on all [SEP] tokens together
-    to_punct: np.ndarray  # (L, heads) mean mass on punctuation tokens
-    to_self: np.ndarray  # (L, heads) mean A[i, i]
-    to_prev: np.ndarray  # (L, heads) mean A[i, i-1] over i >= 1
-    to_next: np.ndarray  # (L, heads) mean A[i, i+1] over i < T-1
+    entropy: np.ndarray  # (L, heads) in nats: mean over the T queries of -sum p ln p
+    to_cls: np.ndarray  # (L, heads) mean over the T queries of the mass on [CLS]
+    to_sep: np.ndarray  # (L, heads) same, mass on all [SEP] tokens together
+    to_punct: np.ndarray  # (L, heads) same, mass on "." and "," tokens (Clark et al.)
+    to_self: np.ndarray  # (L, heads) sum_i A[i, i] / T
+    to_prev: np.ndarray  # (L, heads) sum_{i>=1} A[i, i-1] / T (Clark et al.: T, not T-1)
+    to_next: np.ndarray  # (L, heads) sum_{i<T-1} A[i, i+1] / T
     mean_maps: np.ndarray  # (L, T, T) head average of each layer
     rollout: np.ndarray  # (L, T, T) attention rollout up to and including layer l
-    max_entropy: float = 0.0  # log(T): the entropy of uniform attention, for scaling plots
+    max_entropy: float = 0.0  # log(T) nats: the entropy of uniform attention, for scaling plots
+    # (L, heads) mean mass on every all-punctuation token (; ! ? ...): not in Clark et al.
+    to_punct_all: np.ndarray | None = None
 
     PER_HEAD: ClassVar[tuple[str, ...]] = (
         "entropy", "to_cls", "to_sep", "to_punct", "to_self", "to_prev", "to_next",
     )  # fmt: skip
 
 
+CLARK_PUNCTUATION = frozenset({".", ","})  # the punctuation of Clark et al.'s released code
+
+
+def _bare(token: str) -> str:
+    """The token's text without WordPiece's "##" or SentencePiece's "▁" word markers."""
+    return token.removeprefix("##").replace("▁", "")
+
+
 def is_punctuation(token: str) -> bool:
     """True for tokens made only of Unicode punctuation ("." "," "##!" "▁?")."""
-    core = token.removeprefix("##").replace("▁", "")
+    core = _bare(token)
     return bool(core) and all(unicodedata.category(c).startswith("P") for c in core)
 
 
-def punctuation_mask(result: ProbeResult) -> np.ndarray:
-    return np.array([not t.special and is_punctuation(t.text) for t in result.tokens], dtype=bool)
+def is_clark_punctuation(token: str) -> bool:
+    """True for "." and "," (also as "▁." or "##,"): Clark et al.'s punctuation tokens."""
+    return _bare(token) in CLARK_PUNCTUATION
+
+
+def punctuation_mask(result: ProbeResult, clark: bool = True) -> np.ndarray:
+    """(T,) the non-special punctuation tokens: "." and "," (``clark``) or all punctuation."""
+    test = is_clark_punctuation if clark else is_punctuation
+    return np.array([not t.special and test(t.text) for t in result.tokens], dtype=bool)
 
 
 def _check(attentions: np.ndarray) -> np.ndarray:
@@ -78,10 +102,9 @@ def mass_on(attentions: np.ndarray, key_mask: np.ndarray) -> np.ndarray:
 
 
 def _diagonal_mean(a: np.ndarray, offset: int) -> np.ndarray:
+    """(L, heads): sum of the ``offset`` diagonal divided by T, all queries (Clark et al.)."""
     diag = np.diagonal(a, offset=offset, axis1=-2, axis2=-1)  # (L, heads, T - |offset|)
-    if diag.shape[-1] == 0:
-        return np.zeros(a.shape[:2], dtype=np.float32)
-    return diag.mean(axis=-1).astype(np.float32)
+    return (diag.sum(axis=-1, dtype=np.float64) / a.shape[-1]).astype(np.float32)
 
 
 @single_threaded
@@ -107,13 +130,14 @@ def attention_stats(result: ProbeResult) -> AttentionStats:
         entropy=entropy(a),
         to_cls=mass_on(a, result.positions_of("cls")),
         to_sep=mass_on(a, result.positions_of("sep")),
-        to_punct=mass_on(a, punctuation_mask(result)),
+        to_punct=mass_on(a, punctuation_mask(result, clark=True)),
         to_self=_diagonal_mean(a, 0),
         to_prev=_diagonal_mean(a, -1),
         to_next=_diagonal_mean(a, 1),
         mean_maps=a.mean(axis=1),
         rollout=rollout(a),
         max_entropy=float(np.log(a.shape[-1])),
+        to_punct_all=mass_on(a, punctuation_mask(result, clark=False)),
     )
 
 

@@ -1,15 +1,20 @@
 """How token representations change with depth.
 
-Per layer and token: the hidden-state norm; between consecutive layers the L2 distance and the
-cosine similarity of each token's representation, the measure of Lan et al. (2020), ALBERT,
-Figure 1 ("L2 distances and cosine similarity of the input and output embeddings for each
-layer"), which shows ALBERT's transitions are much smoother than BERT's; each token's cosine
-similarity to its own embedding-layer representation; and a 2-D PCA of any layer's tokens.
+Per layer and token: the hidden-state norm; between consecutive layers the L2 distance, the
+cosine similarity and the angle (degrees) between each token's input and output
+representation; each token's cosine similarity to its own embedding-layer representation; and
+a 2-D PCA of any layer's tokens.
 
-Averages (``l2_mean``, ``cosine_mean``) run over *all* tokens, special ones included, as the
-ALBERT figure does; ``l2_mean_words`` / ``cosine_mean_words`` leave [CLS]/[SEP] out, since those
-behave unlike words (Clark et al. 2019) and can dominate a short sentence.
-All maths is vectorised over layers and tokens.
+The transitions follow Lan et al. (2020), ALBERT, Figure 1 ("L2 distances and cosine
+similarity of the input and output embeddings for each layer"), with two caveats. That
+figure's right panel plots an *angle in degrees* (0-45), not the cosine: ``angle_deg`` and
+``angle_mean_deg`` are that quantity, ``cosine`` is kept beside it. And the paper does not say
+how tokens are aggregated (nor over which sentences); here, per sentence: ``angle_deg[l, i] =
+degrees(arccos(clip(cos(h[l, i], h[l+1, i]), -1, 1)))`` per token, and ``angle_mean_deg`` is
+the *mean of those angles* (not the angle of the mean cosine) over all T tokens of the
+unpadded sentence, [CLS] and [SEP] included; likewise ``l2_mean`` and ``cosine_mean``.
+The ``*_words`` averages leave special tokens out, since those behave unlike words (Clark et
+al. 2019) and can dominate a short sentence. All maths is vectorised over layers and tokens.
 """
 
 from __future__ import annotations
@@ -35,6 +40,9 @@ class LayerStats:
     similarity_to_embedding: np.ndarray  # (L+1, T) cos(h[l], h[0]) per token; row 0 is 1
     l2_mean_words: np.ndarray  # (L,) mean over non-special tokens (all tokens if none)
     cosine_mean_words: np.ndarray  # (L,)
+    angle_deg: np.ndarray  # (L, T) degrees(arccos(cosine)) per token, 0..180
+    angle_mean_deg: np.ndarray  # (L,) mean of angle_deg over all tokens (ALBERT Fig. 1, right)
+    angle_mean_deg_words: np.ndarray  # (L,) mean of angle_deg over non-special tokens
 
     @property
     def num_layers(self) -> int:
@@ -65,6 +73,7 @@ def hidden_state_stats(hidden: np.ndarray, word_mask: np.ndarray | None = None) 
     if word_mask is None or not np.any(word_mask):
         word_mask = np.ones(hidden.shape[1], dtype=bool)
     word_mask = np.asarray(word_mask, dtype=bool)
+    angle = np.degrees(np.arccos(cos.astype(np.float64)))  # cos is already clipped to [-1, 1]
     return LayerStats(
         norms=norms.astype(np.float32),
         l2_distance=l2.astype(np.float32),
@@ -74,11 +83,14 @@ def hidden_state_stats(hidden: np.ndarray, word_mask: np.ndarray | None = None) 
         similarity_to_embedding=to_embedding,
         l2_mean_words=l2[:, word_mask].mean(axis=1).astype(np.float32),
         cosine_mean_words=cos[:, word_mask].mean(axis=1).astype(np.float32),
+        angle_deg=angle.astype(np.float32),
+        angle_mean_deg=angle.mean(axis=1).astype(np.float32),
+        angle_mean_deg_words=angle[:, word_mask].mean(axis=1).astype(np.float32),
     )
 
 
 def layer_stats(result: ProbeResult) -> LayerStats:
-    """Norms, consecutive-layer L2/cosine (per token and averaged) and similarity to the
+    """Norms, consecutive-layer L2/cosine/angle (per token and averaged) and similarity to the
     embedding layer for a probed sentence."""
     return hidden_state_stats(result.hidden_states, ~result.special_mask)
 

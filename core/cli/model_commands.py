@@ -164,19 +164,22 @@ def probe_report(x: ProbeAnalysis) -> str:
     s, a = x.layers, x.attention
     lines.append("")
     lines.append(
-        f"{'layer':>6}{'L2 mean':>10}{'cos mean':>10}{'entropy':>9}{'->[CLS]':>9}"
+        f"{'layer':>6}{'L2 mean':>10}{'cos mean':>10}{'angle':>8}{'entropy':>9}{'->[CLS]':>9}"
         f"{'->[SEP]':>9}{'->punct':>9}{'->self':>8}{'->prev':>8}{'->next':>8}"
     )
     for layer in range(s.num_layers):
         lines.append(
             f"{f'{layer}->{layer + 1}':>6}{s.l2_mean[layer]:>10.4f}{s.cosine_mean[layer]:>10.4f}"
+            f"{s.angle_mean_deg[layer]:>8.2f}"
             + "".join(
                 f"{getattr(a, name)[layer].mean():>{9 if i < 5 else 8}.3f}"
                 for i, name in enumerate(a.PER_HEAD)
             )
         )
     lines.append(
-        f"(attention columns: mean over heads; entropy in nats, uniform = {a.max_entropy:.3f})"
+        f"(angle: mean over tokens of the degrees between a token's input and output; "
+        f"attention columns: mean over heads, Clark et al. definitions; "
+        f"entropy in nats, uniform = {a.max_entropy:.3f})"
     )
     return "\n".join(lines)
 

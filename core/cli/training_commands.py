@@ -2,8 +2,14 @@
 
 ``train`` checks every setting and file first, then shows a progress line on stderr (redrawn
 in place on a terminal, one line every few seconds in a log file) and a summary at the end.
-Ctrl-C stops at the next step boundary and saves a checkpoint that ``--resume`` continues;
-a second Ctrl-C aborts at once. Under ``torchrun`` only rank 0 prints.
+Ctrl-C (or SIGTERM, which the window sends for Pause/Stop) stops at the next step boundary
+and saves a checkpoint that ``--resume`` continues; a second one aborts at once. Under
+``torchrun`` only rank 0 prints.
+
+``--events jsonl`` is the machine-readable contract the window's Train view reads: every
+:class:`ProgressEvent` (``prepare``, ``step``, ``eval``, ``checkpoint``, ``done``,
+``cancelled``, ``error``) is one JSON line on stdout, flushed per line, and everything meant
+for a person goes to stderr.
 """
 
 from __future__ import annotations
@@ -20,18 +26,14 @@ import torch
 
 from core.config import PRESETS
 from core.device import describe_device
-from core.errors import InputError
+from core.errors import BertScopeError, InputError
+from core.precision import PRECISION_CHOICES
+from core.training import OPTIMIZERS
 from core.training import run_checkpoints as ckpt
+from core.training.config import SAVE_DTYPES, TrainConfig
 from core.training.distributed import init_distributed, shutdown
-from core.training.optim import OPTIMIZERS
 from core.training.setup import evaluate_model, find_resume_checkpoint, prepare_training
-from core.training.trainer import (
-    PRECISIONS,
-    SAVE_DTYPES,
-    EvalMetrics,
-    ProgressEvent,
-    TrainConfig,
-)
+from core.training.trainer import EvalMetrics, ProgressEvent
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +104,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
     train.add_argument(
         "--precision",
-        choices=PRECISIONS,
+        choices=PRECISION_CHOICES,
         help="auto (default): bf16 on GPUs that support it, else fp16 on GPU; fp32 on CPU/MPS",
     )
     train.add_argument(
@@ -164,6 +166,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="CPU threads for torch (default: torch's; 1 is often faster on a busy machine)",
     )
     train.add_argument("--quiet", action="store_true", help="no progress line")
+    train.add_argument(
+        "--events",
+        choices=("jsonl",),
+        help="jsonl: every progress event as one JSON line on stdout (all other output on "
+        "stderr), for programs that drive training",
+    )
     train.set_defaults(func=run_train)
 
     ev = subparsers.add_parser(
@@ -176,7 +184,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--max-examples", type=int, help="cap on sequences (default: all)")
     ev.add_argument("--seed", type=int, default=1234, help="masking/pairing seed (default 1234)")
     ev.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
-    ev.add_argument("--precision", choices=PRECISIONS, default="auto")
+    ev.add_argument("--precision", choices=PRECISION_CHOICES, default="auto")
     ev.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's)")
     ev.add_argument("--json", action="store_true", help="print JSON")
     ev.set_defaults(func=run_eval)
@@ -204,9 +212,7 @@ def _config_from_args(args: argparse.Namespace, saved: dict | None) -> TrainConf
         if not args.arch:
             raise InputError("--arch is required (bert or albert)")
         data.setdefault("preset", f"{args.arch}-mini")
-    config = TrainConfig.from_dict(data)
-    config.validate()
-    return config
+    return TrainConfig.from_dict(data)  # checked as it is made
 
 
 def _fmt_time(seconds: float) -> str:
@@ -226,7 +232,13 @@ class ProgressPrinter:
         self._last = 0.0
 
     def __call__(self, ev: ProgressEvent) -> None:
-        if ev.kind == "step":
+        if ev.kind == "prepare":
+            # Phase starts and ends get a line; the percentages between only on a terminal.
+            if ev.fraction is None or ev.fraction in (0.0, 1.0):
+                self.stream.write(("\r\x1b[2K" if self.tty else "") + f"{ev.message}\n")
+            elif self.tty:
+                self.stream.write(f"\r\x1b[2K{ev.message}")
+        elif ev.kind == "step":
             now = time.monotonic()
             if not self.tty and now - self._last < self.period and ev.step != ev.total_steps:
                 return
@@ -275,7 +287,33 @@ def _set_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
+class JsonlEvents:
+    """``--events jsonl``: each event as one JSON line on ``stream`` (stdout), flushed."""
+
+    def __init__(self, stream=None):
+        self.stream = stream if stream is not None else sys.stdout
+
+    def __call__(self, ev: ProgressEvent) -> None:
+        self.stream.write(json.dumps(ev.to_dict()) + "\n")
+        self.stream.flush()
+
+
 def run_train(args: argparse.Namespace) -> int:
+    events = JsonlEvents() if getattr(args, "events", None) == "jsonl" else None
+    try:
+        return _run_train(args, events)
+    except BertScopeError as err:
+        # The same one line the CLI prints as "error: ..." (core.cli.main), for the window.
+        if events is not None:
+            events(ProgressEvent.note("error", str(err)))
+        raise
+    except KeyboardInterrupt:
+        if events is not None:
+            events(ProgressEvent.note("error", "interrupted"))
+        raise
+
+
+def _run_train(args: argparse.Namespace, events: JsonlEvents | None) -> int:
     _set_threads(args.threads)
     out = Path(args.out)
     saved = None
@@ -284,7 +322,30 @@ def run_train(args: argparse.Namespace) -> int:
         saved = ckpt.load_training_args(folder).get("train")
     config = _config_from_args(args, saved)
     ctx, device = init_distributed(config.device)
+    # SIGTERM (the window's Pause/Stop) is a Ctrl-C: during set-up it stops at once (nothing
+    # to save yet); once training runs, it finishes the step, saves a checkpoint and stops.
+    stop_signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.getsignal(sig) for sig in stop_signals}
+    trainer = None
+
+    def on_interrupt(signum, frame):
+        if trainer is None or trainer.cancelled:
+            raise KeyboardInterrupt
+        trainer.cancel()
+        sys.stderr.write("\nstopping at the end of this step (Ctrl-C again to abort)\n")
+
+    for sig in stop_signals:
+        signal.signal(sig, on_interrupt)
     try:
+        show = ctx.is_main and not args.quiet
+        emit = events if ctx.is_main else None
+        printer = ProgressPrinter() if show else None
+        listeners = [f for f in (emit, printer) if f is not None]
+
+        def on_prepare(ev: ProgressEvent) -> None:
+            for listener in listeners:
+                listener(ev)
+
         trainer = prepare_training(
             config,
             args.corpus,
@@ -294,32 +355,22 @@ def run_train(args: argparse.Namespace) -> int:
             resume=args.resume,
             ctx=ctx,
             device=device,
+            on_progress=on_prepare,
         )
-        show = ctx.is_main and not args.quiet
+        if emit is not None:
+            trainer.add_listener(emit)
         if show:
             n_params = sum(p.numel() for p in trainer.model.parameters())
             sys.stderr.write(
                 f"training {config.preset} ({n_params / 1e6:.2f}M parameters, vocabulary "
-                f"{trainer.tokenizer.vocab_size}) on {describe_device(device)} x "
+                f"{trainer.model.config.vocab_size}) on {describe_device(device)} x "
                 f"{ctx.world_size}, precision {trainer.precision}, global batch "
                 f"{config.batch_size * config.grad_accum * ctx.world_size} x {config.seq_len}"
                 + (f", resuming at step {trainer.step}" if trainer.step else "")
                 + "\n"
             )
-            trainer.add_listener(ProgressPrinter())
-        previous = signal.getsignal(signal.SIGINT)
-
-        def on_interrupt(signum, frame):
-            if trainer.cancelled:
-                raise KeyboardInterrupt
-            trainer.cancel()
-            sys.stderr.write("\nstopping at the end of this step (Ctrl-C again to abort)\n")
-
-        signal.signal(signal.SIGINT, on_interrupt)
-        try:
-            result = trainer.run()
-        finally:
-            signal.signal(signal.SIGINT, previous)
+            trainer.add_listener(printer)
+        result = trainer.run()
         if ctx.is_main:
             lines = [
                 "",
@@ -334,9 +385,12 @@ def run_train(args: argparse.Namespace) -> int:
                 lines.append(f"model: {result.final_model}")
             if result.checkpoint is not None:
                 lines.append(f"checkpoint (for --resume): {result.checkpoint}")
-            print("\n".join(lines))
+            # With --events, stdout carries only the JSON lines.
+            print("\n".join(lines), file=sys.stderr if events is not None else sys.stdout)
         return 130 if result.cancelled else 0
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         shutdown(ctx)
 
 

@@ -11,31 +11,71 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from core.config import PRESETS, ModelConfig
 from core.data import DataConfig, PretrainingData, TokenizedCorpus, check_corpus
+from core.device import describe_device
 from core.errors import ConfigError, InputError
-from core.loaded_model import LoadedModel, load_model
+from core.hf_checkpoint import hf_to_engine, load_state, read_weights
+from core.loaded_model import LoadedModel, build_model, load_model
+from core.precision import resolve_precision
 from core.tokenizer import Tokenizer
 from core.tokenizer_train import load_tokenizer_file, train_tokenizer
 from core.training import run_checkpoints as ckpt
+from core.training.config import SAVE_DTYPES, TrainConfig
 from core.training.distributed import DistContext, barrier
+from core.training.listeners import LOG_FILE, CheckpointWriter, FinalExport, JsonlLog
+from core.training.loss import pretraining_loss
 from core.training.trainer import (
     EvalMetrics,
-    TrainConfig,
+    Listener,
+    ProgressEvent,
     Trainer,
     evaluate,
-    resolve_precision,
+    seed_everything,
 )
 
 log = logging.getLogger(__name__)
 
 PathList = Sequence[str | os.PathLike]
+
+
+class _Phases:
+    """Tells ``listener`` (if any) what set-up is doing: a "prepare" event when a phase
+    starts, while it runs (``fraction``), and when it ends (fraction 1.0, with its duration)."""
+
+    def __init__(self, listener: Listener | None, total_steps: int):
+        self.listener = listener
+        self.total_steps = total_steps
+        self._started = 0.0
+        self._last_fraction = -1.0
+
+    def say(self, message: str, fraction: float | None = None) -> None:
+        if self.listener is not None:
+            self.listener(ProgressEvent.note("prepare", message, fraction, self.total_steps))
+
+    def start(self, message: str, fraction: float | None = None) -> None:
+        self._started = time.perf_counter()
+        self._last_fraction = -1.0
+        self.say(message, fraction)
+
+    def progress(self, message: str, fraction: float) -> None:
+        # At most one event per 5% so a big corpus does not flood the stream.
+        if fraction < 1.0 and fraction - self._last_fraction < 0.05:
+            return
+        self._last_fraction = fraction
+        if fraction < 1.0:
+            self.say(f"{message} {fraction:.0%}", fraction)
+
+    def end(self, message: str) -> None:
+        self.say(f"{message} in {time.perf_counter() - self._started:.1f} s", 1.0)
 
 
 @dataclass
@@ -67,10 +107,15 @@ def prepare_data(
     tokenizer: Tokenizer | str | os.PathLike | None = None,
     out_dir: Path | None = None,
     ctx: DistContext | None = None,
+    on_progress: Listener | None = None,
 ) -> PreparedData:
-    """Check the settings and files, then get a tokenizer and tokenized train/eval data."""
+    """Check the settings and files, then get a tokenizer and tokenized train/eval data.
+
+    ``on_progress`` receives "prepare" events for the slow phases (training the tokenizer,
+    tokenizing the corpus), so a window or terminal is not left silent before the first step.
+    """
     ctx = ctx or DistContext()
-    config.validate()
+    phases = _Phases(on_progress, config.steps)
     corpus = check_corpus(corpus, "corpus")
     eval_corpus = check_corpus(eval_corpus, "evaluation corpus") if eval_corpus else None
     max_length = config.max_positions or PRESETS[config.preset].max_position_embeddings
@@ -84,7 +129,9 @@ def prepare_data(
             barrier(ctx)  # rank 0 trains and saves it
             tok = load_tokenizer_file(tok_dir, config.arch, max_length)
         else:
+            phases.start(f"training the tokenizer (vocabulary {config.vocab_size})")
             tok = train_tokenizer(corpus, config.arch, config.vocab_size, max_length=max_length)
+            phases.end(f"trained the tokenizer ({tok.vocab_size} tokens)")
             if tok_dir is not None:
                 tok_dir.mkdir(parents=True, exist_ok=True)
                 tok.save(tok_dir)
@@ -97,7 +144,14 @@ def prepare_data(
         if cache is not None and ctx.enabled and not ctx.is_main:
             barrier(ctx)
             return TokenizedCorpus.build(paths, tok, cache)
-        result = TokenizedCorpus.build(paths, tok, cache)
+        names = ", ".join(Path(p).name for p in paths)
+        phases.start(f"tokenizing {names}", 0.0)
+        result = TokenizedCorpus.build(
+            paths, tok, cache, progress=lambda f: phases.progress(f"tokenizing {names}", f)
+        )
+        phases.end(
+            f"tokenized {names}: {result.n_tokens:,} tokens, {result.n_documents:,} documents"
+        )
         if cache is not None and ctx.enabled:
             barrier(ctx)
         return result
@@ -176,6 +230,63 @@ def evaluate_model(
     )
 
 
+def build_pretraining_model(
+    config: TrainConfig,
+    model_config: ModelConfig,
+    weights_from: str | os.PathLike | None = None,
+) -> nn.Module:
+    """A freshly initialised model (seeded by ``config.seed``), with the weights of a
+    Hugging Face-format folder (a checkpoint to resume, or ``--init-from``) when given."""
+    seed_everything(config.seed)
+    model = build_model(model_config)
+    model.init_weights()
+    if weights_from is not None:
+        weights = hf_to_engine(read_weights(weights_from), model_config)
+        load_state(model, weights, str(weights_from))
+    return model
+
+
+def attach_run_folder(
+    trainer: Trainer,
+    out: Path,
+    model_config: ModelConfig,
+    tokenizer: Tokenizer,
+    data_config: DataConfig,
+) -> None:
+    """The listeners that write ``out``: checkpoints (every rank takes part), and on rank 0
+    the export ``final/`` and ``train_log.jsonl``, in that order."""
+    config, ctx = trainer.config, trainer.ctx
+    args = {"train": config.to_dict(), "data": asdict(data_config), "world_size": ctx.world_size}
+    trainer.add_listener(
+        CheckpointWriter(
+            out,
+            trainer.state_dict,
+            trainer.model,
+            model_config,
+            tokenizer,
+            args,
+            config.keep_checkpoints,
+            ctx,
+        )
+    )
+    if not ctx.is_main:
+        return
+    summary = {
+        "arch": config.arch,
+        "preset": config.preset,
+        "device": describe_device(trainer.device),
+        "precision": trainer.precision,
+        "world_size": ctx.world_size,
+        "train": config.to_dict(),
+    }
+    trainer.add_listener(
+        FinalExport(
+            out, trainer.model, model_config, tokenizer, summary, SAVE_DTYPES[config.save_dtype]
+        )
+    )
+    trainer.add_listener(JsonlLog(out / LOG_FILE, trainer.step))
+
+
 def prepare_training(
     config: TrainConfig,
     corpus: PathList,
@@ -185,8 +296,13 @@ def prepare_training(
     resume: str | os.PathLike | bool | None = None,
     ctx: DistContext | None = None,
     device: torch.device | None = None,
+    on_progress: Listener | None = None,
 ) -> Trainer:
-    """A :class:`Trainer` for ``config`` on the given files (resuming when asked)."""
+    """A :class:`Trainer` for ``config`` on the given files (resuming when asked), with the
+    listeners that write ``out_dir`` attached (none without one).
+
+    ``on_progress`` receives the "prepare" events of set-up (listeners added to the trainer
+    afterwards see only the run's own events)."""
     out = Path(out_dir) if out_dir is not None else None
     resume_from = find_resume_checkpoint(out, resume) if resume else None
     if resume_from is not None:
@@ -198,14 +314,36 @@ def prepare_training(
             f"{out} already holds checkpoints; pass --resume to continue that run or choose "
             "another --out"
         )
-    data = prepare_data(config, corpus, eval_corpus, tokenizer, out, ctx)
-    return Trainer(
-        config,
-        data.tokenizer,
+    data = prepare_data(config, corpus, eval_corpus, tokenizer, out, ctx, on_progress)
+    phases = _Phases(on_progress, config.steps)
+    phases.start(
+        f"building the model (resuming {resume_from.name})"
+        if resume_from is not None
+        else f"building the model ({config.preset})"
+    )
+    model_config = config.model_config(data.tokenizer)
+    state = None
+    if resume_from is not None:
+        state = ckpt.load_trainer_state(resume_from)
+        if int(state["step"]) > config.steps:
+            raise InputError(
+                f"{resume_from} is at step {state['step']}, past the {config.steps} steps asked"
+            )
+    # Continued pretraining (--init-from, e.g. BERT's second phase at a longer --seq-len):
+    # the weights carry over; optimizer, schedule and data start afresh.
+    model = build_pretraining_model(config, model_config, resume_from or config.init_from)
+    trainer = Trainer(
+        model,
         data.train,
+        config,
+        pretraining_loss,
         data.eval,
-        out,
         device=device,
         ctx=ctx,
-        resume_from=resume_from,
+        state=state,
     )
+    trainer.last_checkpoint = resume_from
+    if out is not None:
+        attach_run_folder(trainer, out, model_config, data.tokenizer, data.train.config)
+    phases.end(f"built {config.preset} on {trainer.device}")
+    return trainer

@@ -21,7 +21,7 @@ from core.analysis import (
     rollout,
     token_focus,
 )
-from core.analysis.attention import entropy, is_punctuation
+from core.analysis.attention import entropy, is_clark_punctuation, is_punctuation
 from core.analysis.hidden_states import hidden_state_stats, pca_explained_variance
 from core.analysis.probe import ProbeResult, TokenInfo
 from core.analysis.summary import analyze
@@ -172,6 +172,20 @@ def test_layer_stats_by_hand():
     np.testing.assert_allclose(s.l2_mean, [math.sqrt(5) / 2], rtol=1e-6)
     np.testing.assert_allclose(s.cosine_mean_words, [0.0], atol=1e-7)
     np.testing.assert_allclose(s.similarity_to_embedding, [[1, 1], [0, 1]], atol=1e-7)
+    # degrees: 90 (orthogonal) and 0; their mean over both tokens, and over the word alone
+    np.testing.assert_allclose(s.angle_deg, [[90, 0]], atol=1e-5)
+    np.testing.assert_allclose(s.angle_mean_deg, [45.0], atol=1e-5)
+    np.testing.assert_allclose(s.angle_mean_deg_words, [90.0], atol=1e-5)
+
+
+def test_angle_is_the_mean_of_per_token_angles_not_the_angle_of_the_mean_cosine():
+    # token 0 turns by 60 degrees, token 1 by 0: the mean angle is 30, arccos(mean cos) is 41.4
+    c, t = math.cos(math.radians(60)), math.sin(math.radians(60))
+    hidden = np.array([[[1, 0], [0, 2]], [[c, t], [0, 5]]], dtype=np.float32)
+    s = hidden_state_stats(hidden)
+    np.testing.assert_allclose(s.angle_deg, [[60, 0]], atol=1e-4)
+    np.testing.assert_allclose(s.angle_mean_deg, [30.0], atol=1e-4)
+    assert math.degrees(math.acos(s.cosine_mean[0])) == pytest.approx(41.41, abs=0.01)
 
 
 def test_layer_stats_of_a_probe(albert):
@@ -241,11 +255,22 @@ def test_clark_statistics_by_hand():
     np.testing.assert_allclose(s.to_sep[0], [0, 0, 1 / T], atol=1e-6)
     np.testing.assert_allclose(s.to_punct[0], [0, 1 / T, 1 / T], atol=1e-6)  # "," only
     np.testing.assert_allclose(s.to_self[0], [1 / T, 1 / T, 1 / T], atol=1e-6)
-    np.testing.assert_allclose(s.to_prev[0], [0.25, 1, 1 / T], atol=1e-6)
-    np.testing.assert_allclose(s.to_next[0], [0, 0, 1 / T], atol=1e-6)
+    # Clark et al.'s released code divides previous/next by all T queries, not by T - 1.
+    np.testing.assert_allclose(s.to_prev[0], [1 / T, (T - 1) / T, (T - 1) / T**2], atol=1e-6)
+    np.testing.assert_allclose(s.to_next[0], [0, 0, (T - 1) / T**2], atol=1e-6)
     np.testing.assert_allclose(s.mean_maps[0], att[0].mean(0))
     assert s.max_entropy == pytest.approx(math.log(T))
     assert is_punctuation("##!") and is_punctuation("▁?") and not is_punctuation("[SEP]")
+
+
+def test_punctuation_follows_clark_and_the_extended_set_has_its_own_name():
+    tokens = ["[CLS]", "▁yes", "▁.", "!", "##,", ";", "[SEP]"]
+    T = len(tokens)
+    uniform = np.full((1, 1, T, T), 1 / T)
+    s = attention_stats(fake_result(uniform, tokens))
+    np.testing.assert_allclose(s.to_punct[0], [2 / T], atol=1e-6)  # "▁." and "##," only
+    np.testing.assert_allclose(s.to_punct_all[0], [4 / T], atol=1e-6)  # and "!" and ";"
+    assert is_clark_punctuation("▁.") and not is_clark_punctuation("!")
 
 
 def test_attention_stats_of_a_probe(bert):
@@ -344,4 +369,7 @@ def test_probe_command_prints_and_writes_the_analysis(bert, tmp_path, capsys):
     assert data["a_to_b"].shape == (L, 4) and list(data["masked_positions"]) == [m.position]
     np.testing.assert_array_equal(data["masked_0_ids"], m.ids)
     np.testing.assert_allclose(data["cosine_mean"], layer_stats(expected).cosine_mean, rtol=1e-6)
+    angles = np.degrees(np.arccos(layer_stats(expected).cosine.astype(np.float64))).mean(1)
+    np.testing.assert_allclose(data["angle_mean_deg"], angles, rtol=1e-5)
+    assert data["head_to_punct_all"].shape == (L, 4)
     assert main([*argv[:-4], "--top-k", "0", "--out", str(out)]) == 2

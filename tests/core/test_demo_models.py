@@ -27,8 +27,9 @@ EXPECTED = {
         "i am sure she will be very [MASK] to see you .": {"glad", "happy", "sorry", "pleased"},
         "the [MASK] of the lord came upon him .": {"son", "word", "spirit", "angel", "hand"},
     },
-    "albert-mini": {
+    "albert-mini": {  # a typed [MASK] with no stray "▁" before it (tests/core/test_tokenizer.py)
         "he [MASK] to the house and opened the door .": {"came", "went", "walked", "ran"},
+        "the whale [MASK] out of the water .": {"is", "was", "came", "went", "rose"},
         "the [MASK] of the lord came upon him .": {"son", "word", "spirit", "angel", "hand"},
     },
 }

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from core.errors import InputError, TokenizerError
 from core.tokenizer import load_tokenizer
-from core.tokenizer_train import load_tokenizer_file, special_tokens, train_tokenizer
+from core.tokenizer_train import (
+    learn_wordpiece,
+    load_tokenizer_file,
+    special_tokens,
+    train_tokenizer,
+)
 from tests.core.training_text import write_corpus
 
 
@@ -83,3 +93,86 @@ def test_bad_inputs(corpus, tmp_path):
         train_tokenizer([corpus], "gpt", 100)
     with pytest.raises(TokenizerError, match="no such tokenizer"):
         load_tokenizer_file(tmp_path / "nothing", "bert")
+
+
+# -- determinism -------------------------------------------------------------------------------
+ROOT = Path(__file__).resolve().parents[2]
+TRAIN_IN_A_PROCESS = """
+import sys
+from core.tokenizer_train import train_tokenizer
+train_tokenizer([sys.argv[1]], sys.argv[2], vocab_size=int(sys.argv[3])).save(__import__("pathlib").Path(sys.argv[4]))
+"""
+
+
+def run_fresh(args: list[str], hash_seed: str) -> None:
+    """Run ``python args`` in a new process of this checkout, with its own hash seeds."""
+    env = {**os.environ, "PYTHONHASHSEED": hash_seed, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_learn_wordpiece_by_hand():
+    # words as pieces: a ##b (x2), a ##b ##a ##b, b ##a (x3), c ##a ##b
+    counts = {"ab": 2, "abab": 1, "ba": 3, "cab": 1}
+    vocab = learn_wordpiece(counts, 100, ["[PAD]"], min_frequency=2)
+    # pairs: (a,##b) 2+1+0 = 3, (##a,##b) 1+1 = 2, (##b,##a) 1, (b,##a) 3, (c,##a) 1
+    # tie at 3: ("a", "##b") < ("b", "##a") by text; then (b,##a) 3; then (##a,##b) 2
+    assert vocab == ["[PAD]", "##a", "##b", "a", "b", "c", "ab", "ba", "##ab"]
+    assert learn_wordpiece(counts, 7, ["[PAD]"]) == vocab[:7]
+    assert learn_wordpiece(counts, 100, ["[PAD]"], min_frequency=3) == vocab[:8]
+
+
+@pytest.fixture(scope="module")
+def tie_corpus(tmp_path_factory):
+    """Enough text for ties between merges and between Unigram scores: tokenizers'
+    WordPieceTrainer and UnigramTrainer gave a different tokenizer.json in each of 3 processes
+    on it."""
+    path = tmp_path_factory.mktemp("ties") / "text.txt"
+    write_corpus(path, n_docs=200, seed=5)
+    with path.open("a", encoding="utf-8") as f:
+        f.write("Quixotic zephyrs & jovial 1776 kings; (vexed) 42 quartz jugs!\n")
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("model_type", "vocab_size"), [("bert", 200), ("albert", 150)])
+def test_training_twice_in_separate_processes_gives_identical_bytes(
+    tie_corpus, tmp_path, model_type, vocab_size
+):
+    outs = []
+    for seed in ("1", "2"):
+        out = tmp_path / seed
+        out.mkdir()
+        argv = ["-c", TRAIN_IN_A_PROCESS, str(tie_corpus), model_type, str(vocab_size), str(out)]
+        run_fresh(argv, seed)
+        outs.append((out / "tokenizer.json").read_bytes())
+    assert outs[0] == outs[1]
+    here = train_tokenizer([tie_corpus], model_type, vocab_size=vocab_size)
+    assert json.loads(outs[0])["model"] == json.loads(here.backend.to_str())["model"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ["bert", "albert"])
+def test_the_same_train_command_twice_gives_the_same_model(tie_corpus, tmp_path, arch):
+    """Two fresh ``python -m core train`` runs: byte-identical tokenizer.json, equal weights."""
+    from safetensors.numpy import load_file
+
+    runs = []
+    for seed in ("1", "2"):
+        out = tmp_path / f"run{seed}"
+        argv = [
+            "-m", "core", "train", "--arch", arch, "--preset", f"{arch}-tiny",
+            "--corpus", str(tie_corpus), "--out", str(out), "--steps", "5",
+            "--batch-size", "4", "--seq-len", "32", "--max-positions", "64",
+            "--vocab-size", "150", "--warmup", "1", "--device", "cpu", "--threads", "1",
+            "--eval-examples", "8", "--seed", "7", "--quiet",
+        ]  # fmt: skip
+        run_fresh(argv, seed)
+        runs.append(out / "final")
+    assert (runs[0] / "tokenizer.json").read_bytes() == (runs[1] / "tokenizer.json").read_bytes()
+    a, b = (load_file(str(run / "model.safetensors")) for run in runs)
+    assert sorted(a) == sorted(b)
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
