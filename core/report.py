@@ -113,12 +113,14 @@ def comparison_html(
             values = getattr(stats, name)
             return f"{values[i]:.4f}" if i < len(values) else "-"
 
+        fields = [("l2_mean", "L2"), ("cosine_mean", "cosine"), ("angle_mean_deg", "angle\u00b0")]
+        fields = [(f, label) for f, label in fields if getattr(a.layers, f, None) is not None]
         parts.append(
             _table(
-                ["layer", f"L2 {a.name}", f"L2 {b.name}", f"cosine {a.name}", f"cosine {b.name}"],
+                ["layer", *(f"{label} {m.name}" for _f, label in fields for m in (a, b))],
                 [
-                    [f"{i}\u2192{i + 1}", cell(a.layers, "l2_mean", i), cell(b.layers, "l2_mean", i),
-                     cell(a.layers, "cosine_mean", i), cell(b.layers, "cosine_mean", i)]
+                    [f"{i}\u2192{i + 1}",
+                     *(cell(m.layers, f, i) for f, _label in fields for m in (a, b))]
                     for i in range(n)
                 ],
             )

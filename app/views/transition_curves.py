@@ -1,6 +1,6 @@
 """Both models' layer-transition curves in one plot (the ALBERT paper's Figure 1): the L2
-distance and the cosine similarity between the hidden states of consecutive layers, averaged
-over the sentence's tokens, against relative depth (layer l of L at l / L), so a 4-layer and a
+distance, the cosine similarity and the angle in degrees between the hidden states of
+consecutive layers, averaged over the sentence's tokens, against relative depth (layer l of L at l / L), so a 4-layer and a
 12-layer model share an axis. ALBERT's shared layers give smoother curves than BERT's.
 """
 
@@ -18,7 +18,7 @@ MODEL_COLORS = ("#3b75af", "#c8413e")  # model A, model B
 SERIES = (  # LayerStats field, plot title
     ("l2_mean", "L2 distance, layer l\u22121 \u2192 l"),
     ("cosine_mean", "cosine similarity, l\u22121 \u2192 l"),
-    ("angle_mean", "angle (degrees), l\u22121 \u2192 l"),
+    ("angle_mean_deg", "angle (degrees), l\u22121 \u2192 l"),
 )
 
 

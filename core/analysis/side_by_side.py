@@ -120,13 +120,21 @@ class MaskPair:
 
 
 def mask_offsets(result: ProbeResult) -> list[tuple[int, int]]:
-    """(sequence, character offset) of every mask token of ``result``, in order."""
+    """(sequence, character offset) of every mask token of ``result``, in order: the offset of
+    the mask's first non-space character (ALBERT's ``[MASK]`` absorbs the space before it, as
+    transformers' AlbertTokenizer does; BERT's does not)."""
     mask = result.special_tokens.get("mask", "[MASK]")
-    return [
-        (t.sequence, t.span[0])
-        for t in result.tokens
-        if t.text == mask and t.span is not None and t.sequence is not None
-    ]
+    texts = (result.text, result.pair)
+    spots = []
+    for t in result.tokens:
+        if t.text != mask or t.span is None or t.sequence is None:
+            continue
+        text = texts[t.sequence] or ""
+        start, end = t.span
+        while start < min(end, len(text)) - 1 and text[start].isspace():
+            start += 1
+        spots.append((t.sequence, start))
+    return spots
 
 
 def match_masks(a: ProbeResult, b: ProbeResult) -> list[MaskPair]:

@@ -54,7 +54,8 @@ def test_heatmaps_curves_and_heads_equal_core(tiny, demo_root):
     np.testing.assert_allclose(
         view.heatmaps.plots[1].data, attention_stats(rb).rollout[1], atol=1e-5
     )
-    for field in ("l2_mean", "cosine_mean"):
+    assert list(view.curves.plots) == ["l2_mean", "cosine_mean", "angle_mean_deg"]
+    for field in ("l2_mean", "cosine_mean", "angle_mean_deg"):
         for side, result in ((0, ra), (1, rb)):
             x, y = view.curves.curve_data(field, side)
             np.testing.assert_allclose(y, getattr(layer_stats(result), field), rtol=1e-5)
