@@ -18,7 +18,8 @@ A, B = 0, 1
 
 
 class AlignedTokenStrips(QWidget):
-    token_focused = Signal(int, int)  # side (0 = A, 1 = B), token index on that side
+    token_focused = Signal(int, int)  # side (0 = A, 1 = B), token index on that side (a click)
+    token_pointed = Signal(int, int)  # side and index highlighted now (hover or click); -1: none
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -58,6 +59,7 @@ class AlignedTokenStrips(QWidget):
         other = B if side == A else A
         self.strips[side].set_highlight({index}, index)
         self.strips[other].set_highlight(self.partners(side, index))
+        self.token_pointed.emit(side, index)
 
     def focus_token(self, side: int, index: int) -> None:
         """Focus a token (a click): highlight it and its partners, and tell the heatmaps."""
@@ -76,3 +78,4 @@ class AlignedTokenStrips(QWidget):
         else:
             for strip in self.strips:
                 strip.set_highlight(())
+            self.token_pointed.emit(-1, -1)

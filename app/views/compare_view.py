@@ -152,7 +152,7 @@ class CompareView(QWidget):
             self.pages.insertTab(index, page, PAGES[index].capitalize())
             old.deleteLater()
         self.pages.setCurrentIndex(max(0, current))
-        self.strips.token_focused.connect(self._on_token_focused)
+        self.strips.token_pointed.connect(self._on_token_focused)  # hover and click
         self.heatmaps.token_focused.connect(self.strips.focus_token)
         self.calculator.added.connect(self._on_model_added)
         if self.session.bundle is not None:
@@ -232,6 +232,9 @@ class CompareView(QWidget):
 
     @Slot(int, int)
     def _on_token_focused(self, side: int, index: int) -> None:
+        if side < 0:  # the mouse left the strips with nothing clicked
+            self.heatmaps.set_focus([], [])
+            return
         partners = self.strips.partners(side, index)
         rows = ([index], partners) if side == 0 else (partners, [index])
         self.heatmaps.set_focus(*rows)

@@ -111,9 +111,12 @@ def test_alignment_highlights_pieces_of_the_demo_tokenizers(qtbot):
         assert strip_b.highlighted == expected
         assert strip_a.focused == i
         assert view.heatmaps.focus_rows == ([i], sorted(expected))
-        # and back: hovering "ess" (Unigram) lights "##ess" (WordPiece) only
-        view.strips.highlight(1, tb.index("ess"))
+        # and back: hovering "ess" (Unigram) lights "##ess" (WordPiece) only; heatmaps follow
+        strip_b.hovered.emit(tb.index("ess"))
         assert strip_a.highlighted == {ta.index("##ess")}
+        assert view.heatmaps.focus_rows == ([ta.index("##ess")], [tb.index("ess")])
+        strip_b.hovered.emit(-1)  # the mouse leaves: back to the clicked token
+        assert view.heatmaps.focus_rows == ([i], sorted(expected))
         # the same [MASK]-free sentence gives both models' curves at their own depths
         assert view.curves.curve_data("l2_mean", 1)[0][-1] == pytest.approx(1.0)
     finally:
