@@ -93,3 +93,55 @@ def build_config_model(config: ModelConfig, name: str, seed: int = 0) -> tuple[A
     model.eval()
     loaded = LoadedModel(config=config, model=model, tokenizer=tokenizer, name=name)
     return loaded, describe_loaded(loaded, random_init=True)
+
+
+def predict_cost(
+    a: LoadedModel,
+    b: LoadedModel,
+    text: str,
+    batch: int,
+    seq: int | None,
+    precision: str,
+    optimizer: str,
+    layers: tuple,
+    tokens: tuple,
+) -> Comparison:
+    """Both models' predicted parameters, memory and FLOPs (meta-device counts, no weights
+    touched) at the cost panel's settings."""
+    from core.cost.tradeoff import predicted_comparison
+
+    return predicted_comparison(a, b, text, batch, seq, precision, optimizer, layers, tokens)
+
+
+def calculate_config(
+    config: ModelConfig, batch: int, seq: int, precision: str, optimizer: str
+) -> Any:
+    """The calculator's figures for one configuration (``core.cost.calculator.calculate``)."""
+    from core.cost.calculator import calculate
+
+    return calculate(config, batch, seq, precision, optimizer)
+
+
+@dataclass(frozen=True)
+class PaperRow:
+    label: str
+    table: str
+    published: float
+    ours: int  # backbone parameters of the architecture, counted
+    difference: float  # (ours - published) / published
+    note: str
+
+
+def paper_rows() -> list[PaperRow]:
+    """The ALBERT paper's configurations with the published count and ours."""
+    from core.cost.calculator import PAPER_CONFIGS, calculate, relative_difference
+
+    rows = []
+    for p in PAPER_CONFIGS:
+        ours = calculate(p.config).params.backbone_unique
+        rows.append(
+            PaperRow(
+                p.label, p.table, p.published, ours, relative_difference(ours, p.published), p.note
+            )
+        )
+    return rows

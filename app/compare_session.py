@@ -4,8 +4,9 @@ comparison (predicted at once, measured on request).
 Probing follows the Probe tab's "newest wins": every request bumps a generation; a queued probe
 of an older generation is skipped and a late result is dropped (``is_stale``). The predicted
 figures come from ``core``'s memory, FLOPs and parameter *models*, which only read the two
-configurations (meta device, milliseconds), so they are computed here as the settings change;
-the measurement is an engine job (a generator: progress after each step, cancellable).
+configurations (meta device, milliseconds): an engine job per settings change, newest wins.
+The measurement is an engine job too (a generator: progress after each step, cancellable);
+changing a setting cancels it.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class CompareSession(QObject):
         self.comparison: Any = None  # core.cost.compare.Comparison
         self.batch, self.seq, self.precision, self.optimizer = 8, 0, "fp32", "adamw"  # seq 0: fit
         self.measure_job: Job | None = None
+        self.cost_generation = 0  # newest cost request (newest wins)
         self.last_probe_job: Job | None = None
         self._pending_probe = False
         state.loaded.connect(self._on_model_loaded)
@@ -160,14 +162,13 @@ class CompareSession(QObject):
             self.cancel_measure()
             self.update_cost()
 
-    def update_cost(self) -> Any:
-        """Recompute the predicted comparison of the two loaded models (meta-device counts)."""
+    def update_cost(self) -> int:
+        """Recompute the predicted comparison of the two loaded models (meta-device counts) in
+        the engine thread, newest request wins; returns the request's number (0: nothing to
+        cost yet)."""
         a, b = self.entries
         if a is None or b is None or not a.is_loaded or not b.is_loaded:
-            return None
-        from core.cost.tradeoff import predicted_comparison
-        from core.errors import BertScopeError
-
+            return 0
         bundle = self.bundle
         layers = (bundle.a.layers, bundle.b.layers) if bundle is not None else (None, None)
         tokens = (
@@ -175,23 +176,33 @@ class CompareSession(QObject):
             if bundle is not None
             else (None, None)
         )
-        try:
-            self.comparison = predicted_comparison(
-                a.loaded,
-                b.loaded,
-                self.text,
-                self.batch,
-                self.seq or None,
-                self.precision,
-                self.optimizer,
-                layers,
-                tokens,
-            )
-        except BertScopeError as err:
-            self.cost_failed.emit(str(err))
-            return None
-        self.costed.emit(self.comparison)
-        return self.comparison
+        self.cost_generation += 1
+        generation = self.cost_generation
+
+        def done(comparison: Any) -> None:
+            self.comparison = comparison
+            self.costed.emit(comparison)
+
+        def failed(message: str) -> None:
+            if generation == self.cost_generation:
+                self.cost_failed.emit(message)
+
+        self.state.engine.submit(
+            compare_calls.predict_cost,
+            a.loaded,
+            b.loaded,
+            self.text,
+            self.batch,
+            self.seq or None,
+            self.precision,
+            self.optimizer,
+            layers,
+            tokens,
+            on_done=done,
+            on_error=failed,
+            is_stale=lambda: generation != self.cost_generation,
+        )
+        return generation
 
     def measure(self, runs: int = 5) -> Job | None:
         """Measure both models' memory and latency on the engine thread."""
@@ -200,7 +211,7 @@ class CompareSession(QObject):
             self.measure_failed.emit("load both models first")
             return None
         self.cancel_measure()
-        predicted = self.comparison
+        settings = self._settings_key()
 
         job: Job | None = None
 
@@ -210,7 +221,7 @@ class CompareSession(QObject):
 
         def done(measured: Any) -> None:
             forget()
-            if predicted is self.comparison:  # the settings did not change meanwhile
+            if settings == self._settings_key():  # the settings did not change meanwhile
                 self.comparison = measured
                 self.measured.emit(measured)
                 self.costed.emit(measured)
@@ -225,7 +236,7 @@ class CompareSession(QObject):
 
         job = self.measure_job = self.state.engine.submit(
             compare_calls.run_measure,
-            predicted,
+            self.comparison,
             a.loaded,
             b.loaded,
             runs,
@@ -235,6 +246,9 @@ class CompareSession(QObject):
             on_cancelled=cancelled,
         )
         return self.measure_job
+
+    def _settings_key(self) -> tuple:
+        return (self.key_a, self.key_b, self.batch, self.seq, self.precision, self.optimizer)
 
     def cancel_measure(self) -> None:
         if self.measure_job is not None:

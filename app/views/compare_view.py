@@ -9,8 +9,9 @@ list) probed with one sentence, side by side, and their cost.
 * **Calculator**: any configuration's parameters and memory; the ALBERT paper's ones.
 
 Probing is an engine job per sentence ("newest wins", as in the Probe tab); everything shown is
-computed by ``core``. The pages are built on first show (:meth:`build`): they import pyqtgraph
-and ``core``, which the window defers until it is on screen.
+computed by ``core``. The pages are built on first show once the engine has started (:meth:`build`):
+they import pyqtgraph and ``core``, which must never be imported on the GUI thread before the
+engine thread has imported torch.
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ class CompareView(QWidget):
         self.pages.setDocumentMode(True)
         self.strips = self.heatmaps = self.curves = self.heads = self.masked = None
         self.cost = self.calculator = None
+        self._waiting = False  # for the engine to start before building
         for name in PAGES:
             label = QLabel("preparing\u2026")
             label.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -163,8 +165,24 @@ class CompareView(QWidget):
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
+        if self.state.info is None:  # core (torch) is still loading in the engine thread
+            if not self._waiting:
+                self._waiting = True
+                self.state.started.connect(self._on_engine_started)
+            return
+        self._first_visit()
+
+    @Slot(object)
+    def _on_engine_started(self, _info) -> None:
+        self.state.started.disconnect(self._on_engine_started)
+        self._waiting = False
+        if self.isVisible():
+            self._first_visit()
+
+    def _first_visit(self) -> None:
+        """Build the pages (they use ``core``, imported by now) and compare the example."""
         self.build()
-        if self.session.generation == 0:  # first visit: compare the example straight away
+        if self.session.generation == 0:
             self.start()
 
     # -- models --------------------------------------------------------------------------------

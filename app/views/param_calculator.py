@@ -5,7 +5,9 @@ a random-initialised model of the configuration into the model list so it can be
 compared and trained.
 
 All figures are ``core.cost.calculator.calculate`` (counted on the meta device: no weights are
-allocated, so BERT-large costs milliseconds); the model is built on the engine thread.
+allocated, so BERT-large costs milliseconds), run on the engine thread like every torch call
+(newest request wins); the fields are validated here at once, and the model for "Add to
+models" is built on the engine thread too.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ def _right(text: str) -> QTableWidgetItem:
 
 class ParamCalculator(QWidget):
     calculated = Signal(object)  # core.cost.calculator.Calculation
+    paper_filled = Signal()  # the paper's configurations are counted and listed
     added = Signal(str)  # key of the model added to the list
 
     def __init__(self, state: AppState, parent: QWidget | None = None):
@@ -63,6 +66,9 @@ class ParamCalculator(QWidget):
         self.calculation = None
         self.error = ""
         self._loading = False
+        self.generation = 0  # newest calculation request (newest wins)
+        self.paper_rows: list = []
+        self.loaded_label = ""  # which paper configuration the fields hold, if any
         self.family = QComboBox()
         self.family.addItems(["albert", "bert"])
         self.sharing = QComboBox()
@@ -206,72 +212,92 @@ class ParamCalculator(QWidget):
         from core.cost.calculator import PAPER_CONFIGS
 
         paper = PAPER_CONFIGS[row]
+        self.loaded_label = f"{paper.label} ({paper.table})"
+        self.status.setText(self.loaded_label)
         self.set_config(paper.config)
         self.paper.selectRow(row)
-        self.status.setText(f"{paper.label} ({paper.table})")
 
     def _fill_paper(self) -> None:
-        from core.cost.calculator import PAPER_CONFIGS, calculate, relative_difference
+        """Count the paper's configurations in the engine thread, then fill the table."""
+        self.state.engine.submit(compare_calls.paper_rows, on_done=self._on_paper_rows)
 
-        self.paper.setRowCount(len(PAPER_CONFIGS))
+    def _on_paper_rows(self, rows: list) -> None:
+        self.paper.setRowCount(len(rows))
         notes = []
-        for row, paper in enumerate(PAPER_CONFIGS):
-            ours = calculate(paper.config).params.backbone_unique
-            label = paper.label + (" *" if paper.note else "")
-            diff = relative_difference(ours, paper.published)
+        for r, row in enumerate(rows):
             cells = [
-                QTableWidgetItem(label),
-                QTableWidgetItem(paper.table),
-                _right(f"{paper.published / 1e6:,.0f}M"),
-                _right(f"{ours / 1e6:,.1f}M"),
-                _right(f"{diff:+.1%}"),
+                QTableWidgetItem(row.label + (" *" if row.note else "")),
+                QTableWidgetItem(row.table),
+                _right(f"{row.published / 1e6:,.0f}M"),
+                _right(f"{row.ours / 1e6:,.1f}M"),
+                _right(f"{row.difference:+.1%}"),
             ]
             for col, item in enumerate(cells):
-                if paper.note:
-                    item.setToolTip(paper.note)
-                self.paper.setItem(row, col, item)
-            if paper.note:
-                notes.append(f"* {paper.note}")
+                if row.note:
+                    item.setToolTip(row.note)
+                self.paper.setItem(r, col, item)
+            if row.note:
+                notes.append(f"* {row.note}")
         self.footnote.setText(
             "Counts are the backbone (encoder + pooler, no pre-training heads), as the paper "
             "prints them. " + " ".join(notes)
         )
+        self.paper_rows = rows
+        self.paper_filled.emit()
 
     # -- results -------------------------------------------------------------------------------
     @Slot()
     def _on_edited(self, *_args) -> None:
         if not self._loading:
+            self.loaded_label = ""  # edited: no longer the paper's configuration
             self.recalculate()
 
-    def recalculate(self):
-        """Recompute everything from the fields; a bad field shows its one-line message."""
-        from core.cost.calculator import calculate
+    def recalculate(self) -> int:
+        """Recompute everything from the fields in the engine thread (newest wins); a bad
+        field shows its one-line message at once. Returns the request's generation."""
         from core.errors import BertScopeError
 
         albert = self.family.currentText() == "albert"
         all_shared = self.sharing.currentText() == "all"
-        for name in ("embedding",):
-            self.spins[name].setEnabled(albert)
+        self.spins["embedding"].setEnabled(albert)
         self.sharing.setEnabled(albert)
         for name in ("groups", "inner"):
             self.spins[name].setEnabled(albert and all_shared)
+        self.generation += 1
+        generation = self.generation
         try:
-            config = self.config()
-            calc = calculate(
-                config, self.batch.value(), self.seq.value(), self.precision.currentText(),
-                self.optimizer.currentText(),
-            )  # fmt: skip
+            config = self.config()  # validation only: plain Python, no torch
         except BertScopeError as err:
-            self.error = str(err)
-            self.status.setText(self.error)
-            self.add_button.setEnabled(False)
-            return None
+            self._on_failed(generation, str(err))
+            return generation
+        self.state.engine.submit(
+            compare_calls.calculate_config,
+            config,
+            self.batch.value(),
+            self.seq.value(),
+            self.precision.currentText(),
+            self.optimizer.currentText(),
+            on_done=lambda calc: self._on_calculated(generation, calc),
+            on_error=lambda message: self._on_failed(generation, message),
+            is_stale=lambda: generation != self.generation,
+        )
+        return generation
+
+    def _on_failed(self, generation: int, message: str) -> None:
+        if generation != self.generation:
+            return
+        self.error = message
+        self.status.setText(message)
+        self.add_button.setEnabled(False)
+
+    def _on_calculated(self, generation: int, calc) -> None:
         self.error = ""
         self.add_button.setEnabled(True)
+        if self.status.text() and not self.status.text().startswith(("added", "building")):
+            self.status.setText(self.loaded_label)
         self.calculation = calc
         self._show(calc)
         self.calculated.emit(calc)
-        return calc
 
     def _show(self, calc) -> None:
         from core.cost.params import evaluate_formula

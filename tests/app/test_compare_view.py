@@ -24,6 +24,7 @@ DEMO_TEXT = "the shepherdess walked unto jerusalem , weeping bitterly ."
 
 def open_compare(qtbot, root, text: str):
     state = AppState(root)
+    state.start()  # the pages are built once the engine has imported core
     view = CompareView(state)
     qtbot.addWidget(view)
     view.resize(1400, 900)
@@ -143,6 +144,7 @@ def test_compare_tab_sits_next_to_probe(qtbot, make_window):
     from app.launch import parse_args
 
     window = make_window()
+    window.state.start()
     assert [window.tabs.tabText(i) for i in range(window.tabs.count())][:2] == ["Probe", "Compare"]
     assert not window.compare.is_built  # nothing built or probed until the tab is opened
     with qtbot.waitSignal(window.compare.session.probed, timeout=WAIT_MS) as blocker:
