@@ -69,6 +69,7 @@ class ParamCalculator(QWidget):
         self.generation = 0  # newest calculation request (newest wins)
         self.paper_rows: list = []
         self.loaded_label = ""  # which paper configuration the fields hold, if any
+        self.selected_row: int | None = None
         self.family = QComboBox()
         self.family.addItems(["albert", "bert"])
         self.sharing = QComboBox()
@@ -215,6 +216,7 @@ class ParamCalculator(QWidget):
         self.loaded_label = f"{paper.label} ({paper.table})"
         self.status.setText(self.loaded_label)
         self.set_config(paper.config)
+        self.selected_row = row
         self.paper.selectRow(row)
 
     def _fill_paper(self) -> None:
@@ -243,6 +245,8 @@ class ParamCalculator(QWidget):
             "prints them. " + " ".join(notes)
         )
         self.paper_rows = rows
+        if self.selected_row is not None and self.loaded_label:
+            self.paper.selectRow(self.selected_row)
         self.paper_filled.emit()
 
     # -- results -------------------------------------------------------------------------------
