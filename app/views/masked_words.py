@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from app.engine_calls import MaskAnswer
 from app.state import AppState
+from app.widgets.plot_export import install_table_menu
 
 if TYPE_CHECKING:  # pragma: no cover
     from core.analysis.summary import ProbeAnalysis
@@ -67,6 +68,7 @@ class MaskedWords(QWidget):
         self.tree.setUniformRowHeights(True)
         self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.tree.header().setStretchLastSection(True)
+        install_table_menu(self.tree)  # right-click: export as CSV
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.note)
@@ -96,6 +98,7 @@ class MaskedWords(QWidget):
         for token, prob in zip(prediction.tokens, prediction.probs, strict=True):
             child = QTreeWidgetItem([token, ""])
             child.setData(1, PROB_ROLE, float(prob))
+            child.setText(1, f"{float(prob):.6f}")  # for CSV export; the bar paints its own
             if original is not None and token == original:
                 child.setToolTip(0, "the token that was there")
                 f = child.font(0)

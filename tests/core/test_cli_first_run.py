@@ -120,6 +120,7 @@ def test_output_files_of_eval_probe_and_compare_are_checked_first(tmp_path):
         (["probe", str(MODEL), "a [MASK] .", "--out", str(a_file / "p.npz")], "--out"),
         (["compare", str(MODEL), str(MODEL), "hi", "--json", str(a_file / "c.json")], "--json"),
         (["compare", str(MODEL), str(MODEL), "hi", "--csv", str(tmp_path)], "--csv"),
+        (["memory", "--preset", "bert-mini", "--csv", str(a_file / "m.csv")], "--csv"),
     ]
     for args, option in cases:
         line = one_error_line(cli(*args))
