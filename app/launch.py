@@ -50,6 +50,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--mask-token", type=int, help="mask and predict this token after the first probe"
     )
     parser.add_argument(
+        "--tab",
+        choices=("probe", "compare", "cost", "calculator"),
+        help="open on this tab (cost and calculator are pages of the Compare tab)",
+    )
+    parser.add_argument(
         "--screenshot", type=Path, help="save a PNG of the screen after the first probe"
     )
     parser.add_argument(
@@ -134,6 +139,10 @@ def main(argv: list[str] | None = None) -> int:
 
         pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
         window.probe.build_plots()  # the window arranges its panels around them
+        if args.tab and args.tab != "probe":
+            window.tabs.setCurrentWidget(window.compare)
+            pages = {"compare": 0, "cost": 1, "calculator": 2}
+            window.compare.pages.setCurrentIndex(pages[args.tab])
         if args.report_startup:
             sys.stdout.write(f"plots {time.perf_counter() - _T0:.3f}\n")
             sys.stdout.flush()
@@ -215,7 +224,13 @@ def _script_first_probe(window, args: argparse.Namespace) -> None:
             probe.strip.select(args.token)
         if args.mask_token is not None:
             window.state.request_mask(args.mask_token)
-        if args.screenshot:
+        if args.screenshot and args.tab and args.tab != "probe":
+            compare = window.compare
+            if compare.session.bundle is not None:
+                QTimer.singleShot(1500, shoot)
+            else:  # wait for both models' probe
+                compare.session.probed.connect(lambda _b: QTimer.singleShot(1500, shoot))
+        elif args.screenshot:
             QTimer.singleShot(1500, shoot)
 
     window.state.probed.connect(on_probed)

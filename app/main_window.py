@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 
 from app import engine_calls, theme
 from app.state import AppState
+from app.views.compare_view import CompareView
 from app.views.model_card import ModelCard
 from app.views.model_manager import ModelManager
 from app.views.probe_view import DEFAULT_SENTENCE, ProbeView
@@ -118,6 +119,8 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.probe, "Probe")
+        self.compare = CompareView(self.state)  # its plots are built when first shown
+        self.tabs.addTab(self.compare, "Compare")
         self.setCentralWidget(self.tabs)
 
         self.manager = ModelManager(self.state)
@@ -215,6 +218,18 @@ class MainWindow(QMainWindow):
             "Save the probed sentence's tokens, attention and predictions as JSON, CSV or NPZ",
         )
         self.export_action.setEnabled(False)
+        self.export_comparison_action = self._action(
+            "Export &comparison\u2026",
+            self.export_comparison_dialog,
+            "Ctrl+Shift+E",
+            "Save the Compare tab's comparison as JSON (as compare --json), CSV or an HTML report",
+        )
+        self.export_plots_action = self._action(
+            "Export plots and &tables\u2026",
+            self.export_plots_dialog,
+            None,
+            "Save every plot of the current tab as PNG and SVG and every table as CSV",
+        )
         self.quit_action = self._action("&Quit", self.close, "Ctrl+Q", "Close BertScope")
         self.probe_action = self._action(
             "&Probe sentence",
@@ -286,6 +301,8 @@ class MainWindow(QMainWindow):
         self.recent_menu = file_menu.addMenu("Open &recent")
         file_menu.addSeparator()
         file_menu.addAction(self.export_action)
+        file_menu.addAction(self.export_comparison_action)
+        file_menu.addAction(self.export_plots_action)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
 
@@ -399,6 +416,45 @@ class MainWindow(QMainWindow):
             )
         self.settings.setValue("last_export_dir", str(Path(path).parent))
         self.state.export(path)
+
+    @Slot()
+    def export_comparison_dialog(self) -> None:
+        start = Path(str(self.settings.value("last_export_dir", Path.home()))) / "comparison.html"
+        path, chosen = QFileDialog.getSaveFileName(
+            self,
+            "Export comparison",
+            str(start),
+            "HTML report (*.html);;JSON, as compare --json (*.json);;CSV, tidy rows (*.csv)",
+        )
+        if not path:
+            return
+        if not Path(path).suffix:
+            path += ".json" if "json" in chosen.lower() else ".csv" if "csv" in chosen else ".html"
+        self.settings.setValue("last_export_dir", str(Path(path).parent))
+        self._export(lambda: self.compare.export_comparison(path))
+
+    @Slot()
+    def export_plots_dialog(self) -> None:
+        start = str(self.settings.value("last_export_dir", Path.home()))
+        folder = QFileDialog.getExistingDirectory(self, "Export plots and tables to", start)
+        if folder:
+            from app.widgets.plot_export import export_all
+
+            self.settings.setValue("last_export_dir", folder)
+            roots = [self.tabs.currentWidget(), self.card]  # the tab on screen and the model card
+            self._export(lambda: export_all(roots, folder))
+
+    def _export(self, write) -> None:
+        """Run a GUI-side export (plots render on this thread); errors go to a dialog."""
+        from core.errors import BertScopeError
+
+        try:
+            written = write()
+        except (BertScopeError, OSError, ValueError) as err:
+            QMessageBox.warning(self, "Export failed", str(err))
+            return
+        count = len(written) if isinstance(written, list) else 1
+        self.message.setText(f"exported {count} file{'s' if count != 1 else ''}")
 
     @Slot()
     def show_about(self) -> None:

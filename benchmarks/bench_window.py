@@ -13,7 +13,13 @@ Table 3, the event loop while one long probe (demo BERT at its maximum length) r
 thread: a 10 ms QTimer's ticks between Enter and the engine finishing (what
 ``tests/app/test_responsiveness.py`` checks without timings): the longest gap between ticks
 stays far below the probe's own time if the GUI thread never blocked.
-Table 4, long inputs: a random-initialised bert-base at its 512-token maximum; Enter -> every
+Table 4, the Compare tab (demo bert-mini vs albert-mini): Enter -> both sides of every
+side-by-side view updated (engine: both probes + alignment + statistics; views: the GUI thread);
+a cost-panel setting changed -> predicted memory (engine thread), bars, table and sentence
+redrawn; a calculator field changed -> breakdown, memory and FLOPs (engine thread) redrawn
+(BERT-base, BERT-large, ALBERT-xxlarge).
+Targets: Enter -> both sides <= 80 ms; predicted memory and calculator <= 30 ms per keystroke.
+Table 5, long inputs: a random-initialised bert-base at its 512-token maximum; Enter -> every
 view updated, split into the engine and the GUI thread's share, and a full synchronous repaint
 of the window (once with the heatmap's default colours, once per row with word-level
 attention on).
@@ -21,7 +27,8 @@ Targets: shown < 1.5 s; Enter->views < 60 ms on the demo models, < 300 ms on a b
 model at 32 tokens; at 512 tokens the GUI-side share <= 400 ms and a full repaint <= 100 ms. Demo models are resources/models/* (random-initialised stand-ins while
 they are absent); the base-size models are random-initialised with their full vocabulary.
 
-    python -m benchmarks.bench_window [--quick] [--launches N] [--repeat N] [--long-only]
+    python -m benchmarks.bench_window [--quick] [--launches N] [--repeat N] [--compare-only]
+        [--long-only]
 """
 
 from __future__ import annotations
@@ -309,6 +316,116 @@ def window_times(
     return rows, loop, long
 
 
+def compare_times(repeat: int) -> dict[str, object]:
+    """Table 4: the Compare tab's Enter -> views, cost-setting and calculator-field updates."""
+    from PySide6.QtCore import QEventLoop, QSettings, Qt, QTimer
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    import pyqtgraph as pg
+
+    pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
+    from app.main_window import MainWindow
+    from core.config import preset
+
+    tmp = tempfile.mkdtemp()
+    window = MainWindow(QSettings(str(Path(tmp) / "s.ini"), QSettings.Format.IniFormat))
+    window.resize(1600, 1000)
+    window.show()
+    view, session = window.compare, window.compare.session
+    marks: list[float] = []
+
+    def settle(ms: int) -> None:
+        end = time.perf_counter() + ms / 1000
+        while time.perf_counter() < end:
+            app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
+
+    def wait_probed(count: int) -> None:
+        loop = QEventLoop()
+        session.probed.connect(loop.quit)
+        QTimer.singleShot(300_000, loop.quit)
+        while len(marks) < count:
+            loop.exec()
+        session.probed.disconnect(loop.quit)
+
+    window.state.start()
+    view.sentence.setText(SENTENCES[0])
+    window.tabs.setCurrentWidget(view)  # builds the pages and compares the sentence
+    session.probed.connect(lambda _b: marks.append(time.perf_counter()))  # after the views
+    wait_probed(1)
+    settle(1500)
+    samples: dict[str, list[float]] = {"engine": [], "views": [], "enter": []}
+    for i in range(repeat + 2):
+        view.sentence.setText(SENTENCES[i % len(SENTENCES)])
+        settle(100)
+        count, start = len(marks), time.perf_counter()
+        QTest.keyClick(view.sentence, Qt.Key.Key_Return)
+        wait_probed(count + 1)
+        job = session.last_probe_job
+        if i < 2:
+            continue
+        samples["engine"].append(job.seconds * 1e3)
+        samples["views"].append((marks[-1] - job.finished_at) * 1e3)
+        samples["enter"].append((marks[-1] - start) * 1e3)
+
+    def timed(change, values, signal) -> float:
+        """Median ms from a field's new value to its figures redrawn (the engine computes
+        them; ``signal`` fires after the view has drawn them)."""
+        times = []
+        loop = QEventLoop()
+        signal.connect(loop.quit)
+        for value in values:
+            start = time.perf_counter()
+            change(value)
+            QTimer.singleShot(60_000, loop.quit)
+            loop.exec()
+            times.append((time.perf_counter() - start) * 1e3)
+            settle(20)
+        signal.disconnect(loop.quit)
+        return statistics.median(times[1:])
+
+    cost = view.cost
+    cost_ms = timed(cost.batch.setValue, [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12] * 2, session.costed)
+    calc = view.calculator
+    calculator: dict[str, float] = {}
+    for name in ("bert-base", "bert-large", "albert-xxlarge"):
+        calc.set_config(preset(name))
+        settle(300)
+        hidden = preset(name).hidden_size
+        heads = preset(name).num_attention_heads
+        calculator[name] = timed(
+            calc.spins["hidden"].setValue,
+            [hidden + heads * k for k in range(1, 12)] * 2,
+            calc.calculated,
+        )
+    tokens = (len(session.bundle.a.result.tokens), len(session.bundle.b.result.tokens))
+    window.close()
+    return {
+        "tokens": tokens,
+        **{k: statistics.median(v) for k, v in samples.items()},
+        "cost_ms": cost_ms,
+        "calculator": calculator,
+    }
+
+
+def print_compare(repeat: int) -> None:
+    c = compare_times(repeat)
+    print(
+        f"\nCompare tab, bert-mini vs albert-mini (median of {repeat}; targets: Enter -> both "
+        "sides <= 80 ms, predicted memory and calculator <= 30 ms per keystroke)\n"
+    )
+    print("| figure | median ms |")
+    print("|---|---:|")
+    print(f"| engine: both probes + alignment + statistics ({c['tokens'][0]} / {c['tokens'][1]} tokens) | {c['engine']:.1f} |")  # fmt: skip
+    print(f"| views: both sides of every side-by-side view | {c['views']:.1f} |")
+    print(f"| Enter -> both sides updated | {c['enter']:.1f} |")
+    print(f"| cost panel: batch changed -> predicted memory, bars, table, sentence | {c['cost_ms']:.1f} |")  # fmt: skip
+    for name, ms in c["calculator"].items():
+        print(f"| calculator: H changed -> breakdown, memory, FLOPs ({name}) | {ms:.1f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -316,6 +433,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="demo models only, fewer repeats")
     parser.add_argument("--launches", type=int, default=None)
     parser.add_argument("--repeat", type=int, default=None)
+    parser.add_argument("--compare-only", action="store_true", help="only the Compare tab table")
     parser.add_argument(
         "--long-only", action="store_true", help="only the 512-token table (Table 4)"
     )
@@ -331,6 +449,9 @@ def main() -> None:
         f"# bench_window {datetime.date.today()} ({machine()}, QPA {os.environ.get('QT_QPA_PLATFORM', 'offscreen')})"
     )
     long_repeat = 0 if args.quick else 3
+    if args.compare_only:
+        print_compare(repeat)
+        return
     if args.long_only:
         _, _, long = window_times(0, True, args.repeat or 3, long_only=True)
         print_long(long, args.repeat or 3)
@@ -369,6 +490,7 @@ def main() -> None:
 
     threads = engine_threads(torch.get_num_threads())
     print(f"\nengine torch threads: {threads} (the window leaves one core to the GUI thread)")
+    print_compare(repeat)
 
 
 if __name__ == "__main__":

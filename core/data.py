@@ -33,6 +33,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import weakref
@@ -113,11 +114,29 @@ class DataPosition:
 
 
 # -- corpus files ----------------------------------------------------------------------------
-def check_corpus(paths: Sequence[str | os.PathLike], what: str = "corpus") -> list[Path]:
-    """Fail fast, before any work: every file exists, is UTF-8, and holds some text."""
+# Line ends as Python's universal newlines (what iter_documents reads): \r\n, \r or \n.
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+class CheckedCorpus(list):
+    """The checked files (a ``list`` of :class:`Path`, as before) with what the check counted
+    on the way: ``documents`` (blank-line-separated blocks, as :func:`iter_documents` yields
+    them), ``lines`` (non-empty lines) and ``characters`` (of those lines, stripped)."""
+
+    def __init__(self, paths: Sequence[Path], documents: int, lines: int, characters: int):
+        super().__init__(paths)
+        self.documents = documents
+        self.lines = lines
+        self.characters = characters
+
+
+def check_corpus(paths: Sequence[str | os.PathLike], what: str = "corpus") -> CheckedCorpus:
+    """Fail fast, before any work: every file exists, is UTF-8, and holds some text. Counts
+    documents on the way, so a task that needs several (NSP) can refuse before any work."""
     if not paths:
         raise InputError(f"no {what} files given")
     checked = []
+    documents = lines = characters = 0
     for p in paths:
         path = Path(p)
         if not path.exists():
@@ -128,6 +147,8 @@ def check_corpus(paths: Sequence[str | os.PathLike], what: str = "corpus") -> li
         has_text = False
         offset = 0
         line = 1
+        partial = ""  # text after the last complete line end
+        in_document = False
         with path.open("rb") as f:
             while True:
                 chunk = f.read(1 << 20)
@@ -146,6 +167,21 @@ def check_corpus(paths: Sequence[str | os.PathLike], what: str = "corpus") -> li
                     ) from None
                 if not has_text and text.strip():
                     has_text = True
+                buffer = partial + text
+                hold = ""
+                if not final and buffer.endswith("\r"):  # maybe the first half of \r\n
+                    buffer, hold = buffer[:-1], "\r"
+                pieces = _LINE_END.split(buffer)
+                partial = ("" if final else pieces.pop()) + hold
+                for piece in pieces:
+                    stripped = piece.strip()
+                    if stripped:
+                        documents += not in_document
+                        in_document = True
+                        lines += 1
+                        characters += len(stripped)
+                    else:
+                        in_document = False
                 line += chunk.count(b"\n")
                 offset += len(chunk)
                 if final:
@@ -153,7 +189,7 @@ def check_corpus(paths: Sequence[str | os.PathLike], what: str = "corpus") -> li
         if not has_text:
             raise InputError(f"{what} {path}: empty (no text to train on)")
         checked.append(path)
-    return checked
+    return CheckedCorpus(checked, documents, lines, characters)
 
 
 def iter_documents(paths: Sequence[str | os.PathLike]) -> Iterator[list[str]]:
@@ -336,15 +372,22 @@ class TokenizedCorpus:
         view._parent = self  # keep the owner (and its temporary folder) alive
         return view
 
-    def split_heldout(self, every: int = 50) -> tuple[TokenizedCorpus, TokenizedCorpus]:
-        """(train, held-out): every ``every``-th document is held out (at least one)."""
+    def split_heldout(
+        self, every: int = 50, minimum: int = 1
+    ) -> tuple[TokenizedCorpus, TokenizedCorpus]:
+        """(train, held-out): every ``every``-th document is held out, at least ``minimum``
+        (NSP needs 2 on each side: its random B segment comes from another document)."""
         docs = self.documents
-        if len(docs) < 2:
+        if len(docs) < 2 * minimum:
             raise InputError(
-                "the corpus has a single document, so none can be held out for evaluation; "
-                "separate documents by blank lines or give an evaluation corpus"
+                f"the corpus has {len(docs)} document(s), too few to hold {minimum} out for "
+                "evaluation and train on the rest; separate documents by blank lines or give "
+                "an evaluation corpus"
             )
-        held = docs[every - 1 :: every] if len(docs) >= every else docs[-1:]
+        held = docs[every - 1 :: every] if len(docs) >= every else docs[:0]
+        if len(held) < minimum:  # the last documents not already held out
+            rest = np.setdiff1d(docs, held)
+            held = np.union1d(held, rest[len(rest) - (minimum - len(held)) :])
         keep = np.setdiff1d(docs, held)
         return self.subset(keep), self.subset(held)
 

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from app.engine_calls import MaskAnswer
 from app.state import AppState
+from app.widgets.plot_export import install_table_menu
 
 if TYPE_CHECKING:  # pragma: no cover
     from core.analysis import MaskPrediction
@@ -114,6 +115,7 @@ class MaskedWords(QWidget):
         self.tree.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
         self.tree.header().setStretchLastSection(True)
+        install_table_menu(self.tree)  # right-click: export as CSV
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.note)
@@ -177,6 +179,7 @@ class MaskedWords(QWidget):
             child.setData(0, PIECE_ROLE, is_piece(token, self.sentencepiece))
             child.setData(1, PROB_ROLE, float(prob))
             child.setData(1, SCALE_ROLE, float(scale))
+            child.setText(1, f"{float(prob):.6f}")  # for CSV export; the bar paints its own
             child.setToolTip(0, f"{token!r}: {prob:.2%}")
             if prediction.original is not None and token == prediction.original:
                 child.setToolTip(0, f"{token!r}: the token that was there, {prob:.2%}")

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.state import AppState
+from app.widgets.plot_export import install_table_menu
 
 CONFIG_FIELDS = (
     "model_type", "vocab_size", "hidden_size", "embedding_size", "num_hidden_layers",
@@ -45,6 +46,7 @@ def _table(columns: list[str]) -> QTableWidget:
     for col in range(1, len(columns)):
         header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
     table.verticalHeader().setDefaultSectionSize(20)
+    install_table_menu(table)  # right-click: export as CSV
     return table
 
 

@@ -17,15 +17,17 @@ from core.cost.measure import (
     measure_training_memory,
 )
 from core.cost.memory import inference_memory, training_memory
+from core.cost.tradeoff import default_seq
 from core.device import resolve_device
 from core.errors import InputError
 from core.export import dumps_json, save_csv, save_json, save_rows, tidy_rows
 from core.loaded_model import build_model, load_model
+from core.output_paths import check_output_file
 
 
-def _settings(p: argparse.ArgumentParser, batch: int = 8) -> None:
+def _settings(p: argparse.ArgumentParser, batch: int = 8, seq_help: str = "default 128") -> None:
     p.add_argument("--batch", type=int, default=batch, help=f"batch size (default {batch})")
-    p.add_argument("--seq", type=int, default=128, help="sequence length (default 128)")
+    p.add_argument("--seq", type=int, default=None, help=f"sequence length ({seq_help})")
     p.add_argument(
         "--precision",
         choices=PRECISIONS,
@@ -53,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cmp.add_argument("model_a", help="first model folder")
     cmp.add_argument("model_b", help="second model folder")
     cmp.add_argument("text", help="sentence whose layer transitions are compared")
-    _settings(cmp)
+    _settings(cmp, seq_help="default: 128, or the shorter of the two models' position limits")
     cmp.add_argument("--runs", type=int, default=5, help="timed forward passes (median)")
     cmp.add_argument(
         "--no-measure",
@@ -71,7 +73,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     mem.add_argument(
         "--preset", choices=sorted(PRESETS), metavar="NAME", help=f"one of {', '.join(PRESETS)}"
     )
-    _settings(mem)
+    _settings(mem, seq_help="default: 128, or the model's position limit if shorter")
     mem.add_argument("--mode", choices=("training", "inference", "both"), default="both")
     mem.add_argument(
         "--kernels",
@@ -89,17 +91,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_compare(args: argparse.Namespace) -> int:
+    for option, path in (("--json", args.json), ("--csv", args.csv)):
+        if path is not None:
+            check_output_file(path, option)
     device = resolve_device(args.device)
     a = load_model(args.model_a, device=device)
     b = load_model(args.model_b, device=device)
     if a.name == b.name:
         a.name, b.name = f"{a.name} (A)", f"{b.name} (B)"
+    seq = default_seq(a.config, b.config) if args.seq is None else args.seq
     result = compare(
         a,
         b,
         args.text,
         args.batch,
-        args.seq,
+        seq,
         args.precision,
         args.optimizer,
         measure=not args.no_measure,
@@ -126,6 +132,8 @@ def _fresh(config, heads, device) -> torch.nn.Module:
 def run_memory(args: argparse.Namespace) -> int:
     if (args.model is None) == (args.preset is None):
         raise InputError("give a model folder or --preset NAME (one of them)")
+    if args.csv is not None:
+        check_output_file(args.csv, "--csv")
     device = resolve_device(args.device)
     kernels = args.kernels or ("cpu" if device.type == "cpu" else "cuda")
     if args.preset:
@@ -133,6 +141,8 @@ def run_memory(args: argparse.Namespace) -> int:
     else:
         loaded = load_model(args.model, device="cpu")
         config, name, heads = loaded.config, loaded.name, loaded.heads
+    if args.seq is None:
+        args.seq = default_seq(config)
     results = []
     if args.mode in ("training", "both"):
         est = training_memory(

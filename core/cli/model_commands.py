@@ -13,6 +13,7 @@ from core.config import PRESETS, preset
 from core.cost.params import COMPONENTS, ParamBreakdown, count_parameters
 from core.errors import InputError
 from core.loaded_model import build_model, load_model
+from core.output_paths import check_output_file
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,7 +30,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "text", help="the sentence (use the model's mask token, e.g. [MASK], to predict)"
     )
     probe.add_argument("--pair", help="optional second sentence (segment B)")
-    probe.add_argument("--out", required=True, help="output file: .npz or .json")
+    probe.add_argument(
+        "--out",
+        help="also write every array to this file (.npz or .json); without it, only the "
+        "summary (tokens, guesses for each [MASK], per-layer figures) is printed",
+    )
     probe.add_argument("--top-k", type=int, default=5, help="predictions per [MASK] (default 5)")
     probe.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
     probe.set_defaults(func=run_probe)
@@ -126,12 +131,20 @@ def run_probe(args: argparse.Namespace) -> int:
     from core.analysis.summary import analyze
     from core.export import probe_arrays, write_probe
 
-    out = Path(args.out)
-    if out.suffix not in (".npz", ".json"):
-        raise InputError(f"--out {out}: use a .npz or .json file name")
+    if args.top_k < 1:
+        raise InputError(f"--top-k must be >= 1, got {args.top_k}")
+    out = None
+    if args.out is not None:
+        out = Path(args.out)
+        if out.suffix not in (".npz", ".json"):
+            raise InputError(f"--out {out}: use a .npz or .json file name")
+        check_output_file(out, "--out")
     loaded = load_model(args.model, device=args.device)
     analysis = analyze(loaded, args.text, args.pair, args.top_k)
     r = analysis.result
+    print(probe_report(analysis))
+    if out is None:
+        return 0
     arrays = {
         "input_ids": r.input_ids,
         "hidden_states": r.hidden_states,
@@ -141,7 +154,6 @@ def run_probe(args: argparse.Namespace) -> int:
         arrays["mlm_logits"] = r.mlm_logits
     arrays.update(probe_arrays(analysis))  # layer, attention and mask-prediction analysis
     write_probe(out, r.token_strings, arrays, truncated=r.truncated)
-    print(probe_report(analysis))
     note = " (text truncated to the model's maximum length)" if r.truncated else ""
     print(f"wrote {out}: {len(r.tokens)} tokens, {r.num_layers} layers{note}")
     return 0

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -27,12 +28,18 @@ import torch
 from core.config import PRESETS
 from core.device import describe_device
 from core.errors import BertScopeError, InputError
+from core.output_paths import check_output_file, check_output_folder
 from core.precision import PRECISION_CHOICES
 from core.training import OPTIMIZERS
 from core.training import run_checkpoints as ckpt
 from core.training.config import SAVE_DTYPES, TrainConfig
 from core.training.distributed import init_distributed, shutdown
-from core.training.setup import evaluate_model, find_resume_checkpoint, prepare_training
+from core.training.setup import (
+    RunFinished,
+    evaluate_model,
+    find_resume_checkpoint,
+    prepare_training,
+)
 from core.training.trainer import EvalMetrics, ProgressEvent
 
 log = logging.getLogger(__name__)
@@ -186,7 +193,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
     ev.add_argument("--precision", choices=PRECISION_CHOICES, default="auto")
     ev.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's)")
-    ev.add_argument("--json", action="store_true", help="print JSON")
+    ev.add_argument(
+        "--json",
+        nargs="?",
+        const="-",
+        metavar="FILE",
+        help="print the scores as JSON instead (or, given FILE, also write them there)",
+    )
     ev.set_defaults(func=run_eval)
 
 
@@ -274,10 +287,18 @@ class ProgressPrinter:
 
 
 def format_metrics(m: EvalMetrics) -> str:
-    text = f"MLM accuracy {m.mlm_accuracy:.2%}, perplexity {m.perplexity:,.2f}"
+    """Held-out scores in the units ``eval`` prints too: accuracy in %, perplexity as a
+    number, losses in nats (natural-log cross-entropy)."""
+    text = (
+        f"MLM accuracy {m.mlm_accuracy:.2%}, perplexity {m.perplexity:,.2f} "
+        f"(loss {m.mlm_loss:.4f} nats)"
+    )
     if m.sentence_task:
-        text += f", {m.sentence_task.upper()} accuracy {m.sentence_accuracy:.2%}"
-    return text + f" ({m.n_sequences} sequences, {m.n_masked} masked tokens)"
+        text += (
+            f", {m.sentence_task.upper()} accuracy {m.sentence_accuracy:.2%} "
+            f"(loss {m.sentence_loss:.4f} nats)"
+        )
+    return text + f"; {m.n_sequences} sequences, {m.n_masked} masked tokens"
 
 
 def _set_threads(threads: int | None) -> None:
@@ -315,7 +336,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 def _run_train(args: argparse.Namespace, events: JsonlEvents | None) -> int:
     _set_threads(args.threads)
-    out = Path(args.out)
+    out = check_output_folder(args.out)
     saved = None
     if args.resume:
         folder = find_resume_checkpoint(out, args.resume)
@@ -346,17 +367,25 @@ def _run_train(args: argparse.Namespace, events: JsonlEvents | None) -> int:
             for listener in listeners:
                 listener(ev)
 
-        trainer = prepare_training(
-            config,
-            args.corpus,
-            args.eval_corpus,
-            tokenizer=args.tokenizer,
-            out_dir=out,
-            resume=args.resume,
-            ctx=ctx,
-            device=device,
-            on_progress=on_prepare,
-        )
+        try:
+            trainer = prepare_training(
+                config,
+                args.corpus,
+                args.eval_corpus,
+                tokenizer=args.tokenizer,
+                out_dir=out,
+                resume=args.resume,
+                ctx=ctx,
+                device=device,
+                on_progress=on_prepare,
+            )
+        except RunFinished as done:
+            # Not an error: nothing to do. Said once, on stderr (and as a "prepare" note).
+            if ctx.is_main:
+                if emit is not None:
+                    emit(ProgressEvent.note("prepare", str(done), 1.0, config.steps))
+                sys.stderr.write(f"{done}\n")
+            return 0
         if emit is not None:
             trainer.add_listener(emit)
         if show:
@@ -376,9 +405,12 @@ def _run_train(args: argparse.Namespace, events: JsonlEvents | None) -> int:
                 "",
                 f"{'stopped' if result.cancelled else 'finished'} after {result.steps} steps, "
                 f"{result.tokens_seen:,} tokens, {_fmt_time(result.elapsed_s)}",
-                "final losses: "
-                + ", ".join(f"{k} {v:.4f}" for k, v in result.final_losses.items()),
             ]
+            if result.final_losses:
+                lines.append(
+                    "final losses (last step, nats): "
+                    + ", ".join(f"{k} {v:.4f}" for k, v in result.final_losses.items())
+                )
             if result.metrics is not None:
                 lines.append("held-out: " + format_metrics(result.metrics))
             if result.final_model is not None:
@@ -397,6 +429,8 @@ def _run_train(args: argparse.Namespace, events: JsonlEvents | None) -> int:
 # -- eval ----------------------------------------------------------------------------------------
 def run_eval(args: argparse.Namespace) -> int:
     _set_threads(args.threads)
+    if args.json not in (None, "-"):
+        check_output_file(args.json, "--json")
     metrics = evaluate_model(
         args.model,
         args.corpus,
@@ -407,16 +441,33 @@ def run_eval(args: argparse.Namespace) -> int:
         precision=args.precision,
         device=args.device,
     )
-    if args.json:
-        print(json.dumps({"model": str(args.model), **metrics.to_dict()}, indent=2))
-    else:
-        print(f"model: {args.model}")
-        print(f"MLM accuracy:   {metrics.mlm_accuracy:.4f}")
-        print(f"MLM perplexity: {metrics.perplexity:.3f}  (loss {metrics.mlm_loss:.4f})")
-        if metrics.sentence_task:
-            print(
-                f"{metrics.sentence_task.upper()} accuracy:   {metrics.sentence_accuracy:.4f}"
-                f"  (loss {metrics.sentence_loss:.4f})"
-            )
-        print(f"sequences: {metrics.n_sequences}, masked tokens: {metrics.n_masked}")
+    if args.json is not None:
+        text = json.dumps({"model": str(args.model), **metrics.to_dict()}, indent=2)
+        if args.json == "-":
+            print(text)
+            return 0
+        write_text_atomic(Path(args.json), text + "\n")
+        print(f"wrote {args.json}")
+    # The units of `train`'s held-out line: accuracy in %, losses in nats.
+    print(f"model: {args.model}")
+    print(f"MLM accuracy:   {metrics.mlm_accuracy:.2%}")
+    print(f"MLM perplexity: {metrics.perplexity:,.2f}  (loss {metrics.mlm_loss:.4f} nats)")
+    if metrics.sentence_task:
+        print(
+            f"{metrics.sentence_task.upper()} accuracy:   {metrics.sentence_accuracy:.2%}"
+            f"  (loss {metrics.sentence_loss:.4f} nats)"
+        )
+    print(f"sequences: {metrics.n_sequences}, masked tokens: {metrics.n_masked}")
     return 0
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

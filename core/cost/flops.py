@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from core.config import Heads, ModelConfig
 from core.cost.measure import MLM_FRACTION
-from core.cost.params import param_report
+from core.cost.params import ParamReport, param_report
 from core.errors import InputError
 
 
@@ -48,12 +48,15 @@ def flops_per_token(
     mlm_fraction: float = MLM_FRACTION,
     heads: Heads | None = None,
     name: str | None = None,
+    report: ParamReport | None = None,
 ) -> FlopsEstimate:
+    """Forward and training FLOPs per token; ``report`` (the config's param report, when the
+    caller has one) saves counting the parameters again."""
     if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1:
         raise InputError(f"seq must be a positive integer, got {seq!r}")
     if not 0.0 <= mlm_fraction <= 1.0:
         raise InputError(f"mlm_fraction must be in [0, 1], got {mlm_fraction!r}")
-    report = param_report(config, name, heads)
+    report = param_report(config, name, heads) if report is None else report
     heads = Heads.from_names(report.heads)
     H, I, L, T = config.hidden_size, config.intermediate_size, config.effective_layers, seq
     V, E = config.vocab_size, config.embedding_dim

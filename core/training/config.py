@@ -122,6 +122,14 @@ class TrainConfig:
             )
         if self.heldout_every < 0:
             raise InputError("heldout_every must be >= 0")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise InputError(f"seed must be an integer >= 0, got {self.seed!r}")
+        if not isinstance(self.vocab_size, int) or self.vocab_size < 32:
+            raise InputError(f"vocab size must be an integer >= 32, got {self.vocab_size!r}")
+        for name in ("eval_examples", "eval_batch_size"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise InputError(f"{name.replace('_', ' ')} must be >= 1, got {value!r}")
 
     def model_config(self, tokenizer: Tokenizer) -> ModelConfig:
         """The preset sized to the tokenizer; raises if the sequence cannot fit its positions."""

@@ -5,7 +5,9 @@ tokenizer_config.json (so ``core.load_model`` and transformers' ``from_pretraine
 plus ``trainer_state.pt`` (optimizer, scheduler, grad scaler, every rank's RNG states, data
 position) and ``training_args.json``. Every folder is written under a temporary name and
 renamed when complete (``core.hf_checkpoint.atomic_folder``), so a crash mid-save leaves the
-previous checkpoint intact. ``trainer_state.pt`` is read with ``weights_only=True``: it holds
+previous checkpoint intact; an old checkpoint is renamed before it is deleted. What a kill
+leaves (those temporary folders) is recognised by name and removed by the next run in the
+folder (:func:`remove_debris`). ``trainer_state.pt`` is read with ``weights_only=True``: it holds
 only tensors and plain Python values, never pickled code.
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import os
 import random
 import re
 import shutil
@@ -128,8 +131,79 @@ def save_checkpoint(
     folder = write_model_folder(out_dir / checkpoint_name(step), model, config, tokenizer, extra)
     if keep > 0:
         for old in list_checkpoints(out_dir)[:-keep]:
-            shutil.rmtree(old, ignore_errors=True)
+            remove_folder(old)
     return folder
+
+
+def remove_folder(folder: Path) -> None:
+    """Delete a checkpoint safely: renamed to ``.deleting-NAME-PID`` first (one atomic step),
+    then removed, so a kill mid-way leaves a folder recognisably ours to finish off
+    (:func:`remove_debris`), never a half-deleted ``checkpoint-N`` that looks like a model."""
+    folder = Path(folder)
+    doomed = folder.with_name(f"{DELETING}{folder.name}-{os.getpid()}")
+    try:
+        os.replace(folder, doomed)
+    except OSError:
+        return  # already gone (or not ours to move): nothing half-deleted is left by us
+    shutil.rmtree(doomed, ignore_errors=True)
+
+
+# Temporary folders this code leaves only if killed: atomic_folder's ``.NAME.tmp-*`` (and the
+# ``.NAME.old-PID`` it swaps out), remove_folder's ``.deleting-NAME-PID``, and the corpus
+# cache's ``.corpus-DIGEST.tmp-*``. Only these names (and a checkpoint-N that lost its trainer
+# state) are ever removed: other folders in --out are the user's.
+DELETING = ".deleting-"
+_OUR_NAMES = rf"(?:{PREFIX}\d+|final)"
+_DEBRIS = re.compile(
+    rf"^(?:\.{_OUR_NAMES}\.(?:tmp-.+|old-\d+)|{re.escape(DELETING)}{_OUR_NAMES}-\d+)$"
+)
+_CACHE_DEBRIS = re.compile(r"^\.corpus-[0-9a-f]{16}\.tmp-.+$")
+# What a checkpoint folder holds: one without its trainer state but with nothing else was
+# being deleted by an older version (plain rmtree) when it was killed.
+_CHECKPOINT_FILES = {
+    "config.json",
+    "model.safetensors",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    STATE_FILE,
+    ARGS_FILE,
+}
+
+
+def find_debris(out_dir: Path) -> list[Path]:
+    """The stale temporary and half-deleted folders an interrupted run left in ``out_dir``
+    (and its ``cache/``), and nothing else."""
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        return []
+    found = []
+    for child in sorted(out_dir.iterdir()):
+        if not child.is_dir() or child.is_symlink():
+            continue
+        if _DEBRIS.match(child.name):
+            found.append(child)
+        elif _NAME.match(child.name) and not (child / STATE_FILE).exists():
+            entries = list(child.iterdir())
+            if all(e.is_file() and e.name in _CHECKPOINT_FILES for e in entries):
+                found.append(child)
+    cache = out_dir / "cache"
+    if cache.is_dir() and not cache.is_symlink():
+        found += [
+            c
+            for c in sorted(cache.iterdir())
+            if c.is_dir() and not c.is_symlink() and _CACHE_DEBRIS.match(c.name)
+        ]
+    return found
+
+
+def remove_debris(out_dir: Path) -> list[Path]:
+    """Remove :func:`find_debris`'s folders; returns what was removed."""
+    removed = []
+    for folder in find_debris(out_dir):
+        shutil.rmtree(folder, ignore_errors=True)
+        if not folder.exists():
+            removed.append(folder)
+    return removed
 
 
 # -- reading ------------------------------------------------------------------------------------
@@ -156,9 +230,15 @@ def load_trainer_state(folder: Path) -> dict:
     if not path.is_file():
         raise CheckpointError(f"{folder}: no {STATE_FILE} (not a resumable training checkpoint)")
     try:
-        return torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as err:  # unpickling errors have many types
-        raise CheckpointError(f"{path}: unreadable trainer state ({err})") from None
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as err:  # unpickling errors have many types, and messages of many lines
+        raise CheckpointError(
+            f"{path}: unreadable trainer state (damaged, or not written by BertScope: "
+            f"{type(err).__name__})"
+        ) from None
+    if not isinstance(state, dict) or not {"step", "optimizer", "scheduler"} <= state.keys():
+        raise CheckpointError(f"{path}: not a BertScope trainer state (keys missing)")
+    return state
 
 
 def load_training_args(folder: Path) -> dict:

@@ -20,11 +20,18 @@ import torch
 from torch import nn
 
 from core.config import PRESETS, ModelConfig
-from core.data import DataConfig, PretrainingData, TokenizedCorpus, check_corpus
+from core.data import (
+    CheckedCorpus,
+    DataConfig,
+    PretrainingData,
+    TokenizedCorpus,
+    check_corpus,
+)
 from core.device import describe_device
-from core.errors import ConfigError, InputError
+from core.errors import ConfigError, InputError, TrainingError
 from core.hf_checkpoint import hf_to_engine, load_state, read_weights
 from core.loaded_model import LoadedModel, build_model, load_model
+from core.output_paths import check_output_folder
 from core.precision import resolve_precision
 from core.tokenizer import Tokenizer
 from core.tokenizer_train import load_tokenizer_file, train_tokenizer
@@ -118,6 +125,17 @@ def prepare_data(
     phases = _Phases(on_progress, config.steps)
     corpus = check_corpus(corpus, "corpus")
     eval_corpus = check_corpus(eval_corpus, "evaluation corpus") if eval_corpus else None
+    data_config = DataConfig.for_model(config.arch, config.seq_len)
+    heldout_minimum = check_documents(data_config.task, corpus, eval_corpus)
+    if out_dir is not None and ctx.is_main:
+        # Every check passed: now the folder may be touched, starting with what an
+        # interrupted run left behind.
+        removed = ckpt.remove_debris(out_dir)
+        if removed:
+            phases.say(
+                f"removed {len(removed)} temporary folder(s) left by an interrupted run: "
+                + ", ".join(str(f.relative_to(out_dir)) for f in removed)
+            )
     max_length = config.max_positions or PRESETS[config.preset].max_position_embeddings
     if isinstance(tokenizer, Tokenizer):
         tok = tokenizer
@@ -156,13 +174,12 @@ def prepare_data(
             barrier(ctx)
         return result
 
-    data_config = DataConfig.for_model(config.arch, config.seq_len)
     train_corpus = build(corpus)
     heldout = None
     if eval_corpus:
         heldout = build(eval_corpus)
-    elif config.heldout_every and train_corpus.n_documents >= 3:
-        train_corpus, heldout = train_corpus.split_heldout(config.heldout_every)
+    elif config.heldout_every and train_corpus.n_documents >= max(3, 2 * heldout_minimum):
+        train_corpus, heldout = train_corpus.split_heldout(config.heldout_every, heldout_minimum)
     train = PretrainingData(train_corpus, tok, data_config, seed=config.seed)
     evaluation = PretrainingData(heldout, tok, data_config, seed=config.seed) if heldout else None
     log.info(
@@ -172,6 +189,57 @@ def prepare_data(
         f"{heldout.n_documents} documents" if heldout else "none",
     )
     return PreparedData(tok, train, evaluation)
+
+
+def check_documents(task: str, corpus: CheckedCorpus, eval_corpus: CheckedCorpus | None) -> int:
+    """Refuse, before any work, a corpus with too few documents for the sentence task: NSP
+    draws its random B segment from *another* document, so it needs two in the training text
+    and two in the held-out text. Returns how many documents a held-out split must take."""
+    if task != "nsp":
+        return 1
+    for files, what in ((corpus, "corpus"), (eval_corpus, "evaluation corpus")):
+        if files is not None and files.documents < 2:
+            raise InputError(
+                f"{what} {', '.join(str(f) for f in files)}: {files.documents} document, but "
+                "BERT's next-sentence prediction needs at least 2 (its random B segment comes "
+                "from another document); separate documents by blank lines"
+            )
+    return 2
+
+
+class RunFinished(TrainingError):
+    """``resume`` named a run that already ran all its steps: there is nothing to do (the CLI
+    says so and exits 0, changing no file)."""
+
+
+def check_resume(config: TrainConfig, folder: Path, state: dict) -> None:
+    """Resuming continues the checkpoint's run with its own schedule. A changed length,
+    warm-up, peak learning rate or optimizer would make the schedule jump (a finished run's
+    learning rate is 0), so it is refused, naming ``--init-from``, the way to train further;
+    a run already at its last step raises :class:`RunFinished`."""
+    saved = TrainConfig.from_dict(ckpt.load_training_args(folder).get("train", {}))
+    step = int(state["step"])
+    asked = {
+        "--steps": (config.steps, saved.steps),
+        "--warmup": (config.warmup_steps, saved.warmup_steps),
+        "--lr": (config.lr, saved.lr),
+        "--optimizer": (config.optimizer, saved.optimizer),
+    }
+    changed = [f"{k} {new}" for k, (new, old) in asked.items() if new != old]
+    hint = (
+        f"to train further, start a new run from its weights: --init-from {folder} --out NEW_FOLDER"
+    )
+    if changed:
+        raise InputError(
+            f"{folder} is step {step} of a run of {saved.steps} steps (warm-up "
+            f"{saved.warmup_steps}, lr {saved.lr:g}, {saved.optimizer}); --resume continues "
+            f"that schedule and cannot change it ({', '.join(changed)} asked); {hint}"
+        )
+    if step >= saved.steps:
+        raise RunFinished(
+            f"{folder.parent}: the run already finished its {saved.steps} steps "
+            f"({folder.name}); nothing to resume, no file changed; {hint} --steps N"
+        )
 
 
 def check_init_folder(config: TrainConfig, tokenizer: object) -> Path:
@@ -208,6 +276,8 @@ def evaluate_model(
         raise InputError(f"batch size must be a positive integer, got {batch_size}")
     if max_examples is not None and max_examples < 1:
         raise InputError(f"max examples must be >= 1, got {max_examples}")
+    if seed < 0:
+        raise InputError(f"seed must be an integer >= 0, got {seed}")
     files = check_corpus(corpus)
     loaded = model if isinstance(model, LoadedModel) else load_model(model, device=device)
     if not loaded.heads.mlm:
@@ -303,17 +373,21 @@ def prepare_training(
 
     ``on_progress`` receives the "prepare" events of set-up (listeners added to the trainer
     afterwards see only the run's own events)."""
-    out = Path(out_dir) if out_dir is not None else None
+    out = check_output_folder(out_dir) if out_dir is not None else None
     resume_from = find_resume_checkpoint(out, resume) if resume else None
+    state = None
     if resume_from is not None:
+        state = ckpt.load_trainer_state(resume_from)
+        check_resume(config, resume_from, state)
         tokenizer = resume_from  # the checkpoint's own tokenizer
-    elif config.init_from is not None:
-        tokenizer = check_init_folder(config, tokenizer)
-    elif out is not None and ckpt.list_checkpoints(out):
-        raise InputError(
-            f"{out} already holds checkpoints; pass --resume to continue that run or choose "
-            "another --out"
-        )
+    else:
+        if config.init_from is not None:
+            tokenizer = check_init_folder(config, tokenizer)
+        if out is not None and ckpt.list_checkpoints(out):
+            raise InputError(
+                f"{out} already holds checkpoints; pass --resume to continue that run or "
+                "choose another --out"
+            )
     data = prepare_data(config, corpus, eval_corpus, tokenizer, out, ctx, on_progress)
     phases = _Phases(on_progress, config.steps)
     phases.start(
@@ -322,13 +396,6 @@ def prepare_training(
         else f"building the model ({config.preset})"
     )
     model_config = config.model_config(data.tokenizer)
-    state = None
-    if resume_from is not None:
-        state = ckpt.load_trainer_state(resume_from)
-        if int(state["step"]) > config.steps:
-            raise InputError(
-                f"{resume_from} is at step {state['step']}, past the {config.steps} steps asked"
-            )
     # Continued pretraining (--init-from, e.g. BERT's second phase at a longer --seq-len):
     # the weights carry over; optimizer, schedule and data start afresh.
     model = build_pretraining_model(config, model_config, resume_from or config.init_from)

@@ -16,9 +16,10 @@ One optimizer step = ``grad_accum`` micro-batches of ``batch_size`` sequences on
 ``world_size`` processes. The MLM loss is the mean over *all* masked positions of the step
 (and the sentence loss the mean over all its sequences), whatever the split into
 micro-batches and ranks: each micro-batch's summed loss is divided by the step's global
-count (:func:`core.training.loss.pretraining_loss`). So two processes with batch b give the
-same update as one process with batch 2b, and gradient accumulation is exactly a larger
-batch. Only masked positions are decoded (``mlm_positions``): the vocabulary projection, the
+count (:func:`core.training.loss.pretraining_loss`). So, with dropout 0, two processes with
+batch b give the same update as one process with batch 2b, and gradient accumulation is
+exactly a larger batch. With dropout on, each micro-batch and each process draws its own
+masks (every rank has its own generator), so the updates agree in expectation only. Only masked positions are decoded (``mlm_positions``): the vocabulary projection, the
 largest matmul of a small model, runs on ~15% of the tokens.
 
 Precision: fp32 on CPU and MPS unless asked; on CUDA bf16 autocast where supported, else

@@ -59,6 +59,8 @@ def test_train_then_eval_agree_and_resume_continues(corpus, tmp_path, capsys):
     assert main(train(corpus, out, "--steps", "3", "--save-every", "2", "--quiet")) == 0
     printed = capsys.readouterr().out
     assert "finished after 3 steps" in printed and "held-out: MLM accuracy" in printed
+    held_out = next(line for line in printed.splitlines() if line.startswith("held-out: "))
+    assert held_out.count("%") == 2 and held_out.count("nats") == 2  # eval's units
     assert (out / "final" / "model.safetensors").is_file()
     assert (out / "tokenizer" / "tokenizer.json").is_file()
     summary = json.loads((out / "final" / "training_summary.json").read_text())
@@ -87,19 +89,33 @@ def test_train_then_eval_agree_and_resume_continues(corpus, tmp_path, capsys):
     assert scores["perplexity"] == pytest.approx(summary["eval"]["perplexity"], rel=1e-6)
     assert scores["sentence_accuracy"] == pytest.approx(summary["eval"]["sentence_accuracy"])
     assert scores["n_masked"] == summary["eval"]["n_masked"] > 0
-    # Resume with more steps: starts from the last checkpoint (step 3) and ends at 5.
-    assert main(train(corpus, out, "--steps", "5", "--resume", "--quiet")) == 0
-    assert "finished after 5 steps" in capsys.readouterr().out
-    log = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
-    assert [e["step"] for e in log if e["kind"] == "step"] == [1, 2, 3, 4, 5]
+    # Two more steps: --resume cannot lengthen a finished run (its learning rate reached 0),
+    # --init-from starts a new run from the last checkpoint's weights, in another folder.
+    assert main(train(corpus, out, "--steps", "5", "--resume", "--quiet")) == 2
+    assert "--init-from" in capsys.readouterr().err
+    more = tmp_path / "more"
+    last = out / "checkpoint-0000003"
+    assert main(train(corpus, more, "--steps", "2", "--init-from", str(last), "--quiet")) == 0
+    assert "finished after 2 steps" in capsys.readouterr().out
+    log = [json.loads(x) for x in (more / "train_log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in log if e["kind"] == "step"] == [1, 2]
+    assert log[0]["lr"] == pytest.approx(3e-3)  # warm-up 1: the peak at once, not 0
     assert (
         main(
-            ["eval", str(out / "final"), "--corpus", str(corpus / "heldout.txt"), "--seq-len", "32"]
+            [
+                "eval",
+                str(more / "final"),
+                "--corpus",
+                str(corpus / "heldout.txt"),
+                "--seq-len",
+                "32",
+            ]
         )
         == 0
     )
     text = capsys.readouterr().out
     assert "MLM accuracy:" in text and "NSP accuracy:" in text and "MLM perplexity:" in text
+    assert text.count("%") == 2 and text.count("nats") == 2  # the units of train's line
 
 
 @pytest.mark.slow

@@ -148,21 +148,36 @@ def test_sigterm_pauses_like_ctrl_c_and_the_run_resumes(corpus, tmp_path):
     assert (folder / ckpt.STATE_FILE).is_file()
     state = ckpt.load_trainer_state(folder)
     assert state["step"] == last["step"] and state["tokens_seen"] == last["tokens_seen"] > 0
-    # Resuming continues from that step, tokens_seen included.
+    # Resuming (the same command plus --resume: the schedule cannot change) continues from
+    # that step, tokens_seen included; paused again after two steps.
     stop = last["step"] + 2
-    resumed = subprocess.run(
-        command(corpus, out, "--steps", str(stop), "--resume"),
+    resumed = subprocess.Popen(
+        command(corpus, out, "--steps", "100000", "--resume"),
         cwd=ROOT,
         env=child_env(),
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=300,
     )
-    assert resumed.returncode == 0, resumed.stderr
-    again = [json.loads(x) for x in resumed.stdout.splitlines()]
+    try:
+        again = []
+        for line in resumed.stdout:
+            again.append(json.loads(line))
+            if again[-1]["kind"] == "step" and again[-1]["step"] == stop:
+                resumed.send_signal(signal.SIGTERM)
+                break
+        again += [json.loads(line) for line in resumed.stdout]
+        resumed.wait(timeout=120)
+    finally:
+        if resumed.poll() is None:
+            resumed.kill()
+    assert resumed.returncode == 130, resumed.stderr.read()
     steps = [e for e in again if e["kind"] == "step"]
-    assert [e["step"] for e in steps] == [last["step"] + 1, stop]
+    # The signal may land during the step after `stop`, which then finishes first.
+    end = steps[-1]["step"]
+    assert end >= stop and [e["step"] for e in steps] == list(range(last["step"] + 1, end + 1))
     assert steps[0]["tokens_seen"] > last["tokens_seen"]
+    assert again[-1]["kind"] == "cancelled" and again[-1]["step"] == end
 
 
 def test_error_event_is_the_cli_error_line(corpus, tmp_path):
