@@ -151,23 +151,34 @@ def display_token(text: str) -> str:
     return text[1:] if text.startswith("\u2581") and len(text) > 1 else text
 
 
+def _by_id(result, role: str):
+    """``result.ids_of(role)``; for a bare list of tokens (no vocabulary ids known) all False."""
+    import numpy as np
+
+    if hasattr(result, "ids_of"):
+        return result.ids_of(role)
+    return np.zeros(len(result), dtype=bool)
+
+
 def token_label_style(result, palette: QPalette | None = None):
-    """Axis label texts, colours and bold flags for a ``core`` ProbeResult: special tokens grey
-    and bold, [MASK] pink and bold, unknown tokens red (both recognised by id), text B in the
-    segment-B colour, text A in the default colour."""
+    """Axis label texts, colours and bold flags for a ``core`` ProbeResult (or a plain list of
+    its TokenInfo): special tokens grey and bold, [MASK] pink and bold, unknown tokens red (both
+    recognised by id, so only with a ProbeResult), text B in the segment-B colour, text A in the
+    default colour."""
     _, seg_b, special, mask_pen = token_pens(palette)
     unknown = token_colors(palette).unknown
-    masks, unknowns = result.ids_of("mask"), result.ids_of("unk")
-    labels = [display_token(t.text) for t in result.tokens]
+    masks, unknowns = _by_id(result, "mask"), _by_id(result, "unk")
+    tokens = result.tokens if hasattr(result, "tokens") else list(result)
+    labels = [display_token(t.text) for t in tokens]
     colors = []
-    for i, t in enumerate(result.tokens):
+    for i, t in enumerate(tokens):
         if masks[i]:
             colors.append(mask_pen)
         elif unknowns[i]:
             colors.append(unknown)
         else:
             colors.append(special if t.special else (seg_b if t.segment == 1 else None))
-    bold = [bool(t.special or masks[i]) for i, t in enumerate(result.tokens)]
+    bold = [bool(t.special or masks[i]) for i, t in enumerate(tokens)]
     return labels, colors, bold
 
 
@@ -175,9 +186,10 @@ def token_categories(result):
     """Per token TEXT_A, TEXT_B, SPECIAL or MASK (by id), to draw each group with one brush."""
     import numpy as np
 
+    tokens = result.tokens if hasattr(result, "tokens") else list(result)
     groups = np.array(
-        [SPECIAL if t.special else (TEXT_B if t.segment == 1 else TEXT_A) for t in result.tokens],
+        [SPECIAL if t.special else (TEXT_B if t.segment == 1 else TEXT_A) for t in tokens],
         dtype=np.int64,
     )
-    groups[result.ids_of("mask")] = MASK
+    groups[_by_id(result, "mask")] = MASK
     return groups
