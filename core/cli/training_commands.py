@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from core.config import PRESETS
-from core.device import describe_device
+from core.device import describe_device, startup_summary
 from core.errors import BertScopeError, InputError
 from core.precision import PRECISION_CHOICES
 from core.training import OPTIMIZERS
@@ -294,7 +294,7 @@ class JsonlEvents:
         self.stream = stream if stream is not None else sys.stdout
 
     def __call__(self, ev: ProgressEvent) -> None:
-        self.stream.write(json.dumps(ev.to_dict()) + "\n")
+        self.stream.write(json.dumps(ev.to_dict(), allow_nan=False) + "\n")
         self.stream.flush()
 
 
@@ -361,6 +361,7 @@ def _run_train(args: argparse.Namespace, events: JsonlEvents | None) -> int:
             trainer.add_listener(emit)
         if show:
             n_params = sum(p.numel() for p in trainer.model.parameters())
+            sys.stderr.write(startup_summary(device) + "\n")
             sys.stderr.write(
                 f"training {config.preset} ({n_params / 1e6:.2f}M parameters, vocabulary "
                 f"{trainer.model.config.vocab_size}) on {describe_device(device)} x "
