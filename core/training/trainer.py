@@ -433,7 +433,14 @@ class Trainer:
         first listener to fill in ``checkpoint`` wrote the resumable checkpoint (a later one,
         the export, may point it at ``final/`` instead)."""
         for listener in list(self._listeners):
-            answer = listener(ev)
+            # Writing a checkpoint or the export (weights cast to fp16/bf16) can run out of GPU
+            # memory too: the same one line as a step's.
+            what = "saving the model" if ev.kind in ("checkpoint", "cancelled", "done") else ev.kind
+            answer = oom_guarded(
+                lambda listener=listener, ev=ev: listener(ev),
+                self.device,
+                lambda what=what: oom_advice(self.device, what, None, None),
+            )
             if isinstance(answer, ProgressEvent):
                 if answer.checkpoint and not ev.checkpoint:
                     self.last_checkpoint = Path(answer.checkpoint)

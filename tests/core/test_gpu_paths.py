@@ -383,6 +383,18 @@ def test_evaluation_out_of_memory_is_one_line(corpus):
     assert trainer.model.training  # evaluation's eval mode undone
 
 
+def test_an_export_out_of_memory_is_one_line(corpus):
+    trainer = make(corpus, tiny(steps=1, warmup=0))
+
+    def export(ev):
+        if ev.kind == "done":
+            raise torch.OutOfMemoryError("CUDA out of memory")
+
+    trainer.add_listener(export)
+    with pytest.raises(TrainingError, match="out of memory on CPU during saving the model: try"):
+        trainer.run()
+
+
 # -- 8. GPU memory measurement subtracts what was there before -----------------------------------
 def test_cuda_peak_counts_only_the_rise_above_other_tensors():
     calls = []
