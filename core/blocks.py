@@ -37,8 +37,11 @@ def activation(name: str):
 
 def padding_mask(attention_mask: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
     """Additive mask (B, 1, 1, T): 0 where a key may be attended, the dtype's minimum where
-    it is padding. None when nothing is padded, which lets SDPA take its fastest kernel."""
-    if attention_mask is None or bool(attention_mask.all()):
+    it is padding. None when nothing is padded, which lets SDPA take its fastest kernel (not
+    under ``torch.compile``, where that data-dependent test would break the graph)."""
+    if attention_mask is None:
+        return None
+    if not torch.compiler.is_compiling() and bool(attention_mask.all()):
         return None
     keep = attention_mask[:, None, None, :].to(torch.bool)
     return torch.zeros(keep.shape, dtype=dtype, device=keep.device).masked_fill(
