@@ -53,3 +53,13 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def set_tf32(device: torch.device, enabled: bool) -> None:
+    """On CUDA, fp32 matmuls and convolutions on TF32 tensor cores (Ampere+: 10-bit mantissa
+    products, fp32 accumulation, several times faster) or exact fp32 (``enabled=False``, for
+    parity checks). Process-wide; nothing changes for other devices."""
+    if device.type != "cuda":
+        return
+    torch.set_float32_matmul_precision("high" if enabled else "highest")
+    torch.backends.cudnn.allow_tf32 = enabled

@@ -61,6 +61,8 @@ _FIELDS = {
     "eval_examples": "eval_examples",
     "keep_checkpoints": "keep_checkpoints",
     "init_from": "init_from",
+    "compile": "compile",
+    "tf32": "tf32",
 }
 
 
@@ -106,6 +108,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--precision",
         choices=PRECISION_CHOICES,
         help="auto (default): bf16 on GPUs that support it, else fp16 on GPU; fp32 on CPU/MPS",
+    )
+    train.add_argument(
+        "--compile",
+        action="store_true",
+        default=None,
+        help="torch.compile the model (GPUs: faster after the first steps compile)",
+    )
+    train.add_argument(
+        "--no-tf32",
+        dest="tf32",
+        action="store_false",
+        default=None,
+        help="exact fp32 matmuls on Ampere+ GPUs (default: TF32 for --precision fp32)",
     )
     train.add_argument(
         "--vocab-size",

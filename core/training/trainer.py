@@ -54,7 +54,7 @@ from core.device import (
     resolve_device,
 )
 from core.errors import InputError, TrainingError
-from core.precision import resolve_precision
+from core.precision import resolve_precision, set_tf32
 from core.training import run_checkpoints as ckpt
 from core.training.config import SAVE_DTYPES, TrainConfig
 from core.training.distributed import (
@@ -350,11 +350,16 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
         if state is not None:
             self.load_state_dict(state)
+        set_tf32(self.device, settings.tf32)
         if self.ctx.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.ddp: nn.Module = DistributedDataParallel(self.model, device_ids=ids)
         else:
             self.ddp = self.model
+        if settings.compile:
+            # The forward the loss calls is compiled; the module (and its weights, saved by
+            # the listeners) stays self.model. Batches have fixed shapes (B, seq_len).
+            self.ddp = torch.compile(self.ddp)
         self._batches = train_data.step_batches(
             self.position,
             settings.batch_size,

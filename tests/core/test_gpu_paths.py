@@ -467,3 +467,80 @@ def test_info_prints_the_build_line(capsys):
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last == devmod.startup_summary(devmod.resolve_device(None))
     assert last.startswith(f"torch {torch.__version__}")
+
+
+# -- 12. LAMB with foreach ops ---------------------------------------------------------------
+def test_foreach_lamb_updates_like_the_per_tensor_loop():
+    from core.training.optim import Lamb, parameter_groups
+
+    torch.manual_seed(0)
+    loop_model = nn.Sequential(nn.Linear(16, 32), nn.LayerNorm(32), nn.Linear(32, 4))
+    fast_model = nn.Sequential(nn.Linear(16, 32), nn.LayerNorm(32), nn.Linear(32, 4))
+    fast_model.load_state_dict(loop_model.state_dict())
+    with torch.no_grad():
+        loop_model[1].weight.zero_()  # a zero-norm tensor: trust ratio 1
+        fast_model[1].weight.zero_()
+    opts = [
+        Lamb(parameter_groups(m, 0.01), lr=1e-2, weight_decay=0.01, foreach=f)
+        for m, f in ((loop_model, False), (fast_model, True))
+    ]
+    x = torch.randn(8, 16)
+    for _ in range(5):
+        for model, opt in zip((loop_model, fast_model), opts, strict=True):
+            opt.zero_grad()
+            model(x).square().mean().backward()
+            opt.step()
+    for a, b in zip(loop_model.parameters(), fast_model.parameters(), strict=True):
+        torch.testing.assert_close(b, a, rtol=0, atol=1e-6)
+        ra, rb = opts[0].state[a].get("trust_ratio"), opts[1].state[b].get("trust_ratio")
+        assert (ra is None) == (rb is None)
+        if ra is not None:
+            torch.testing.assert_close(rb, ra, rtol=1e-6, atol=0)
+    assert float(opts[0].state[loop_model[0].weight]["step"]) == 5.0
+    assert float(opts[1].state[fast_model[0].weight]["step"]) == 5.0
+    assert not torch.equal(loop_model[0].weight, nn.Linear(16, 32).weight)  # it did move
+
+
+def test_tf32_follows_the_setting_on_cuda_only():
+    """fp32 on Ampere+ uses TF32 unless --no-tf32 asks for exact fp32; the CPU is left alone."""
+    from core.precision import set_tf32
+
+    calls = []
+    before = torch.backends.cudnn.allow_tf32
+    try:
+        with mock.patch("torch.set_float32_matmul_precision", side_effect=calls.append):
+            set_tf32(CUDA0, True)
+            assert torch.backends.cudnn.allow_tf32 is True
+            set_tf32(CUDA0, False)
+            assert torch.backends.cudnn.allow_tf32 is False
+            set_tf32(torch.device("cpu"), True)
+            assert torch.backends.cudnn.allow_tf32 is False
+    finally:
+        torch.backends.cudnn.allow_tf32 = before
+    assert calls == ["high", "highest"]
+
+
+@pytest.mark.slow
+def test_compile_setting_trains_through_a_compiled_forward(corpus):
+    """``compile=True`` steps through torch.compile (here its "eager" backend: the same
+    tracing, no code generation on this CPU) and gives the eager trainer's losses."""
+    real_compile = torch.compile
+    still = {
+        "hidden_size": 32,
+        "num_hidden_layers": 2,
+        "intermediate_size": 64,
+        "hidden_dropout_prob": 0.0,
+        "attention_probs_dropout_prob": 0.0,
+    }  # the two trainers share torch's random stream: no dropout
+    eager = make(corpus, tiny(config_overrides=still))
+    with mock.patch(
+        "torch.compile", side_effect=lambda m: real_compile(m, backend="eager")
+    ) as compiled:
+        fast = make(corpus, tiny(compile=True, config_overrides=still))
+    compiled.assert_called_once()
+    assert fast.ddp is not fast.model
+    for _ in range(2):
+        (a,), _ = next(eager._batches)
+        (b,), _ = next(fast._batches)
+        one, two = eager.train_step([a]), fast.train_step([b])
+        assert two.loss == pytest.approx(one.loss, rel=1e-5)
