@@ -283,6 +283,38 @@ def _evaluate(
     )
 
 
+def device_batch(
+    batch: Batch, device: torch.device, seq_len: int | None = None, capacity: int | None = None
+) -> Batch:
+    """``batch`` ready for ``device``. On CUDA (and under torch.compile): masked positions as
+    int64 indices computed here on the CPU, so the GPU gathers rows without reporting a count
+    back; with ``seq_len``/``capacity`` (torch.compile) every tensor gets a fixed shape: the
+    sequences padded to ``seq_len`` (attention mask 0) and the indices to ``capacity`` (label
+    -100, which the loss ignores). On CUDA the copies come from pinned memory, asynchronously.
+    On the CPU without compile the batch is used as it is."""
+    if device.type == "cpu" and seq_len is None:
+        return batch
+    fields = dict(batch.__dict__)
+    rows, width = batch.input_ids.shape
+    if seq_len is not None and width < seq_len:
+        for name in ("input_ids", "token_type_ids", "attention_mask", "mlm_positions"):
+            value = fields[name]
+            fields[name] = torch.cat([value, value.new_zeros(rows, seq_len - width)], dim=1)
+    index = fields["mlm_positions"].flatten().nonzero().squeeze(1)  # (N,) row-major
+    labels = fields["mlm_labels"]
+    if capacity is not None and index.numel() < capacity:
+        extra = capacity - index.numel()
+        index = torch.cat([index, index.new_zeros(extra)])
+        labels = torch.cat([labels, labels.new_full((extra,), -100)])
+    fields["mlm_positions"], fields["mlm_labels"] = index, labels
+    ready = Batch(**fields)
+    if device.type == "cuda":
+        ready = Batch(
+            **{k: v.pin_memory() if isinstance(v, torch.Tensor) else v for k, v in fields.items()}
+        )
+    return ready.to(device)
+
+
 # -- the trainer ---------------------------------------------------------------------------------
 class Trainer:
     """Pretrain ``model`` (built and initialised, on the CPU) on ``train_data``.
@@ -496,8 +528,15 @@ class Trainer:
         # float32 on the device: MPS has no float64, and a step's few sums need no more.
         sums = torch.zeros(2, dtype=torch.float32, device=self.device)
         sent = None
+        fixed = self.config.compile
+        seq_len = self.config.seq_len if fixed else None
+        capacity = batch_capacity = None
+        if fixed:
+            batch_capacity = self.train_data.config.predictions_cap
         for m, batch in enumerate(micro):
-            b = batch.to(self.device)
+            if fixed:
+                capacity = batch.size * batch_capacity
+            b = device_batch(batch, self.device, seq_len, capacity)
             sync = (
                 self.ddp.no_sync()
                 if ctx.enabled and m < len(micro) - 1
@@ -513,7 +552,17 @@ class Trainer:
                 self.scaler.scale(losses.loss * ctx.world_size).backward()
             del losses
         all_reduce_sum(sums, ctx)
-        mlm_sum, sent_sum = sums.tolist()
+        self.scaler.unscale_(self.optimizer)
+        if self.config.max_grad_norm > 0:
+            norm = torch.nn.utils.clip_grad_norm_(
+                self.model.parameters(), self.config.max_grad_norm
+            )
+        else:
+            norm = torch.linalg.vector_norm(
+                torch.stack([p.grad.norm() for p in self.model.parameters() if p.grad is not None])
+            )
+        # The step's one device-to-host read: both loss sums and the gradient norm.
+        mlm_sum, sent_sum, grad_norm = torch.cat([sums, norm.float().reshape(1)]).tolist()
         mlm_loss = mlm_sum / n_masked
         sentence_loss = sent_sum / n_seq if sent is not None else None
         total = mlm_loss + (sentence_loss or 0.0)
@@ -524,19 +573,6 @@ class Trainer:
                 f"the loss became {total} at step {self.step + 1}; training stopped"
                 + (f" (last good checkpoint: {kept})" if kept else " (no checkpoint written yet)")
                 + "; try a lower --lr, more --warmup, or --precision fp32"
-            )
-        self.scaler.unscale_(self.optimizer)
-        if self.config.max_grad_norm > 0:
-            grad_norm = float(
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.max_grad_norm)
-            )
-        else:
-            grad_norm = float(
-                torch.linalg.vector_norm(
-                    torch.stack(
-                        [p.grad.norm() for p in self.model.parameters() if p.grad is not None]
-                    )
-                )
             )
         self.scaler.step(self.optimizer)
         self.scaler.update()
@@ -627,8 +663,8 @@ class Trainer:
             self.step += 1
             self.position = position
             self.tokens_seen += stats.n_tokens
-            if self.device.type == "cuda":
-                torch.cuda.synchronize(self.device)
+            # No synchronize: the step already read its losses back once; the optimizer's
+            # kernels still queued are timed by the next step, so the 20-step mean holds.
             recent.append((time.perf_counter() - t0, stats.n_tokens))
             losses = {"mlm": stats.mlm_loss, "total": stats.loss}
             if stats.sentence_loss is not None:

@@ -544,3 +544,57 @@ def test_compile_setting_trains_through_a_compiled_forward(corpus):
         (b,), _ = next(fast._batches)
         one, two = eager.train_step([a]), fast.train_step([b])
         assert two.loss == pytest.approx(one.loss, rel=1e-5)
+
+
+# -- 10/11. batches for the GPU: index gathers, fixed shapes, pinned async copies ----------------
+def test_fixed_shape_batches_give_the_same_loss(corpus):
+    from core.training.loss import pretraining_loss
+    from core.training.trainer import device_batch
+
+    trainer = make(
+        corpus,
+        tiny(
+            config_overrides={
+                **tiny().config_overrides,
+                "hidden_dropout_prob": 0.0,
+                "attention_probs_dropout_prob": 0.0,
+            }
+        ),
+    )
+    trainer.model.eval()
+    (batch,), _ = next(trainer._batches)
+    cap = batch.size * trainer.train_data.config.predictions_cap
+    fixed = device_batch(batch, torch.device("cpu"), seq_len=40, capacity=cap)
+    assert fixed.input_ids.shape == (batch.size, 40) and fixed.mlm_positions.shape == (cap,)
+    assert fixed.mlm_positions.dtype == torch.int64
+    assert int((fixed.mlm_labels != -100).sum()) == batch.n_masked
+    want = pretraining_loss(trainer.model, batch)
+    got = pretraining_loss(trainer.model, fixed, mlm_count=batch.n_masked)
+    torch.testing.assert_close(got.loss, want.loss, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(got.mlm_sum, want.mlm_sum, rtol=1e-5, atol=1e-5)
+
+
+def test_cuda_batches_use_indices_and_pinned_async_copies(corpus):
+    from core.data import Batch
+    from core.training.trainer import device_batch
+
+    trainer = make(corpus)
+    (batch,), _ = next(trainer._batches)
+    pinned, moved = [], []
+
+    def pin(self):
+        pinned.append(self.shape)
+        return self
+
+    def to(self, device):
+        moved.append(device)
+        return self
+
+    with mock.patch.object(torch.Tensor, "pin_memory", pin), mock.patch.object(Batch, "to", to):
+        ready = device_batch(batch, CUDA0)
+    assert moved == [CUDA0] and len(pinned) == 6  # every tensor of the batch
+    assert ready.mlm_positions.dtype == torch.int64  # no bool-mask gather on the GPU
+    assert ready.mlm_positions.numel() == batch.n_masked  # eager: no padding
+    flat = batch.mlm_positions.flatten().nonzero().squeeze(1)
+    assert torch.equal(ready.mlm_positions, flat)
+    assert device_batch(batch, torch.device("cpu")) is batch  # CPU: as it was
