@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import queue
 import random
 import threading
 import time
@@ -283,6 +284,61 @@ def _evaluate(
     )
 
 
+class Prefetcher:
+    """Builds the next steps' batches (masking, collating: Python work) in a background
+    thread while the GPU runs the current step; ``depth`` steps ahead. Iterating it gives the
+    source's items in order, so data order and exact resume are unchanged; the source's
+    error, if any, is raised where the item would have been."""
+
+    _END = object()
+
+    def __init__(self, source: Iterator, depth: int = 2):
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._fill, args=(source,), name="batch-prefetch", daemon=True
+        )
+        self._thread.start()
+
+    def _put(self, item) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _fill(self, source: Iterator) -> None:
+        try:
+            for item in source:
+                if not self._put(item):
+                    return
+        except BaseException as err:  # handed to the consumer, raised there
+            self._put(_Failed(err))
+            return
+        self._put(self._END)
+
+    def __iter__(self) -> Prefetcher:
+        return self
+
+    def __next__(self):
+        item = self._queue.get()
+        if item is self._END:
+            raise StopIteration
+        if isinstance(item, _Failed):
+            raise item.error
+        return item
+
+    def close(self) -> None:
+        self._stop.set()
+
+
+@dataclass(frozen=True)
+class _Failed:
+    error: BaseException
+
+
 def device_batch(
     batch: Batch, device: torch.device, seq_len: int | None = None, capacity: int | None = None
 ) -> Batch:
@@ -399,6 +455,8 @@ class Trainer:
             self.ctx.rank,
             self.ctx.world_size,
         )
+        if self.device.type == "cuda":
+            self._batches = Prefetcher(self._batches)
         log.info(
             "training %s on %s, precision %s, %d process(es)",
             type(model).__name__,
@@ -620,6 +678,13 @@ class Trainer:
     def events(self) -> Iterator[ProgressEvent]:
         """Train, yielding a :class:`ProgressEvent` after every step, evaluation and save
         (each one already seen by the listeners)."""
+        try:
+            yield from self._events()
+        finally:
+            if isinstance(self._batches, Prefetcher):
+                self._batches.close()
+
+    def _events(self) -> Iterator[ProgressEvent]:
         cfg = self.config
         self._started = time.perf_counter()
         recent: deque[tuple[float, int]] = deque(maxlen=20)

@@ -598,3 +598,37 @@ def test_cuda_batches_use_indices_and_pinned_async_copies(corpus):
     flat = batch.mlm_positions.flatten().nonzero().squeeze(1)
     assert torch.equal(ready.mlm_positions, flat)
     assert device_batch(batch, torch.device("cpu")) is batch  # CPU: as it was
+
+
+def test_prefetcher_keeps_order_passes_errors_and_stops():
+    from core.training.trainer import Prefetcher
+
+    def source(fail_at=None):
+        for i in range(6):
+            if i == fail_at:
+                raise ValueError("bad document 3")
+            yield i
+
+    assert list(Prefetcher(source())) == list(range(6))
+    ahead = Prefetcher(source(fail_at=3), depth=1)
+    assert [next(ahead) for _ in range(3)] == [0, 1, 2]
+    with pytest.raises(ValueError, match="bad document 3"):
+        next(ahead)
+    endless = Prefetcher(iter(range(10**9)), depth=2)
+    assert next(endless) == 0
+    endless.close()
+    endless._thread.join(timeout=5)
+    assert not endless._thread.is_alive()
+
+
+def test_prefetched_batches_are_the_plain_ones(corpus):
+    from core.training.trainer import Prefetcher
+
+    plain, ahead = make(corpus), make(corpus)
+    ahead._batches = Prefetcher(ahead._batches)
+    for _ in range(3):
+        (a,), pa = next(plain._batches)
+        (b,), pb = next(ahead._batches)
+        assert pa == pb and torch.equal(a.input_ids, b.input_ids)
+        assert torch.equal(a.mlm_labels, b.mlm_labels)
+    ahead._batches.close()
