@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import sys
 import tempfile
 import time
@@ -207,6 +208,7 @@ def train_speed(
         device=str(device),
         precision=args.precision,
         heldout_every=0,
+        compile=mode == "compile",  # the trainer's own path: fixed shapes, compiled forward
         config_overrides={"vocab_size": vocab},
     )
     key = (arch, config.seq_len)
@@ -214,9 +216,13 @@ def train_speed(
         _DATA[key] = prepare_data(config, [corpus], tokenizer=tokenizer)
     data = _DATA[key]
     model = build_pretraining_model(config, config.model_config(data.tokenizer))
-    trainer = Trainer(model, data.train, config, device=device)
-    if mode == "compile":
-        trainer.ddp = torch.compile(trainer.model, backend=args.compile_backend)
+    compile_fn = torch.compile
+    if args.compile_backend != "inductor":  # the dry run: tracing without code generation
+        torch.compile = functools.partial(compile_fn, backend=args.compile_backend)
+    try:
+        trainer = Trainer(model, data.train, config, device=device)
+    finally:
+        torch.compile = compile_fn
     losses = []
     for _ in range(args.warmup_steps):  # allocations, kernel choice, compilation
         micro, _ = next(trainer._batches)
