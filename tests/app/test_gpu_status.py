@@ -36,3 +36,31 @@ def test_memory_label_and_about_box_on_a_gpu_machine(qtbot, window):
     note = "an NVIDIA GPU is present but this is a CPU build of torch: run `make run TORCH=cuda`"
     window.state.info = dataclasses.replace(window.state.info, gpu_note=note)
     assert note in window.about_text()
+
+
+def test_a_failed_move_to_the_gpu_is_one_line_and_the_model_stays(qtbot, window):
+    """ "To GPU" on a machine whose torch cannot reach the GPU (here: a CPU build told to use
+    cuda:0): the engine's one line in the status bar, the model still on the CPU and usable."""
+    start_and_wait(qtbot, window)
+    entry = window.state.current
+    from core import loaded_model
+
+    real = loaded_model.resolve_device
+
+    def resolve(name):  # "cuda" exists (as the window believes); loads stay on the CPU
+        return torch.device("cuda", 0) if name == "cuda" else real(name)
+
+    with (
+        mock.patch.object(loaded_model, "resolve_device", side_effect=resolve),
+        qtbot.waitSignal(
+            window.state.reported,
+            timeout=20_000,
+            check_params_cb=lambda message: message.startswith("could not move"),
+        ) as blocker,
+    ):
+        window.state.move(entry.key, "cuda")
+    (message,) = blocker.args
+    assert message.endswith("it stays on cpu") and "\n" not in message
+    assert window.message.text() == message
+    assert entry.loaded.device == torch.device("cpu") and entry.device == "cpu"
+    assert {p.device.type for p in entry.loaded.model.parameters()} == {"cpu"}
