@@ -129,10 +129,16 @@ def is_out_of_memory(err: BaseException) -> bool:
 T = TypeVar("T")
 
 
-def oom_guarded(fn: Callable[[], T], device: torch.device, on_oom: Callable[[], str]) -> T:
+def oom_guarded(
+    fn: Callable[[], T],
+    device: torch.device,
+    on_oom: Callable[[], str],
+    cleanup: Callable[[], None] | None = None,
+) -> T:
     """``fn()``; when it runs out of memory, drop the exception *before* cleaning up (its
-    traceback's frames hold the activations alive), free the allocator's cache and raise
-    :class:`TrainingError` with ``on_oom()``'s one line. Other errors pass through."""
+    traceback's frames hold the activations alive), run ``cleanup`` (e.g. drop gradients),
+    free the allocator's cache and raise :class:`TrainingError` with ``on_oom()``'s one line.
+    Other errors pass through."""
     try:
         return fn()
     except (torch.OutOfMemoryError, RuntimeError) as err:
@@ -140,6 +146,8 @@ def oom_guarded(fn: Callable[[], T], device: torch.device, on_oom: Callable[[], 
             raise
         traceback.clear_frames(err.__traceback__)
     # Outside the handler: the exception, its traceback and the frames are gone.
+    if cleanup is not None:
+        cleanup()
     release_cached_memory(device)
     raise TrainingError(on_oom())
 

@@ -571,13 +571,10 @@ class Trainer:
         return oom_guarded(
             lambda: self._train_step(micro, counts),
             self.device,
-            self._oom_message,
-        )
-
-    def _oom_message(self) -> str:
-        self.optimizer.zero_grad(set_to_none=True)
-        return oom_advice(
-            self.device, "a training step", self.config.batch_size, self.config.seq_len
+            lambda: oom_advice(
+                self.device, "a training step", self.config.batch_size, self.config.seq_len
+            ),
+            cleanup=lambda: self.optimizer.zero_grad(set_to_none=True),
         )
 
     def _train_step(self, micro: list[Batch], counts: StepCounts) -> StepStats:

@@ -632,3 +632,19 @@ def test_prefetched_batches_are_the_plain_ones(corpus):
         assert pa == pb and torch.equal(a.input_ids, b.input_ids)
         assert torch.equal(a.mlm_labels, b.mlm_labels)
     ahead._batches.close()
+
+
+def test_cleanup_runs_before_the_cache_is_freed():
+    order = []
+
+    def fail():
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    with (
+        mock.patch.object(
+            devmod, "release_cached_memory", side_effect=lambda d: order.append("release")
+        ),
+        pytest.raises(TrainingError),
+    ):
+        devmod.oom_guarded(fail, CUDA0, lambda: "oom", cleanup=lambda: order.append("cleanup"))
+    assert order == ["cleanup", "release"]
