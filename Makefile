@@ -1,13 +1,36 @@
 # Two commands do all set-up on a fresh Debian machine with Python 3.10+:
 #   make run    - create .venv, install what is missing, open the window
 #   make test   - the same set-up, then the whole test suite (offscreen Qt)
-# GPU: `make run TORCH_SPEC=torch` installs PyPI's default (CUDA) build of torch instead of the
-# CPU build this machine has locally; see README "GPU".
+# Which build of torch (README "GPU"), reinstalled when the choice changes (a stamp per choice):
+#   make run TORCH=cpu      - the CPU build (default), from PyTorch's CPU wheel index
+#   make run TORCH=cuda     - PyPI's default Linux wheel, a CUDA build (needs a recent driver)
+#   make run TORCH=cu126    - the build for one CUDA version (cu118, cu121, cu124, cu126, cu128,
+#                             ...), from PyTorch's index for it: pick one <= the CUDA version
+#                             `nvidia-smi` prints for the driver
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-TORCH_SPEC ?= torch==2.13.0
+TORCH ?= cpu
+TORCH_VERSION := 2.13.0
+TORCH_STAMP := $(VENV)/.torch-$(TORCH)
+ifeq ($(TORCH),cpu)
+TORCH_INDEX := --index-url https://download.pytorch.org/whl/cpu
+else ifeq ($(TORCH),cuda)
+TORCH_INDEX :=
+else ifneq ($(filter cu%,$(TORCH)),)
+TORCH_INDEX := --index-url https://download.pytorch.org/whl/$(TORCH)
+else
+$(error TORCH=$(TORCH): choose cpu, cuda or a CUDA variant such as cu126 (README, GPU))
+endif
+ifdef TORCH_SPEC
+$(error TORCH_SPEC is gone: use TORCH=cpu, TORCH=cuda or TORCH=cu126 (README, GPU))
+endif
+# Exit 0 when the installed torch already is $(TORCH_VERSION) of the chosen kind (no reinstall).
+TORCH_MATCHES := import sys, torch; c = torch.version.cuda; w = "$(TORCH)"; \
+	sys.exit(torch.__version__.split("+")[0] != "$(TORCH_VERSION)" or not ( \
+	c is None if w == "cpu" else c is not None if w == "cuda" else \
+	c is not None and "cu" + c.replace(".", "") == w))
 APT_PACKAGES := libegl1 libgl1 libglib2.0-0 libdbus-1-3 libfontconfig1 libxkbcommon0 \
 	libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 \
 	fonts-dejavu-core python3-venv chromium
@@ -41,9 +64,17 @@ apt:
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get -o DPkg::Lock::Timeout=120 install -y -qq --no-install-recommends $$missing; \
 	fi
 
-$(STAMP): pyproject.toml Makefile
+$(TORCH_STAMP):
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	rm -f $(VENV)/.torch-*
+	$(BIN)/python -c '$(TORCH_MATCHES)' 2>/dev/null || { \
+		$(BIN)/python -m pip uninstall -q -y torch; \
+		$(BIN)/python -m pip install -q "torch==$(TORCH_VERSION)" $(TORCH_INDEX); }
+	touch $@
+
+$(STAMP): pyproject.toml Makefile $(TORCH_STAMP)
 	$(MAKE) apt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install -q -e ".[test]"
+	$(BIN)/python -c 'from core.device import resolve_device as r, startup_summary as s; print(s(r()))'
 	touch $(STAMP)

@@ -28,10 +28,11 @@ RANDOM_SUFFIX = " (random init)"
 
 @dataclass(frozen=True)
 class EngineInfo:
-    torch_version: str
+    torch_version: str  # "2.13.0+cu126 (CUDA 12.6)", "2.13.0+cpu (CPU build)"
     default_device: str  # e.g. "cpu", "cuda"
     device_name: str  # describe_device: "CPU", "CUDA: NVIDIA ..."
     accelerator: str | None  # "cuda"/"mps" when one exists, else None
+    gpu_note: str | None = None  # why a GPU this machine has is not used (e.g. CPU build)
 
 
 @dataclass
@@ -71,16 +72,17 @@ def engine_info() -> EngineInfo:
     import torch
 
     import core.analysis  # noqa: F401  (warm the import for the first probe)
-    from core.device import describe_device, resolve_device
+    from core.device import cuda_unavailable_reason, describe_device, resolve_device, torch_build
 
     torch.set_num_threads(engine_threads(torch.get_num_threads()))
 
     device = resolve_device(None)
     return EngineInfo(
-        torch_version=torch.__version__,
+        torch_version=torch_build().removeprefix("torch "),
         default_device=str(device),
         device_name=describe_device(device),
         accelerator=device.type if device.type in ("cuda", "mps") else None,
+        gpu_note=cuda_unavailable_reason(),
     )
 
 

@@ -8,6 +8,7 @@ passes the settings object so tests can use a private file.
 
 from __future__ import annotations
 
+import html
 import os
 import platform
 import sys
@@ -68,14 +69,19 @@ def resident_memory() -> tuple[int, str]:
         return (peak if sys.platform == "darwin" else peak * 1024), "peak"
 
 
-def accelerator_memory(device: str) -> int | None:
-    """GPU memory allocated on ``device`` (bytes; None on CPU). Polled only for a model on a
-    GPU, so torch is already imported by the engine thread."""
+def accelerator_memory(device: str) -> tuple[int, int] | None:
+    """GPU memory on ``device`` in bytes: (allocated by tensors, reserved by torch's caching
+    allocator, the part of ``nvidia-smi``'s figure that is ours less the CUDA context); None on
+    CPU. Polled only for a model on a GPU, so torch is already imported by the engine thread."""
     import torch
 
-    from core.device import memory_in_use
+    from core.device import memory_in_use, memory_reserved
 
-    return memory_in_use(torch.device(device))
+    where = torch.device(device)
+    allocated, reserved = memory_in_use(where), memory_reserved(where)
+    if allocated is None or reserved is None:
+        return None
+    return allocated, reserved
 
 
 def format_bytes(count: int) -> str:
@@ -487,6 +493,7 @@ class MainWindow(QMainWindow):
             f"pyqtgraph {pyqtgraph.__version__} \u00b7 numpy {numpy.__version__}<br>"
             f"Python {platform.python_version()}<br>"
             f"Device in use: {device}</p>"
+            + (f"<p>{html.escape(info.gpu_note)}</p>" if info and info.gpu_note else "")
         )
 
     def apply_theme(self, name: str) -> None:
@@ -725,7 +732,11 @@ class MainWindow(QMainWindow):
         if entry is not None and entry.device and not entry.device.startswith("cpu"):
             used = accelerator_memory(entry.device)
             if used is not None:
-                text += f" \u00b7 {entry.device}: {format_bytes(used)}"
+                allocated, reserved = used
+                text += (
+                    f" \u00b7 {entry.device}: {format_bytes(allocated)} allocated, "
+                    f"{format_bytes(reserved)} reserved"
+                )
         self.memory_label.setText(text)
 
     # -- settings ----------------------------------------------------------------------------

@@ -154,7 +154,8 @@ class AppState(QObject):
     def _on_engine_started(self, info: engine_calls.EngineInfo) -> None:
         self.info = info
         self.started.emit(info)
-        self.reported.emit(f"engine ready: torch {info.torch_version}, {info.device_name}")
+        note = f"; {info.gpu_note}" if info.gpu_note else ""
+        self.reported.emit(f"engine ready: torch {info.torch_version}, {info.device_name}{note}")
 
     def _on_engine_failed(self, message: str) -> None:
         self.reported.emit(f"the engine failed to start: {message}")

@@ -37,8 +37,11 @@ def activation(name: str):
 
 def padding_mask(attention_mask: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
     """Additive mask (B, 1, 1, T): 0 where a key may be attended, the dtype's minimum where
-    it is padding. None when nothing is padded, which lets SDPA take its fastest kernel."""
-    if attention_mask is None or bool(attention_mask.all()):
+    it is padding. None when nothing is padded, which lets SDPA take its fastest kernel (not
+    under ``torch.compile``, where that data-dependent test would break the graph)."""
+    if attention_mask is None:
+        return None
+    if not torch.compiler.is_compiling() and bool(attention_mask.all()):
         return None
     keep = attention_mask[:, None, None, :].to(torch.bool)
     return torch.zeros(keep.shape, dtype=dtype, device=keep.device).masked_fill(
@@ -128,8 +131,16 @@ class ModelOutput:
 
 
 def select_positions(hidden: torch.Tensor, mlm_positions: torch.Tensor | None) -> torch.Tensor:
-    """Rows of ``hidden`` (B, T, H) the MLM head should score: all, or the masked ones (N, H)."""
-    return hidden if mlm_positions is None else hidden[mlm_positions]
+    """Rows of ``hidden`` (B, T, H) the MLM head should score: all, or the masked ones (N, H).
+
+    ``mlm_positions`` is a (B, T) bool mask, or (N,) int64 indices into the flattened B x T
+    positions (the trainer's GPU form: a gather of a size known before the step, where a bool
+    mask makes the GPU report how many rows it selected, a sync every step)."""
+    if mlm_positions is None:
+        return hidden
+    if mlm_positions.dtype == torch.bool:
+        return hidden[mlm_positions]
+    return hidden.flatten(0, 1).index_select(0, mlm_positions)
 
 
 def check_family(config: ModelConfig, model_type: str, heads: Heads) -> None:

@@ -31,3 +31,7 @@ class InputError(BertScopeError):
 
 class TrainingError(BertScopeError):
     """A training run that cannot start or had to stop (bad data, NaN loss, out of memory)."""
+
+
+class DeviceError(BertScopeError):
+    """A device that cannot take the work: out of GPU memory, a failed move between devices."""

@@ -17,7 +17,7 @@ from core.albert import AlbertModel
 from core.bert import BertModel
 from core.blocks import ModelOutput
 from core.config import Heads, ModelConfig
-from core.device import resolve_device
+from core.device import move_module, resolve_device
 from core.errors import CheckpointError, ConfigError
 from core.hf_checkpoint import (
     atomic_folder,
@@ -143,7 +143,9 @@ class LoadedModel:
         return next(self.model.parameters()).device
 
     def to(self, device: str | torch.device | None) -> LoadedModel:
-        self.model.to(resolve_device(device))
+        """Move the model; all or nothing (a failed move, e.g. out of GPU memory, leaves it
+        where it was and raises :class:`~core.errors.DeviceError`)."""
+        move_module(self.model, resolve_device(device), self.name)
         return self
 
     def encode(self, text: str, pair: str | None = None) -> Encoded:
@@ -201,7 +203,7 @@ def load_model(
             f"vocab_size is {config.vocab_size}"
         )
     model.eval()
-    model.to(target)
+    move_module(model, target, folder.name)
     return LoadedModel(
         config=config, model=model, tokenizer=tokenizer, name=folder.name, path=folder
     )

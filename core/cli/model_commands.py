@@ -11,6 +11,7 @@ import torch
 from core.analysis.summary import ProbeAnalysis
 from core.config import PRESETS, preset
 from core.cost.params import COMPONENTS, ParamBreakdown, count_parameters
+from core.device import resolve_device, startup_summary
 from core.errors import InputError
 from core.loaded_model import build_model, load_model
 from core.output_paths import check_output_file
@@ -124,6 +125,7 @@ def run_info(args: argparse.Namespace) -> int:
         )
     print(f"  heads present: {', '.join(loaded.heads.names()) or 'none'}")
     print(breakdown_table(breakdown))
+    print(startup_summary(resolve_device(None)))
     return 0
 
 

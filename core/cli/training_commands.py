@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from core.config import PRESETS
-from core.device import describe_device
+from core.device import describe_device, startup_summary
 from core.errors import BertScopeError, InputError
 from core.output_paths import check_output_file, check_output_folder
 from core.precision import PRECISION_CHOICES
@@ -68,6 +68,8 @@ _FIELDS = {
     "eval_examples": "eval_examples",
     "keep_checkpoints": "keep_checkpoints",
     "init_from": "init_from",
+    "compile": "compile",
+    "tf32": "tf32",
 }
 
 
@@ -113,6 +115,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--precision",
         choices=PRECISION_CHOICES,
         help="auto (default): bf16 on GPUs that support it, else fp16 on GPU; fp32 on CPU/MPS",
+    )
+    train.add_argument(
+        "--compile",
+        action="store_true",
+        default=None,
+        help="torch.compile the model (GPUs: faster after the first steps compile)",
+    )
+    train.add_argument(
+        "--no-tf32",
+        dest="tf32",
+        action="store_false",
+        default=None,
+        help="exact fp32 matmuls on Ampere+ GPUs (default: TF32 for --precision fp32)",
     )
     train.add_argument(
         "--vocab-size",
@@ -315,7 +330,7 @@ class JsonlEvents:
         self.stream = stream if stream is not None else sys.stdout
 
     def __call__(self, ev: ProgressEvent) -> None:
-        self.stream.write(json.dumps(ev.to_dict()) + "\n")
+        self.stream.write(json.dumps(ev.to_dict(), allow_nan=False) + "\n")
         self.stream.flush()
 
 
@@ -390,6 +405,7 @@ def _run_train(args: argparse.Namespace, events: JsonlEvents | None) -> int:
             trainer.add_listener(emit)
         if show:
             n_params = sum(p.numel() for p in trainer.model.parameters())
+            sys.stderr.write(startup_summary(device) + "\n")
             sys.stderr.write(
                 f"training {config.preset} ({n_params / 1e6:.2f}M parameters, vocabulary "
                 f"{trainer.model.config.vocab_size}) on {describe_device(device)} x "

@@ -2,8 +2,10 @@
 FLOP counts against.
 
 Memory, CUDA: ``torch.cuda.max_memory_allocated`` around one training step (forward, loss,
-backward, optimizer step), after a warm-up step has created the optimizer states, minus nothing:
-the figure is the peak of all tensor memory, weights and states included.
+backward, optimizer step), after a warm-up step has created the optimizer states. The device
+may hold other tensors (another loaded model, a cached batch): the allocation before the step
+is the baseline, and the figure is this model's own tensors alive before the step (weights,
+optimizer states, inputs) plus the peak's rise above that baseline, the same sum as on CPU.
 
 Memory, CPU: the CPU allocator keeps no peak counter, so we count ourselves. A
 ``TorchDispatchMode`` sees every ATen op of the step (forward, the autograd engine's backward
@@ -192,6 +194,17 @@ class MeasuredMemory:
     optimizer: str | None
 
 
+def cuda_peak_rise(run, device: torch.device) -> int:
+    """Bytes by which ``run()`` raised CUDA's allocated memory at its peak above what was
+    allocated before it: whatever else lives on the GPU (other models) is not counted."""
+    torch.cuda.synchronize(device)
+    before = torch.cuda.memory_allocated(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    run()
+    torch.cuda.synchronize(device)
+    return int(torch.cuda.max_memory_allocated(device)) - int(before)
+
+
 def _model_for(model_or_config: nn.Module | ModelConfig, device: torch.device) -> nn.Module:
     if isinstance(model_or_config, ModelConfig):
         torch.manual_seed(0)
@@ -250,23 +263,20 @@ def measure_training_memory(
         states = _tensor_bytes(_state_tensors(opt))
         grads = _tensor_bytes(p.grad for p in model.parameters() if p.grad is not None)
         opt.zero_grad(set_to_none=True)
+        base = _tensor_bytes(
+            [
+                *model.parameters(),
+                *_state_tensors(opt),
+                *(t for f in data.__dataclass_fields__ if (t := getattr(data, f)) is not None),
+            ]
+        )
         if device.type == "cuda":
-            torch.cuda.synchronize(device)
-            base = torch.cuda.memory_allocated(device)
-            torch.cuda.reset_peak_memory_stats(device)
-            step()
-            torch.cuda.synchronize(device)
-            peak = torch.cuda.max_memory_allocated(device)
-            method = "torch.cuda.max_memory_allocated over one step (warm optimizer)"
-            del base
-        else:
-            base = _tensor_bytes(
-                [
-                    *model.parameters(),
-                    *_state_tensors(opt),
-                    *(t for f in data.__dataclass_fields__ if (t := getattr(data, f)) is not None),
-                ]
+            peak = base + cuda_peak_rise(step, device)
+            method = (
+                "torch.cuda.max_memory_allocated over one step (warm optimizer) minus the "
+                "allocation before it, + this model's tensors alive before the step"
             )
+        else:
             tracker = LiveBytes(device)
             with tracker:
                 step()
@@ -322,15 +332,14 @@ def measure_inference_memory(
 
     try:
         weights = _tensor_bytes(model.parameters())
+        base = _tensor_bytes([*model.parameters(), data.input_ids, data.token_type_ids])
         if device.type == "cuda":
-            torch.cuda.synchronize(device)
-            torch.cuda.reset_peak_memory_stats(device)
-            forward()
-            torch.cuda.synchronize(device)
-            peak = torch.cuda.max_memory_allocated(device)
-            method = "torch.cuda.max_memory_allocated over one forward pass"
+            peak = base + cuda_peak_rise(forward, device)
+            method = (
+                "torch.cuda.max_memory_allocated over one forward pass minus the allocation "
+                "before it, + this model's weights and inputs"
+            )
         else:
-            base = _tensor_bytes([*model.parameters(), data.input_ids, data.token_type_ids])
             tracker = LiveBytes(device)
             with tracker:
                 forward()

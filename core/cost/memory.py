@@ -282,7 +282,7 @@ def training_memory(
         embeddings' gradient is born while nearly every activation is still alive;
       optimizer step: gradients + the outputs the loop still holds + the optimizer's scratch
         (AdamW for-loop on CPU: 2 x the largest tensor; foreach on CUDA: one N-sized list;
-        LAMB: 3 x the largest tensor).
+        LAMB: 3 x the largest tensor on CPU, its foreach update list on CUDA).
     """
     if device not in DEVICE_KINDS:
         raise ValueError(f"device must be one of {DEVICE_KINDS}, got {device!r}")
@@ -307,7 +307,9 @@ def training_memory(
     weights = 4 * Np
     grads = 4 * Np
     states = 8 * Np  # AdamW: exp_avg, exp_avg_sq; LAMB: m, v (fp32 each)
-    if optimizer == "lamb":
+    if optimizer == "lamb" and device == "cuda":
+        opt_tmp, opt_form = Np * 4, "Np·4 (foreach LAMB: the update of every tensor)"
+    elif optimizer == "lamb":
         opt_tmp, opt_form = 3 * counts.largest * 4, "3·Nmax·4 (LAMB scratch, largest tensor)"
     elif device == "cuda":
         opt_tmp, opt_form = Np * 4, "Np·4 (foreach AdamW: sqrt of exp_avg_sq for all tensors)"

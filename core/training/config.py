@@ -43,6 +43,8 @@ class TrainConfig:
     adam_eps: float = 1e-6
     device: str | None = None  # None/"auto": CUDA > MPS > CPU
     precision: str = "auto"  # "auto", "fp32", "bf16" or "fp16"
+    tf32: bool = True  # fp32 matmuls in TF32 on Ampere+ GPUs (False: exact fp32, for parity)
+    compile: bool = False  # torch.compile the model (worth it on GPUs; first steps compile)
     seed: int = 0
     eval_every: int = 0  # steps between evaluations (0: only at the end)
     eval_examples: int | None = 1000  # cap on held-out sequences per evaluation

@@ -3,20 +3,31 @@ trainer needs.
 
 ``torchrun --nproc_per_node N -m core train ...`` sets RANK, WORLD_SIZE, LOCAL_RANK,
 MASTER_ADDR and MASTER_PORT; :func:`init_distributed` reads them, picks NCCL on CUDA and
-gloo otherwise, and pins each process to its local GPU. Without those variables it is a
-single process and every helper here is a no-op.
+gloo otherwise, and pins each process to its local GPU (``device_id``, which also binds the
+NCCL communicator to it at once). Without those variables it is a single process and every
+helper here is a no-op.
+
+Set-up waits: rank 0 alone trains the tokenizer and tokenizes the corpus while the others
+wait in :func:`barrier`, which can take far longer than NCCL's 10-minute collective timeout on
+a large corpus. So barriers run on a separate CPU (gloo) group with a long timeout
+(:data:`SETUP_TIMEOUT`, ``BERTSCOPE_SETUP_TIMEOUT_MIN`` to change it), never on NCCL.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
 
 from core.device import resolve_device
-from core.errors import TrainingError
+from core.errors import InputError, TrainingError
+
+# How long a rank waits in a set-up barrier for rank 0 (tokenizer training, tokenization).
+SETUP_TIMEOUT = timedelta(minutes=int(os.environ.get("BERTSCOPE_SETUP_TIMEOUT_MIN", "360")))
+_setup_group = None  # the gloo group barriers run on
 
 
 @dataclass(frozen=True)
@@ -48,6 +59,11 @@ def init_distributed(device_name: str | None = None) -> tuple[DistContext, torch
     world = int(os.environ["WORLD_SIZE"])
     local = int(os.environ.get("LOCAL_RANK", "0"))
     device = resolve_device(device_name)
+    if device.type == "cuda" and device.index is not None:
+        raise InputError(
+            f"--device {device_name} cannot be used under torchrun: each process takes the GPU "
+            "of its LOCAL_RANK; use --device cuda (choose GPUs with CUDA_VISIBLE_DEVICES)"
+        )
     if device.type == "cuda":
         if local >= torch.cuda.device_count():
             raise TrainingError(
@@ -60,8 +76,15 @@ def init_distributed(device_name: str | None = None) -> tuple[DistContext, torch
         raise TrainingError("distributed training is not supported on MPS; use --device cpu")
     else:
         backend = "gloo"
+    global _setup_group
     if not dist.is_initialized():
-        dist.init_process_group(backend=backend, rank=rank, world_size=world)
+        dist.init_process_group(
+            backend=backend,
+            rank=rank,
+            world_size=world,
+            device_id=device if device.type == "cuda" else None,
+        )
+        _setup_group = dist.new_group(backend="gloo", timeout=SETUP_TIMEOUT)
     return DistContext(rank=rank, world_size=world, local_rank=local, backend=backend), device
 
 
@@ -70,6 +93,21 @@ def all_reduce_sum(tensor: torch.Tensor, ctx: DistContext) -> torch.Tensor:
     if ctx.enabled:
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
     return tensor
+
+
+def comm_device(ctx: DistContext, device: torch.device) -> torch.device:
+    """Where a tensor for a collective must live: the GPU under NCCL, else the CPU."""
+    return device if ctx.backend == "nccl" else torch.device("cpu")
+
+
+def all_reduce_host(values: list[float], ctx: DistContext, device: torch.device) -> list[float]:
+    """Sum host numbers over ranks in float64 (through the GPU under NCCL); in a single
+    process the numbers themselves, no tensor made."""
+    if not ctx.enabled:
+        return list(values)
+    moved = torch.tensor(values, dtype=torch.float64, device=comm_device(ctx, device))
+    dist.all_reduce(moved, op=dist.ReduceOp.SUM)
+    return moved.tolist()
 
 
 def all_gather_objects(obj, ctx: DistContext) -> list:
@@ -89,10 +127,13 @@ def broadcast_object(obj, ctx: DistContext, src: int = 0):
 
 
 def barrier(ctx: DistContext) -> None:
+    """Wait for every rank, on the long-timeout CPU group (see the module docstring)."""
     if ctx.enabled:
-        dist.barrier()
+        dist.barrier(group=_setup_group)
 
 
 def shutdown(ctx: DistContext) -> None:
+    global _setup_group
     if ctx.enabled and dist.is_initialized():
         dist.destroy_process_group()
+    _setup_group = None

@@ -151,4 +151,4 @@ class JsonlLog:
 
     def __call__(self, ev: ProgressEvent) -> None:
         with self.path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(ev.to_dict()) + "\n")
+            f.write(json.dumps(ev.to_dict(), allow_nan=False) + "\n")

@@ -29,8 +29,8 @@ class PretrainingBatch(Protocol):
     input_ids: torch.Tensor  # (B, T)
     token_type_ids: torch.Tensor  # (B, T)
     attention_mask: torch.Tensor | None  # (B, T), 0 on padding; None: no padding
-    mlm_positions: torch.Tensor  # (B, T) bool
-    mlm_labels: torch.Tensor  # (N,) targets of the masked positions, row-major
+    mlm_positions: torch.Tensor  # (B, T) bool, or (N,) int64 flat indices (core.blocks)
+    mlm_labels: torch.Tensor  # (N,) targets of the masked positions, row-major; -100: ignore
     sentence_labels: torch.Tensor  # (B,) NSP/SOP labels
 
 

@@ -2,12 +2,13 @@
 
 ``OUT/checkpoint-0000500/`` holds config.json, model.safetensors, tokenizer.json and
 tokenizer_config.json (so ``core.load_model`` and transformers' ``from_pretrained`` read it),
-plus ``trainer_state.pt`` (optimizer, scheduler, grad scaler, every rank's RNG states, data
-position) and ``training_args.json``. Every folder is written under a temporary name and
-renamed when complete (``core.hf_checkpoint.atomic_folder``), so a crash mid-save leaves the
-previous checkpoint intact; an old checkpoint is renamed before it is deleted. What a kill
-leaves (those temporary folders) is recognised by name and removed by the next run in the
-folder (:func:`remove_debris`). ``trainer_state.pt`` is read with ``weights_only=True``: it holds
+plus ``trainer_state.pt`` (optimizer, scheduler, grad scaler, every rank's RNG states: CPU
+and its own training device, data position) and ``training_args.json``. Every folder is
+written under a temporary name and renamed when complete (``core.hf_checkpoint.atomic_folder``),
+so a crash mid-save leaves the previous checkpoint intact; an old checkpoint is renamed before
+it is deleted. What a kill leaves (those temporary folders) is recognised by name and removed
+by the next run in the folder (:func:`remove_debris`). ``trainer_state.pt`` is read with
+``weights_only=True``: it holds
 only tensors and plain Python values, never pickled code.
 """
 
@@ -46,8 +47,10 @@ def checkpoint_name(step: int) -> str:
 
 
 # -- RNG ----------------------------------------------------------------------------------------
-def rng_state() -> dict:
-    """Python, numpy and torch (CPU and CUDA) generator states as plain values and tensors."""
+def rng_state(device: torch.device | None = None) -> dict:
+    """Python, numpy and torch CPU generator states as plain values and tensors, plus the
+    generator of the training ``device`` (one GPU, the one this rank uses; not every visible
+    GPU, so a resume where fewer GPUs are visible still restores it)."""
     np_state = np.random.get_state(legacy=False)
     state = {
         "python": random.getstate(),
@@ -60,12 +63,17 @@ def rng_state() -> dict:
         },
         "torch": torch.get_rng_state(),
     }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    if device is not None and device.type == "cuda":
+        state["device"] = torch.cuda.get_rng_state(device)
+    elif device is not None and device.type == "mps":
+        state["device"] = torch.mps.get_rng_state()
     return state
 
 
-def set_rng_state(state: dict) -> None:
+def set_rng_state(state: dict, device: torch.device | None = None) -> None:
+    """Restore :func:`rng_state`; the device generator goes to ``device`` whichever GPU index it
+    has now. Older checkpoints kept every visible GPU's state (``"cuda"``, a list): the entry of
+    this device's index is used when it exists, else the device generator is left seeded."""
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
     n = state["numpy"]
@@ -78,8 +86,27 @@ def set_rng_state(state: dict) -> None:
         }
     )
     torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    if device is None or device.type == "cpu":
+        return
+    saved = state.get("device")
+    if saved is None and "cuda" in state and device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        states = state["cuda"]
+        if index < len(states):
+            saved = states[index]
+        else:
+            log.warning(
+                "checkpoint has GPU generator states for %d device(s), none for %s: its "
+                "dropout stream restarts from the seed",
+                len(states),
+                device,
+            )
+    if saved is None:
+        return
+    if device.type == "cuda":
+        torch.cuda.set_rng_state(saved, device)
+    elif device.type == "mps":
+        torch.mps.set_rng_state(saved)
 
 
 # -- writing ------------------------------------------------------------------------------------

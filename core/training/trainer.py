@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import queue
 import random
 import threading
 import time
@@ -45,12 +46,26 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from core.data import Batch, DataPosition, PretrainingData
-from core.device import describe_device, memory_in_use, resident_set_bytes, resolve_device
+from core.device import (
+    describe_device,
+    memory_in_use,
+    move_module,
+    oom_advice,
+    oom_guarded,
+    resident_set_bytes,
+    resolve_device,
+)
 from core.errors import InputError, TrainingError
-from core.precision import resolve_precision
+from core.precision import resolve_precision, set_tf32
 from core.training import run_checkpoints as ckpt
 from core.training.config import SAVE_DTYPES, TrainConfig
-from core.training.distributed import DistContext, all_gather_objects, all_reduce_sum
+from core.training.distributed import (
+    DistContext,
+    all_gather_objects,
+    all_reduce_host,
+    all_reduce_sum,
+    comm_device,
+)
 from core.training.loss import Losses, pretraining_loss
 from core.training.optim import build_optimizer, build_scheduler
 
@@ -130,9 +145,31 @@ class ProgressEvent:
         )
 
     def to_dict(self) -> dict:
+        """Plain values for JSON; a non-finite float (the gradient norm of a step the fp16
+        scaler skipped) becomes None, since ``NaN`` is not JSON."""
         data = asdict(self)
         data["metrics"] = self.metrics.to_dict() if self.metrics else None
-        return data
+        return _finite_or_none(data)
+
+
+def _finite_or_none(value):
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite_or_none(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class StepCounts:
+    """One optimizer step's global counts (all micro-batches, all ranks)."""
+
+    n_masked: int
+    n_sequences: int
+    n_tokens: int  # non-padding
+    stop: bool  # some rank was asked to stop (Ctrl-C, the window's Stop)
 
 
 @dataclass(frozen=True)
@@ -140,7 +177,7 @@ class StepStats:
     mlm_loss: float
     sentence_loss: float | None
     loss: float
-    grad_norm: float
+    grad_norm: float | None  # None on a step the fp16 scaler skipped (inf/NaN gradients)
     n_tokens: int  # all processes
     n_masked: int
     n_sequences: int
@@ -170,7 +207,6 @@ def seed_everything(seed: int) -> None:
 
 
 # -- evaluation ----------------------------------------------------------------------------------
-@torch.no_grad()
 def evaluate(
     model: nn.Module,
     batches: list[Batch] | Iterator[Batch],
@@ -179,27 +215,61 @@ def evaluate(
     ctx: DistContext | None = None,
     task: str | None = None,
 ) -> EvalMetrics:
-    """MLM loss/accuracy/perplexity and NSP/SOP accuracy over ``batches`` (summed over ranks)."""
-    ctx = ctx or DistContext()
+    """MLM loss/accuracy/perplexity and NSP/SOP accuracy over ``batches`` (summed over ranks).
+    Out of memory is a one-line :class:`TrainingError`."""
+    return oom_guarded(
+        lambda: _evaluate(model, batches, device, precision, ctx or DistContext(), task),
+        device,
+        lambda: oom_advice(device, "evaluation", None, None),
+    )
+
+
+@torch.no_grad()
+def _evaluate(
+    model: nn.Module,
+    batches: list[Batch] | Iterator[Batch],
+    device: torch.device,
+    precision: str,
+    ctx: DistContext,
+    task: str | None,
+) -> EvalMetrics:
     was_training = model.training
     model.eval()
-    sums = torch.zeros(6, dtype=torch.float64, device=device)
+    # Per batch, on the device in float32 (MPS has no float64): MLM loss sum, MLM correct,
+    # sentence loss sum, sentence correct. Summed across batches on the host in float64, once.
+    rows: list[torch.Tensor] = []
+    n_masked = n_seq = 0
     has_sentence = False
-    for batch in batches:
-        b = batch.to(device)
-        losses = pretraining_loss(model, b, precision)
-        sums[0] += losses.mlm_sum.double()
-        sums[1] += (losses.mlm_logits.argmax(-1) == b.mlm_labels).sum()
-        sums[2] += b.mlm_labels.numel()
-        sent = losses.sentence_logits
-        if sent is not None:
-            has_sentence = True
-            sums[3] += losses.sentence_sum.double()
-            sums[4] += (sent.argmax(-1) == b.sentence_labels).sum()
-        sums[5] += b.size
-    all_reduce_sum(sums, ctx)
-    model.train(was_training)
-    mlm_loss, correct, n_masked, s_loss, s_correct, n_seq = sums.tolist()
+    try:
+        for batch in batches:
+            b = batch.to(device)
+            losses = pretraining_loss(model, b, precision)
+            sent = losses.sentence_logits
+            zero = losses.mlm_sum.new_zeros(())
+            rows.append(
+                torch.stack(
+                    [
+                        losses.mlm_sum.float(),
+                        (losses.mlm_logits.argmax(-1) == b.mlm_labels).sum().float(),
+                        losses.sentence_sum.float() if sent is not None else zero,
+                        (sent.argmax(-1) == b.sentence_labels).sum().float()
+                        if sent is not None
+                        else zero,
+                    ]
+                )
+            )
+            has_sentence = has_sentence or sent is not None
+            n_masked += b.mlm_labels.numel()
+            n_seq += b.size
+            del losses, sent
+    finally:
+        model.train(was_training)
+    # One transfer to the host; there, Python floats (double precision) hold the totals.
+    columns = torch.stack(rows).cpu().T.tolist() if rows else [[]] * 4
+    local = [math.fsum(column) for column in columns] + [n_masked, n_seq, int(has_sentence)]
+    totals = all_reduce_host(local, ctx, device)
+    mlm_loss, correct, s_loss, s_correct, n_masked, n_seq, any_sentence = totals
+    has_sentence = any_sentence > 0
     if n_masked == 0:
         raise InputError("the evaluation data has no masked positions (is it empty?)")
     mlm_loss /= n_masked
@@ -213,6 +283,93 @@ def evaluate(
         n_sequences=int(n_seq),
         n_masked=int(n_masked),
     )
+
+
+class Prefetcher:
+    """Builds the next steps' batches (masking, collating: Python work) in a background
+    thread while the GPU runs the current step; ``depth`` steps ahead. Iterating it gives the
+    source's items in order, so data order and exact resume are unchanged; the source's
+    error, if any, is raised where the item would have been."""
+
+    _END = object()
+
+    def __init__(self, source: Iterator, depth: int = 2):
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._fill, args=(source,), name="batch-prefetch", daemon=True
+        )
+        self._thread.start()
+
+    def _put(self, item) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _fill(self, source: Iterator) -> None:
+        try:
+            for item in source:
+                if not self._put(item):
+                    return
+        except BaseException as err:  # handed to the consumer, raised there
+            self._put(_Failed(err))
+            return
+        self._put(self._END)
+
+    def __iter__(self) -> Prefetcher:
+        return self
+
+    def __next__(self):
+        item = self._queue.get()
+        if item is self._END:
+            raise StopIteration
+        if isinstance(item, _Failed):
+            raise item.error
+        return item
+
+    def close(self) -> None:
+        self._stop.set()
+
+
+@dataclass(frozen=True)
+class _Failed:
+    error: BaseException
+
+
+def device_batch(
+    batch: Batch, device: torch.device, seq_len: int | None = None, capacity: int | None = None
+) -> Batch:
+    """``batch`` ready for ``device``. On CUDA (and under torch.compile): masked positions as
+    int64 indices computed here on the CPU, so the GPU gathers rows without reporting a count
+    back; with ``seq_len``/``capacity`` (torch.compile) every tensor gets a fixed shape: the
+    sequences padded to ``seq_len`` (attention mask 0) and the indices to ``capacity`` (label
+    -100, which the loss ignores). On CUDA the copies come from pinned memory, asynchronously.
+    On the CPU without compile the batch is used as it is."""
+    if device.type == "cpu" and seq_len is None:
+        return batch
+    fields = dict(batch.__dict__)
+    rows, width = batch.input_ids.shape
+    if seq_len is not None and width < seq_len:
+        for name in ("input_ids", "token_type_ids", "attention_mask", "mlm_positions"):
+            value = fields[name]
+            fields[name] = torch.cat([value, value.new_zeros(rows, seq_len - width)], dim=1)
+    index = fields["mlm_positions"].flatten().nonzero().squeeze(1)  # (N,) row-major
+    labels = fields["mlm_labels"]
+    if capacity is not None and index.numel() < capacity:
+        extra = capacity - index.numel()
+        index = torch.cat([index, index.new_zeros(extra)])
+        labels = torch.cat([labels, labels.new_full((extra,), -100)])
+    fields["mlm_positions"], fields["mlm_labels"] = index, labels
+    ready = Batch(**fields)
+    if device.type == "cuda":
+        ready = Batch(
+            **{k: v.pin_memory() if isinstance(v, torch.Tensor) else v for k, v in fields.items()}
+        )
+    return ready.to(device)
 
 
 # -- the trainer ---------------------------------------------------------------------------------
@@ -268,7 +425,7 @@ class Trainer:
         torch.manual_seed(
             int(np.random.SeedSequence([settings.seed, self.ctx.rank, 2]).generate_state(1)[0])
         )
-        self.model.to(self.device)
+        move_module(self.model, self.device)
         self.model.train()
         self.optimizer = build_optimizer(
             self.model,
@@ -282,11 +439,16 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
         if state is not None:
             self.load_state_dict(state)
+        set_tf32(self.device, settings.tf32)
         if self.ctx.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.ddp: nn.Module = DistributedDataParallel(self.model, device_ids=ids)
         else:
             self.ddp = self.model
+        if settings.compile:
+            # The forward the loss calls is compiled; the module (and its weights, saved by
+            # the listeners) stays self.model. Batches have fixed shapes (B, seq_len).
+            self.ddp = torch.compile(self.ddp)
         self._batches = train_data.step_batches(
             self.position,
             settings.batch_size,
@@ -294,6 +456,8 @@ class Trainer:
             self.ctx.rank,
             self.ctx.world_size,
         )
+        if self.device.type == "cuda":
+            self._batches = Prefetcher(self._batches)
         log.info(
             "training %s on %s, precision %s, %d process(es)",
             type(model).__name__,
@@ -313,7 +477,7 @@ class Trainer:
         """What resuming needs besides the weights: step, data position, optimizer, schedule,
         gradient scaler and every process's random generators. A collective under torchrun
         (the RNG states are gathered), so every rank must call it."""
-        rngs = all_gather_objects(ckpt.rng_state(), self.ctx)
+        rngs = all_gather_objects(ckpt.rng_state(self.device), self.ctx)
         return {
             "version": 1,
             "step": self.step,
@@ -335,12 +499,14 @@ class Trainer:
         rngs = state["rng"]
         if len(rngs) != self.ctx.world_size:
             log.warning(
-                "checkpoint has RNG states for %d processes, running %d: dropout "
-                "streams will differ from an uninterrupted run",
+                "resuming a %d-process run with %d processes: it continues from the same data "
+                "position, but the global batch is now %d sequences and the dropout draws "
+                "differ, so it will not reproduce an uninterrupted run exactly",
                 len(rngs),
                 self.ctx.world_size,
+                self.config.batch_size * self.config.grad_accum * self.ctx.world_size,
             )
-        ckpt.set_rng_state(rngs[self.ctx.rank % len(rngs)])
+        ckpt.set_rng_state(rngs[self.ctx.rank % len(rngs)], self.device)
 
     # -- control -------------------------------------------------------------------------------
     def add_listener(self, listener: Listener) -> None:
@@ -363,7 +529,14 @@ class Trainer:
         first listener to fill in ``checkpoint`` wrote the resumable checkpoint (a later one,
         the export, may point it at ``final/`` instead)."""
         for listener in list(self._listeners):
-            answer = listener(ev)
+            # Writing a checkpoint or the export (weights cast to fp16/bf16) can run out of GPU
+            # memory too: the same one line as a step's.
+            what = "saving the model" if ev.kind in ("checkpoint", "cancelled", "done") else ev.kind
+            answer = oom_guarded(
+                lambda listener=listener, ev=ev: listener(ev),
+                self.device,
+                lambda what=what: oom_advice(self.device, what, None, None),
+            )
             if isinstance(answer, ProgressEvent):
                 if answer.checkpoint and not ev.checkpoint:
                     self.last_checkpoint = Path(answer.checkpoint)
@@ -371,48 +544,83 @@ class Trainer:
         return ev
 
     # -- one step ------------------------------------------------------------------------------
-    def train_step(self, micro: list[Batch]) -> StepStats:
-        """Forward/backward over this rank's micro-batches, then one optimizer step."""
-        ctx = self.ctx
-        counts = torch.tensor(
-            [
-                sum(b.n_masked for b in micro),
-                sum(b.size for b in micro),
-                sum(b.n_tokens for b in micro),
-            ],
-            dtype=torch.float64,
-            device=self.device,
+    def step_counts(self, micro: list[Batch]) -> StepCounts:
+        """The step's global masked/sequence/token counts and whether *any* rank was asked to
+        stop, in one all-reduce: every rank then takes the same decision at the same step (a
+        rank stopping alone would enter the checkpoint's gather while the others start the
+        next step, and both would hang)."""
+        local = [
+            sum(b.n_masked for b in micro),
+            sum(b.size for b in micro),
+            sum(b.n_tokens for b in micro),
+            int(self._cancel.is_set()),
+        ]
+        if self.ctx.enabled:
+            counts = torch.tensor(
+                local, dtype=torch.int64, device=comm_device(self.ctx, self.device)
+            )
+            all_reduce_sum(counts, self.ctx)
+            local = counts.tolist()
+        n_masked, n_seq, n_tokens, stop = local
+        return StepCounts(n_masked, n_seq, n_tokens, stop > 0)
+
+    def train_step(self, micro: list[Batch], counts: StepCounts | None = None) -> StepStats:
+        """Forward/backward over this rank's micro-batches, then one optimizer step. Running out
+        of memory anywhere in it (activations, the first step's optimizer states) is a
+        one-line :class:`TrainingError`, raised after the memory is released."""
+        counts = counts if counts is not None else self.step_counts(micro)
+        return oom_guarded(
+            lambda: self._train_step(micro, counts),
+            self.device,
+            lambda: oom_advice(
+                self.device, "a training step", self.config.batch_size, self.config.seq_len
+            ),
+            cleanup=lambda: self.optimizer.zero_grad(set_to_none=True),
         )
-        all_reduce_sum(counts, ctx)
-        n_masked, n_seq, n_tokens = (int(x) for x in counts.tolist())
-        sums = torch.zeros(2, dtype=torch.float64, device=self.device)
-        try:
-            for m, batch in enumerate(micro):
-                b = batch.to(self.device)
-                sync = (
-                    self.ddp.no_sync()
-                    if ctx.enabled and m < len(micro) - 1
-                    else contextlib.nullcontext()
-                )
-                with sync:
-                    losses = self.loss_fn(self.ddp, b, self.precision, n_masked, n_seq)
-                    sent = losses.sentence_sum
-                    if sent is not None:
-                        sums[1] += sent.detach().double()
-                    sums[0] += losses.mlm_sum.detach().double()
-                    # DDP averages gradients over ranks; the loss is already a global mean.
-                    self.scaler.scale(losses.loss * ctx.world_size).backward()
-        except torch.OutOfMemoryError:
-            self.optimizer.zero_grad(set_to_none=True)
-            raise TrainingError(
-                f"out of memory on {describe_device(self.device)} with batch size "
-                f"{self.config.batch_size} and sequence length {self.config.seq_len}: try a "
-                f"smaller --batch-size or --seq-len, and --grad-accum N to keep the same "
-                f"effective batch"
-            ) from None
+
+    def _train_step(self, micro: list[Batch], counts: StepCounts) -> StepStats:
+        ctx = self.ctx
+        n_masked, n_seq = counts.n_masked, counts.n_sequences
+        # float32 on the device: MPS has no float64, and a step's few sums need no more.
+        sums = torch.zeros(2, dtype=torch.float32, device=self.device)
+        sent = None
+        fixed = self.config.compile
+        seq_len = self.config.seq_len if fixed else None
+        capacity = batch_capacity = None
+        if fixed:
+            batch_capacity = self.train_data.config.predictions_cap
+        for m, batch in enumerate(micro):
+            if fixed:
+                capacity = batch.size * batch_capacity
+            b = device_batch(batch, self.device, seq_len, capacity)
+            sync = (
+                self.ddp.no_sync()
+                if ctx.enabled and m < len(micro) - 1
+                else contextlib.nullcontext()
+            )
+            with sync:
+                losses = self.loss_fn(self.ddp, b, self.precision, n_masked, n_seq)
+                sent = losses.sentence_sum
+                if sent is not None:
+                    sums[1] += sent.detach().float()
+                sums[0] += losses.mlm_sum.detach().float()
+                # DDP averages gradients over ranks; the loss is already a global mean.
+                self.scaler.scale(losses.loss * ctx.world_size).backward()
+            del losses
         all_reduce_sum(sums, ctx)
-        mlm_loss = sums[0].item() / n_masked
-        sentence_loss = sums[1].item() / n_seq if sent is not None else None
+        self.scaler.unscale_(self.optimizer)
+        if self.config.max_grad_norm > 0:
+            norm = torch.nn.utils.clip_grad_norm_(
+                self.model.parameters(), self.config.max_grad_norm
+            )
+        else:
+            norm = torch.linalg.vector_norm(
+                torch.stack([p.grad.norm() for p in self.model.parameters() if p.grad is not None])
+            )
+        # The step's one device-to-host read: both loss sums and the gradient norm.
+        mlm_sum, sent_sum, grad_norm = torch.cat([sums, norm.float().reshape(1)]).tolist()
+        mlm_loss = mlm_sum / n_masked
+        sentence_loss = sent_sum / n_seq if sent is not None else None
         total = mlm_loss + (sentence_loss or 0.0)
         if not math.isfinite(total):
             self.optimizer.zero_grad(set_to_none=True)
@@ -422,24 +630,19 @@ class Trainer:
                 + (f" (last good checkpoint: {kept})" if kept else " (no checkpoint written yet)")
                 + "; try a lower --lr, more --warmup, or --precision fp32"
             )
-        self.scaler.unscale_(self.optimizer)
-        if self.config.max_grad_norm > 0:
-            grad_norm = float(
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.max_grad_norm)
-            )
-        else:
-            grad_norm = float(
-                torch.linalg.vector_norm(
-                    torch.stack(
-                        [p.grad.norm() for p in self.model.parameters() if p.grad is not None]
-                    )
-                )
-            )
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
         self.scheduler.step()
-        return StepStats(mlm_loss, sentence_loss, total, grad_norm, n_tokens, n_masked, n_seq)
+        return StepStats(
+            mlm_loss,
+            sentence_loss,
+            total,
+            grad_norm if math.isfinite(grad_norm) else None,
+            counts.n_tokens,
+            n_masked,
+            n_seq,
+        )
 
     # -- evaluation ----------------------------------------------------------------------------
     def evaluate(self) -> EvalMetrics | None:
@@ -456,14 +659,30 @@ class Trainer:
                     seed=self.config.seed + 1234,
                 )
             )
-        return evaluate(
-            self.model, self._eval_cache, self.device, self.precision, self.ctx, self.task
+        return oom_guarded(
+            lambda: _evaluate(
+                self.model, self._eval_cache, self.device, self.precision, self.ctx, self.task
+            ),
+            self.device,
+            lambda: oom_advice(
+                self.device,
+                "evaluation",
+                self.config.eval_batch_size or self.config.batch_size,
+                self.config.seq_len,
+            ),
         )
 
     # -- the loop ------------------------------------------------------------------------------
     def events(self) -> Iterator[ProgressEvent]:
         """Train, yielding a :class:`ProgressEvent` after every step, evaluation and save
         (each one already seen by the listeners)."""
+        try:
+            yield from self._events()
+        finally:
+            if isinstance(self._batches, Prefetcher):
+                self._batches.close()
+
+    def _events(self) -> Iterator[ProgressEvent]:
         cfg = self.config
         self._started = time.perf_counter()
         recent: deque[tuple[float, int]] = deque(maxlen=20)
@@ -496,18 +715,19 @@ class Trainer:
             return self._dispatch(ev)
 
         while self.step < cfg.steps:
-            if self._cancel.is_set():
+            t0 = time.perf_counter()
+            micro, position = next(self._batches)  # not consumed if we stop: position stays
+            counts = self.step_counts(micro)
+            if counts.stop:
                 yield event("cancelled")
                 return
-            t0 = time.perf_counter()
-            micro, position = next(self._batches)
             lr = self.scheduler.get_last_lr()[0]
-            stats = self.train_step(micro)
+            stats = self.train_step(micro, counts)
             self.step += 1
             self.position = position
             self.tokens_seen += stats.n_tokens
-            if self.device.type == "cuda":
-                torch.cuda.synchronize(self.device)
+            # No synchronize: the step already read its losses back once; the optimizer's
+            # kernels still queued are timed by the next step, so the 20-step mean holds.
             recent.append((time.perf_counter() - t0, stats.n_tokens))
             losses = {"mlm": stats.mlm_loss, "total": stats.loss}
             if stats.sentence_loss is not None:

@@ -1,0 +1,90 @@
+"""The Makefile's torch switch, checked with ``make -n`` (a dry run) into a scratch venv path:
+one stamp per choice, PyTorch's own index per CUDA variant, a reinstall only when the choice
+changes, and the installed-build check run for real against this venv's torch."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+
+
+def dry_run(venv: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["make", "-n", "--no-print-directory", "run", f"VENV={venv}", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def torch_lines(out: str) -> list[str]:
+    return [line for line in out.splitlines() if "torch" in line]
+
+
+@pytest.mark.parametrize(
+    ("choice", "index"),
+    [
+        ("cpu", "--index-url https://download.pytorch.org/whl/cpu"),
+        ("cu126", "--index-url https://download.pytorch.org/whl/cu126"),
+        ("cu118", "--index-url https://download.pytorch.org/whl/cu118"),
+        ("cuda", None),  # PyPI's default wheel
+    ],
+)
+def test_each_choice_installs_the_pinned_torch_from_its_index(tmp_path, choice, index):
+    venv = tmp_path / ".venv"
+    run = dry_run(venv, f"TORCH={choice}")
+    assert run.returncode == 0, run.stderr
+    lines = torch_lines(run.stdout)
+    (install,) = [line for line in lines if 'pip install -q "torch==' in line]
+    assert '"torch==2.13.0"' in install  # pinned, never a bare `torch`
+    if index:
+        assert install.rstrip("; }").endswith(index)
+    else:
+        assert "--index-url" not in install
+    assert f"rm -f {venv}/.torch-*" in run.stdout  # the previous choice's stamp goes
+    assert f"touch {venv}/.torch-{choice}" in run.stdout
+    assert run.stdout.rstrip().endswith(f"{venv}/bin/python main.py")
+
+
+def test_a_changed_choice_reinstalls_and_an_unchanged_one_does_not(tmp_path):
+    venv = tmp_path / ".venv"
+    venv.mkdir()
+    (venv / ".torch-cpu").touch()
+    (venv / ".installed").touch()
+    same = dry_run(venv, "TORCH=cpu")
+    assert same.stdout.strip().splitlines() == [f"{venv}/bin/python main.py"]
+    other = dry_run(venv, "TORCH=cu126")
+    assert f"touch {venv}/.torch-cu126" in other.stdout
+    assert f"touch {venv}/.installed" in other.stdout  # the project reinstalled on top
+
+
+@pytest.mark.parametrize("bad", ["TORCH=rocm", "TORCH_SPEC=torch"])
+def test_unknown_choices_are_refused_in_one_line(tmp_path, bad):
+    run = dry_run(tmp_path / ".venv", bad)
+    assert run.returncode != 0
+    assert "choose cpu, cuda" in run.stderr or "use TORCH=cpu" in run.stderr
+
+
+def test_the_installed_build_check_matches_this_torch(tmp_path):
+    """The recipe's check, run with this venv's python: it keeps a matching torch."""
+    kind = "cpu" if torch.version.cuda is None else "cu" + torch.version.cuda.replace(".", "")
+    results = {}
+    for choice in ("cpu", "cuda", "cu126"):
+        run = dry_run(tmp_path / ".venv", f"TORCH={choice}")
+        check = re.search(r"-c '(import sys, torch;.*?)' 2>/dev/null", run.stdout).group(1)
+        results[choice] = subprocess.run([sys.executable, "-c", check], timeout=120).returncode
+    if torch.__version__.split("+")[0] != "2.13.0":
+        pytest.skip("this venv's torch is not the pinned version")
+    assert results[kind] == 0
+    others = [c for c in results if c != kind and not (c == "cuda" and kind != "cpu")]
+    assert all(results[c] == 1 for c in others)
