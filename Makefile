@@ -65,6 +65,7 @@ apt:
 	fi
 
 $(TORCH_STAMP):
+	$(MAKE) apt  # python3-venv first: Debian's python3 cannot make a venv without it
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	rm -f $(VENV)/.torch-*
 	$(BIN)/python -c '$(TORCH_MATCHES)' 2>/dev/null || { \

@@ -88,3 +88,11 @@ def test_the_installed_build_check_matches_this_torch(tmp_path):
     assert results[kind] == 0
     others = [c for c in results if c != kind and not (c == "cuda" and kind != "cpu")]
     assert all(results[c] == 1 for c in others)
+
+
+def test_system_packages_come_before_the_venv_is_made(tmp_path):
+    """Debian's python3 makes no venv without python3-venv, which the apt step installs."""
+    lines = dry_run(tmp_path / ".venv").stdout.splitlines()
+    apt = next(i for i, line in enumerate(lines) if re.search(r"make\b.* apt\b", line))
+    venv = next(i for i, line in enumerate(lines) if "-m venv" in line)
+    assert apt < venv
