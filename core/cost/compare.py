@@ -9,12 +9,15 @@ the loaded model itself. The text tables are for the CLI; the window plots the s
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from dataclasses import dataclass
 
 import torch
 
 from core.analysis.hidden_states import LayerStats, layer_stats
 from core.analysis.probe import probe
+from core.config import Heads, ModelConfig
 from core.cost.flops import FlopsEstimate, flops_per_token
 from core.cost.measure import (
     Latency,
@@ -62,15 +65,55 @@ class Comparison:
         return self.a, self.b
 
 
-def _kernel_family(device: torch.device) -> str:
+def kernel_family(device: torch.device) -> str:
     return "cpu" if device.type == "cpu" else "cuda"
 
 
-def _fresh_copy(loaded: LoadedModel, device: torch.device) -> torch.nn.Module:
+def fresh_copy(loaded: LoadedModel, device: torch.device) -> torch.nn.Module:
     torch.manual_seed(0)
     model = build_model(loaded.config, loaded.heads)
     model.init_weights()
     return model.to(device)
+
+
+@functools.lru_cache(maxsize=16)
+def _meta_module(config: ModelConfig, heads: Heads) -> torch.nn.Module:
+    """The model on the meta device (shapes only), built once per configuration: a cost-panel
+    setting changes the figures, not the model, and building is most of their cost."""
+    with torch.device("meta"):
+        return build_model(config, heads)
+
+
+def predicted_summary(
+    config: ModelConfig,
+    heads: Heads,
+    name: str,
+    batch: int = 8,
+    seq: int = 128,
+    precision: str = "fp32",
+    optimizer: str = "adamw",
+    kernels: str = "cpu",
+    layers: LayerStats | None = None,
+    tokens: list[str] | None = None,
+) -> ModelSummary:
+    """Parameters, modelled memory and FLOPs of a configuration (nothing measured)."""
+    check_settings(batch, seq, precision, optimizer, config)
+    module = _meta_module(config, heads)
+    params = param_report(module, name)
+    return ModelSummary(
+        name=name,
+        model_type=config.model_type,
+        config=config.to_dict(),
+        params=params,
+        memory_inference=inference_memory(module, batch, seq, precision, True, kernels, name),
+        memory_training=training_memory(module, batch, seq, precision, optimizer, kernels, name),
+        measured_inference=None,
+        measured_training=None,
+        flops=flops_per_token(config, seq, heads=heads, name=name, report=params),
+        latency=None,
+        layers=layers,
+        tokens=list(tokens or []),
+    )
 
 
 def summarize(
@@ -84,37 +127,34 @@ def summarize(
     runs: int = 5,
 ) -> ModelSummary:
     """Parameters, modelled and measured memory, FLOPs, latency and layer transitions."""
-    check_settings(batch, seq, precision, optimizer, loaded.config)
-    device = loaded.device
-    kind = _kernel_family(device)
-    heads = loaded.heads
+    check_settings(batch, seq, precision, optimizer, loaded.config)  # before any work
     result = probe(loaded, text)
-    measured_train = measured_inf = latency = None
-    if measure and device.type in ("cpu", "cuda"):
-        copy = _fresh_copy(loaded, device)
-        measured_train = measure_training_memory(copy, batch, seq, precision, optimizer, device)
-        del copy
-        copy = _fresh_copy(loaded, device)
-        measured_inf = measure_inference_memory(copy, batch, seq, precision, True, device)
-        del copy
-        latency = measure_latency(loaded.model, batch, seq, precision, runs=runs)
-    return ModelSummary(
-        name=loaded.name,
-        model_type=loaded.config.model_type,
-        config=loaded.config.to_dict(),
-        params=param_report(loaded.model, loaded.name),
-        memory_inference=inference_memory(
-            loaded.model, batch, seq, precision, True, kind, loaded.name, heads
-        ),
-        memory_training=training_memory(
-            loaded.model, batch, seq, precision, optimizer, kind, loaded.name, heads
-        ),
-        measured_inference=measured_inf,
+    predicted = predicted_summary(
+        loaded.config,
+        loaded.heads,
+        loaded.name,
+        batch,
+        seq,
+        precision,
+        optimizer,
+        kernel_family(loaded.device),
+        layer_stats(result),
+        result.token_strings,
+    )
+    device = loaded.device
+    if not measure or device.type not in ("cpu", "cuda"):
+        return predicted
+    copy = fresh_copy(loaded, device)
+    measured_train = measure_training_memory(copy, batch, seq, precision, optimizer, device)
+    del copy
+    copy = fresh_copy(loaded, device)
+    measured_inf = measure_inference_memory(copy, batch, seq, precision, True, device)
+    del copy
+    return dataclasses.replace(
+        predicted,
         measured_training=measured_train,
-        flops=flops_per_token(loaded.config, seq, heads=heads, name=loaded.name),
-        latency=latency,
-        layers=layer_stats(result),
-        tokens=result.token_strings,
+        measured_inference=measured_inf,
+        latency=measure_latency(loaded.model, batch, seq, precision, runs=runs),
     )
 
 

@@ -12,26 +12,28 @@ HTML report show, each figure with the formula and source behind it.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Generator
 from dataclasses import dataclass
 
 import torch
 
 from core.analysis.hidden_states import LayerStats
-from core.config import Heads, ModelConfig
-from core.cost.compare import Comparison, ModelSummary, _fresh_copy, _kernel_family
-from core.cost.flops import flops_per_token
+from core.config import ModelConfig
+from core.cost.compare import (
+    Comparison,
+    fresh_copy,
+    kernel_family,
+    predicted_summary,
+)
 from core.cost.measure import (
     check_settings,
     measure_inference_memory,
     measure_latency,
     measure_training_memory,
 )
-from core.cost.memory import MemoryEstimate, inference_memory, training_memory
-from core.cost.params import param_report
+from core.cost.memory import MemoryEstimate
 from core.errors import InputError
-from core.loaded_model import LoadedModel, build_model
+from core.loaded_model import LoadedModel
 
 # Memory items grouped the way the cost panel breaks a step down: group -> memory item names
 MEMORY_GROUPS: dict[str, tuple[str, ...]] = {
@@ -56,46 +58,6 @@ def default_seq(*configs: ModelConfig, wanted: int = 128) -> int:
     return min([wanted, *(c.max_position_embeddings for c in configs)])
 
 
-@functools.lru_cache(maxsize=16)
-def _meta_module(config: ModelConfig, heads: Heads) -> torch.nn.Module:
-    """The model on the meta device (shapes only), built once per configuration: a cost-panel
-    setting changes the figures, not the model, and building is most of their cost."""
-    with torch.device("meta"):
-        return build_model(config, heads)
-
-
-def predicted_summary(
-    config: ModelConfig,
-    heads: Heads,
-    name: str,
-    batch: int = 8,
-    seq: int = 128,
-    precision: str = "fp32",
-    optimizer: str = "adamw",
-    kernels: str = "cpu",
-    layers: LayerStats | None = None,
-    tokens: list[str] | None = None,
-) -> ModelSummary:
-    """Parameters, modelled memory and FLOPs of a configuration (nothing measured)."""
-    check_settings(batch, seq, precision, optimizer, config)
-    module = _meta_module(config, heads)
-    params = param_report(module, name)
-    return ModelSummary(
-        name=name,
-        model_type=config.model_type,
-        config=config.to_dict(),
-        params=params,
-        memory_inference=inference_memory(module, batch, seq, precision, True, kernels, name),
-        memory_training=training_memory(module, batch, seq, precision, optimizer, kernels, name),
-        measured_inference=None,
-        measured_training=None,
-        flops=flops_per_token(config, seq, heads=heads, name=name, report=params),
-        latency=None,
-        layers=layers,
-        tokens=list(tokens or []),
-    )
-
-
 def predicted_comparison(
     a: LoadedModel,
     b: LoadedModel,
@@ -111,7 +73,7 @@ def predicted_comparison(
     computes, without probing again: the caller passes the probes' layer statistics)."""
     seq = default_seq(a.config, b.config) if seq is None else seq
     names = (a.name, b.name) if a.name != b.name else (f"{a.name} (A)", f"{b.name} (B)")
-    kernels = _kernel_family(a.device)
+    kernels = kernel_family(a.device)
     summaries = [
         predicted_summary(m.config, m.heads, n, batch, seq, precision, optimizer, kernels, lay, tok)
         for m, n, lay, tok in zip((a, b), names, layers, tokens, strict=True)
@@ -153,14 +115,14 @@ def measure_pair(
     total, done = 6, 0
     for i, (loaded, summary) in enumerate(((a, c.a), (b, c.b))):
         check_settings(c.batch, c.seq, c.precision, c.optimizer, loaded.config)
-        copy = _fresh_copy(loaded, loaded.device)
+        copy = fresh_copy(loaded, loaded.device)
         results[i]["measured_training"] = measure_training_memory(
             copy, c.batch, c.seq, c.precision, c.optimizer, loaded.device
         )
         del copy
         done += 1
         yield MeasureProgress(done, total, f"{summary.name}: training step")
-        copy = _fresh_copy(loaded, loaded.device)
+        copy = fresh_copy(loaded, loaded.device)
         results[i]["measured_inference"] = measure_inference_memory(
             copy, c.batch, c.seq, c.precision, True, loaded.device
         )
