@@ -2,35 +2,36 @@
 #   make run    - create .venv, install what is missing, open the window
 #   make test   - the same set-up, then the whole test suite (offscreen Qt)
 # Which build of torch (README "GPU"), reinstalled when the choice changes (a stamp per choice):
-#   make run TORCH=cpu      - the CPU build (default), from PyTorch's CPU wheel index
-#   make run TORCH=cuda     - PyPI's default Linux wheel, a CUDA build (needs a recent driver)
+#   make run                - TORCH=pypi (default): torch==2.13.0 as pip's configured indexes give
+#                             it (on Linux x86-64 PyPI's wheel, a CUDA build that also runs on
+#                             CPUs; where a CPU wheel is configured locally, that one)
+#   make run TORCH=cpu      - the CPU-only build, from PyTorch's CPU wheel index
 #   make run TORCH=cu126    - the build for one CUDA version (cu118, cu121, cu124, cu126, cu128,
 #                             ...), from PyTorch's index for it: pick one <= the CUDA version
 #                             `nvidia-smi` prints for the driver
-
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-TORCH ?= cpu
+TORCH ?= pypi
 TORCH_VERSION := 2.13.0
 TORCH_STAMP := $(VENV)/.torch-$(TORCH)
-ifeq ($(TORCH),cpu)
-TORCH_INDEX := --index-url https://download.pytorch.org/whl/cpu
-else ifeq ($(TORCH),cuda)
+ifeq ($(TORCH),pypi)
 TORCH_INDEX :=
+else ifeq ($(TORCH),cpu)
+TORCH_INDEX := --index-url https://download.pytorch.org/whl/cpu
 else ifneq ($(filter cu%,$(TORCH)),)
 TORCH_INDEX := --index-url https://download.pytorch.org/whl/$(TORCH)
 else
-$(error TORCH=$(TORCH): choose cpu, cuda or a CUDA variant such as cu126 (README, GPU))
+$(error TORCH=$(TORCH): choose pypi, cpu or a CUDA variant such as cu126 (README, GPU))
 endif
 ifdef TORCH_SPEC
-$(error TORCH_SPEC is gone: use TORCH=cpu, TORCH=cuda or TORCH=cu126 (README, GPU))
+$(error TORCH_SPEC is gone: use TORCH=pypi, TORCH=cpu or TORCH=cu126 (README, GPU))
 endif
 # Exit 0 when the installed torch already is $(TORCH_VERSION) of the chosen kind (no reinstall).
 TORCH_MATCHES := import sys, torch; c = torch.version.cuda; w = "$(TORCH)"; \
 	sys.exit(torch.__version__.split("+")[0] != "$(TORCH_VERSION)" or not ( \
-	c is None if w == "cpu" else c is not None if w == "cuda" else \
-	c is not None and "cu" + c.replace(".", "") == w))
+	w == "pypi" or (c is None if w == "cpu" else \
+	c is not None and "cu" + c.replace(".", "") == w)))
 APT_PACKAGES := libegl1 libgl1 libglib2.0-0 libdbus-1-3 libfontconfig1 libxkbcommon0 \
 	libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 \
 	fonts-dejavu-core python3-venv chromium

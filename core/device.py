@@ -187,7 +187,8 @@ def cuda_unavailable_reason() -> str | None:
         return None
     if not torch.version.cuda:
         return (
-            "an NVIDIA GPU is present but this is a CPU build of torch: run `make run TORCH=cuda`"
+            "an NVIDIA GPU is present but this is a CPU build of torch: run `make run TORCH=cu126` "
+            "(or the cuXXX variant of your driver's CUDA version, see `nvidia-smi`)"
         )
     return (
         f"an NVIDIA GPU is present but torch (built for CUDA {torch.version.cuda}) cannot use "

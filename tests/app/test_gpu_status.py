@@ -33,7 +33,7 @@ def test_memory_label_and_about_box_on_a_gpu_machine(qtbot, window):
         window.memory_timer.timeout.emit()
     polled.assert_called_once_with("cuda:0")
     assert window.memory_label.text().endswith("\u00b7 cuda:0: 1.5 GB allocated, 4.0 GB reserved")
-    note = "an NVIDIA GPU is present but this is a CPU build of torch: run `make run TORCH=cuda`"
+    note = "an NVIDIA GPU is present but this is a CPU build of torch: run `make run TORCH=cu126`"
     window.state.info = dataclasses.replace(window.state.info, gpu_note=note)
     assert note in window.about_text()
 

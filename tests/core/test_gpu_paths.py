@@ -437,7 +437,7 @@ def test_a_skipped_step_logs_a_null_gradient_norm(corpus, tmp_path):
 @pytest.mark.parametrize(
     ("cuda_build", "nvidia", "expected"),
     [
-        (None, True, "CPU build of torch: run `make run TORCH=cuda`"),
+        (None, True, "CPU build of torch: run `make run TORCH=cu126`"),
         ("12.6", True, "driver is probably older than that CUDA version"),
         (None, False, None),
     ],
