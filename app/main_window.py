@@ -193,7 +193,7 @@ class MainWindow(QMainWindow):
         self.quit_action = self._action("&Quit", self.close, "Ctrl+Q", "Close BertScope")
         self.probe_action = self._action(
             "&Probe sentence",
-            self.probe._on_submitted,
+            self._on_probe_action,
             "Ctrl+Return",
             "Run the sentence through the current model",
         )
@@ -417,6 +417,9 @@ class MainWindow(QMainWindow):
     def _on_system_scheme_changed(self, *_args) -> None:
         if self.theme_name == "system":
             self.apply_theme("system")
+
+    def _on_probe_action(self) -> None:
+        self.state.request_probe(self.probe.sentence.text(), self.probe.pair.text() or None)
 
     def _on_focus_sentence(self) -> None:
         self.probe.sentence.setFocus()

@@ -16,10 +16,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, Signal
 
 from app import tasks
-from app.workers import Engine, Job
+from app.engine import Engine, Job
 
 log = logging.getLogger(__name__)
 
@@ -123,9 +123,6 @@ class AppState(QObject):
     ):
         super().__init__(parent)
         self.engine = Engine(self)
-        self.engine.finished.connect(self._on_job_finished)
-        self.engine.failed.connect(self._on_job_failed)
-        self.engine.skipped.connect(self._on_job_skipped)
         self.engine.busy_changed.connect(self.busy_changed)
         self.info: tasks.EngineInfo | None = None
         self.entries: dict[str, ModelEntry] = {e.key: e for e in discover_demos(demo_root)}
@@ -142,7 +139,18 @@ class AppState(QObject):
     # -- engine --------------------------------------------------------------------------
     def start(self) -> None:
         """Import the engine in the worker thread (the window is already on screen)."""
-        self.engine.submit(Job("engine", tasks.engine_info))
+        self.engine.submit(
+            tasks.engine_info, on_done=self._on_engine_started, on_error=self._on_engine_failed
+        )
+
+    def _on_engine_started(self, info: tasks.EngineInfo) -> None:
+        self.info = info
+        self.started.emit(info)
+        self.reported.emit(f"engine ready: torch {info.torch_version}, {info.device_name}")
+
+    def _on_engine_failed(self, message: str) -> None:
+        self.reported.emit(f"the engine failed to start: {message}")
+        self.probe_failed.emit(message)
 
     def shutdown(self) -> None:
         self.generation += 1  # anything still queued is stale
@@ -179,14 +187,15 @@ class AppState(QObject):
                 return
             self.load(existing.key, select=select)
             return
-        job = Job(
-            "load",
-            partial(tasks.load_folder, str(folder), self.device),
-            key=str(folder.resolve()),
-            context={"source": str(folder), "select": select, "new": True},
-        )
+        key, source = str(folder.resolve()), str(folder)
         self.reported.emit(f"loading {folder} ...")
-        self.engine.submit(job)
+        self.engine.submit(
+            tasks.load_folder,
+            str(folder),
+            self.device,
+            on_done=lambda result: self._on_loaded(key, result, select=select, new=True),
+            on_error=lambda message: self._on_load_failed(key, source, message),
+        )
 
     def load(self, key: str, select: bool = True) -> None:
         entry = self.entries[key]
@@ -199,19 +208,48 @@ class AppState(QObject):
                 self.current_key = key
                 self.current_changed.emit(key)
             return
-        if entry.random_init:
-            fn = partial(tasks.build_random_demo, key.removeprefix("demo:"))
-        else:
-            fn = partial(tasks.load_folder, str(entry.path), self.device)
         entry.loading = True
         if select:
             self.current_key = key
             self.current_changed.emit(key)
         self.models_changed.emit()
         self.reported.emit(f"loading {entry.name} ...")
-        self.engine.submit(
-            Job("load", fn, key=key, context={"source": entry.name, "select": select})
-        )
+        source = entry.name
+        callbacks = {
+            "on_done": lambda result: self._on_loaded(key, result, select=select, new=False),
+            "on_error": lambda message: self._on_load_failed(key, source, message),
+        }
+        if entry.random_init:
+            self.engine.submit(tasks.build_random_demo, key.removeprefix("demo:"), **callbacks)
+        else:
+            self.engine.submit(tasks.load_folder, str(entry.path), self.device, **callbacks)
+
+    def _on_loaded(
+        self, key: str, result: tuple[Any, tasks.ModelSummary], select: bool, new: bool
+    ) -> None:
+        loaded, summary = result
+        entry = self.entries.get(key)
+        if entry is None:
+            if not new:
+                return  # unloaded while loading
+            entry = ModelEntry(key=key, name=summary.name, family=summary.family, path=Path(key))
+            self.entries[key] = entry
+        entry.loaded, entry.summary, entry.loading = loaded, summary, False
+        entry.family = summary.family
+        entry.name = summary.name
+        self.models_changed.emit()
+        self.loaded.emit(entry.key)
+        self.reported.emit(f"loaded {entry.name} ({summary.params.total_unique:,} parameters)")
+        if (select and new) or self.current_key == entry.key:  # the user is waiting for it
+            self.current_key = ""
+            self.select(entry.key)
+
+    def _on_load_failed(self, key: str, source: str, message: str) -> None:
+        entry = self.entries.get(key)
+        if entry is not None:
+            entry.loading = False
+            self.models_changed.emit()
+        self.load_failed.emit(source, message)
 
     def add_model(
         self, loaded: Any, summary: tasks.ModelSummary, key: str | None = None, select: bool = True
@@ -274,17 +312,28 @@ class AppState(QObject):
             return
         self.reported.emit(f"moving {entry.name} to {device} ...")
         self.engine.submit(
-            Job(
-                "move",
-                partial(tasks.move_model, entry.loaded, device, entry.random_init),
-                key=key,
-                context={"device": device},
-            )
+            tasks.move_model,
+            entry.loaded,
+            device,
+            entry.random_init,
+            on_done=lambda summary: self._on_moved(key, summary),
+            on_error=self.reported.emit,
         )
+
+    def _on_moved(self, key: str, summary: tasks.ModelSummary) -> None:
+        entry = self.entries.get(key)
+        if entry is not None:
+            entry.summary = summary
+            self.models_changed.emit()
+            if key == self.current_key:
+                self.current_changed.emit(key)
+        self.reported.emit(f"moved {summary.name} to {summary.device_name}")
 
     # -- probing -------------------------------------------------------------------------
     def request_probe(self, text: str, pair: str | None = None) -> int:
-        """Probe ``text`` (and ``pair``) with the current model; returns the generation."""
+        """Probe ``text`` (and ``pair``) with the current model; returns the generation.
+
+        The one way a view or the window asks for a probe."""
         self.generation += 1
         generation = self.generation
         self.text, self.pair = text, (pair or None)
@@ -301,20 +350,36 @@ class AppState(QObject):
         self._submit_probe(entry, generation)
         return generation
 
-    def _submit_probe(self, entry: ModelEntry, generation: int) -> None:
-        fn = partial(tasks.run_probe, entry.loaded, self.text, self.pair, self.top_k)
-        self.engine.submit(
-            Job(
-                "probe",
-                fn,
-                key=entry.key,
-                generation=generation,
-                is_stale=partial(self._is_stale, generation),
-            )
-        )
-
     def _is_stale(self, generation: int) -> bool:
         return generation != self.generation  # read from the worker thread: an int compare
+
+    def _submit_probe(self, entry: ModelEntry, generation: int) -> None:
+        key = entry.key
+        job: Job | None = None
+
+        def done(bundle: tasks.ProbeBundle) -> None:
+            if key != self.current_key:
+                return  # another model was chosen meanwhile
+            bundle.key, bundle.generation = key, generation
+            self.bundle = bundle
+            self.last_probe_seconds = job.seconds if job else bundle.seconds
+            self.last_probe_job = job
+            self.probed.emit(bundle)
+
+        def failed(message: str) -> None:
+            if generation == self.generation:
+                self.probe_failed.emit(message)
+
+        job = self.engine.submit(
+            tasks.run_probe,
+            entry.loaded,
+            self.text,
+            self.pair,
+            self.top_k,
+            on_done=done,
+            on_error=failed,
+            is_stale=partial(self._is_stale, generation),
+        )
 
     def request_mask(self, position: int) -> None:
         """Mask token ``position`` of the probed sentence and predict it ("mask and predict")."""
@@ -324,7 +389,13 @@ class AppState(QObject):
             return
         tokens = bundle.result.tokens
         token = tokens[position].text if 0 <= position < len(tokens) else "?"
-        fn = partial(
+        key, generation = entry.key, bundle.generation
+
+        def done(masked: tasks.MaskedBundle) -> None:
+            masked.key, masked.generation = key, generation
+            self.masked.emit(masked)
+
+        self.engine.submit(
             tasks.run_mask,
             entry.loaded,
             bundle.result.text,
@@ -332,16 +403,9 @@ class AppState(QObject):
             position,
             token,
             self.top_k,
-        )
-        generation = bundle.generation
-        self.engine.submit(
-            Job(
-                "mask",
-                fn,
-                key=entry.key,
-                generation=generation,
-                is_stale=partial(self._is_stale, generation),
-            )
+            on_done=done,
+            on_error=self.mask_failed.emit,
+            is_stale=partial(self._is_stale, generation),
         )
 
     def export(self, path: str | Path) -> None:
@@ -351,95 +415,10 @@ class AppState(QObject):
             return
         from app.export import export_bundle
 
+        def done(written: Path) -> None:
+            self.exported.emit(str(written))
+            self.reported.emit(f"exported {written}")
+
         self.engine.submit(
-            Job(
-                "export",
-                partial(export_bundle, self.bundle, Path(path)),
-                context={"path": str(path)},
-            )
+            export_bundle, self.bundle, Path(path), on_done=done, on_error=self.export_failed.emit
         )
-
-    # -- results -------------------------------------------------------------------------
-    @Slot(object, object)
-    def _on_job_finished(self, job: Job, result: Any) -> None:
-        handler = getattr(self, f"_finished_{job.kind}")
-        handler(job, result)
-
-    def _finished_engine(self, job: Job, info: tasks.EngineInfo) -> None:
-        self.info = info
-        self.started.emit(info)
-        self.reported.emit(f"engine ready: torch {info.torch_version}, {info.device_name}")
-
-    def _finished_load(self, job: Job, result: tuple[Any, tasks.ModelSummary]) -> None:
-        loaded, summary = result
-        entry = self.entries.get(job.key)
-        if entry is None:
-            if not job.context.get("new"):
-                return  # unloaded while loading
-            entry = ModelEntry(
-                key=job.key, name=summary.name, family=summary.family, path=Path(job.key)
-            )
-            self.entries[job.key] = entry
-        entry.loaded, entry.summary, entry.loading = loaded, summary, False
-        entry.family = summary.family
-        entry.name = summary.name
-        self.models_changed.emit()
-        self.loaded.emit(entry.key)
-        self.reported.emit(f"loaded {entry.name} ({summary.params.total_unique:,} parameters)")
-        opened_to_use = job.context.get("select") and job.context.get("new")
-        if opened_to_use or self.current_key == entry.key:  # the user is waiting for this one
-            self.current_key = ""
-            self.select(entry.key)
-
-    def _finished_probe(self, job: Job, bundle: tasks.ProbeBundle) -> None:
-        if job.generation != self.generation or job.key != self.current_key:
-            return  # superseded by a newer sentence or another model
-        bundle.key, bundle.generation = job.key, job.generation
-        self.bundle = bundle
-        self.last_probe_seconds = job.seconds
-        self.last_probe_job = job
-        self.probed.emit(bundle)
-
-    def _finished_mask(self, job: Job, masked: tasks.MaskedBundle) -> None:
-        if job.generation != self.generation:
-            return
-        masked.key, masked.generation = job.key, job.generation
-        self.masked.emit(masked)
-
-    def _finished_move(self, job: Job, summary: tasks.ModelSummary) -> None:
-        entry = self.entries.get(job.key)
-        if entry is not None:
-            entry.summary = summary
-            self.models_changed.emit()
-            if job.key == self.current_key:
-                self.current_changed.emit(job.key)
-        self.reported.emit(f"moved {summary.name} to {summary.device_name}")
-
-    def _finished_export(self, job: Job, path: Any) -> None:
-        self.exported.emit(str(path))
-        self.reported.emit(f"exported {path}")
-
-    @Slot(object, str)
-    def _on_job_failed(self, job: Job, message: str) -> None:
-        if job.kind == "engine":
-            self.reported.emit(f"the engine failed to start: {message}")
-            self.probe_failed.emit(message)
-        elif job.kind == "load":
-            entry = self.entries.get(job.key or "")
-            if entry is not None:
-                entry.loading = False
-                self.models_changed.emit()
-            self.load_failed.emit(job.context.get("source", ""), message)
-        elif job.kind == "probe":
-            if job.generation == self.generation:
-                self.probe_failed.emit(message)
-        elif job.kind == "mask":
-            self.mask_failed.emit(message)
-        elif job.kind == "export":
-            self.export_failed.emit(message)
-        else:
-            self.reported.emit(message)
-
-    @Slot(object)
-    def _on_job_skipped(self, job: Job) -> None:
-        log.debug("skipped stale %s job (generation %d)", job.kind, job.generation)
