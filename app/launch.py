@@ -49,6 +49,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--screenshot", type=Path, help="save a PNG of the screen after the first probe"
     )
+    parser.add_argument("--tab", choices=("probe", "train"), help="tab to open on")
+    parser.add_argument(
+        "--train",
+        choices=("bert", "albert", "both"),
+        help="start a run in the Train tab (its form's defaults; with --steps)",
+    )
+    parser.add_argument("--steps", type=int, help="steps of the --train run")
+    parser.add_argument(
+        "--screenshot-at",
+        type=float,
+        metavar="FRACTION",
+        help="with --train: take the screenshot once the last run is this far (0-1; default: "
+        "when every run ended)",
+    )
     parser.add_argument(
         "--quit-after",
         type=int,
@@ -132,7 +146,11 @@ def main(argv: list[str] | None = None) -> int:
 
         window.state.probed.connect(report_probed)
 
-    if args.screenshot or args.token is not None or args.layer or args.mask_token is not None:
+    if args.tab == "train" or args.train:
+        window.tabs.setCurrentWidget(window.train)
+    if args.train:
+        _script_training(window, args)
+    elif args.screenshot or args.token is not None or args.layer or args.mask_token is not None:
         _script_first_probe(window, args)
 
     # Python runs signal handlers between bytecodes, possibly in the middle of a paint; the
@@ -162,22 +180,78 @@ def main(argv: list[str] | None = None) -> int:
     return int(status)
 
 
+def _shoot(window, path: Path) -> None:
+    """Save a PNG of the screen (or of the window where the platform cannot grab it)."""
+    from PySide6.QtGui import QGuiApplication
+
+    screen = window.screen() or QGuiApplication.primaryScreen()
+    pixmap = screen.grabWindow(0)
+    if pixmap.isNull() or pixmap.width() < 10:
+        pixmap = window.grab()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixmap.save(str(path), "PNG")
+    sys.stdout.write(f"screenshot {path} {pixmap.width()}x{pixmap.height()}\n")
+    sys.stdout.flush()
+
+
+def _script_training(window, args: argparse.Namespace) -> None:
+    """``--train``: start a run from the Train tab's form, and with ``--screenshot`` save the
+    screen when the last run reaches ``--screenshot-at`` (or when every run ended), then close
+    (a run still going is stopped: it saves a checkpoint)."""
+    from PySide6.QtCore import QTimer
+
+    train = window.train
+    form = train.form
+    form.family.setCurrentIndex(form.family.findData(args.train))
+    if args.steps:
+        form.steps.setValue(args.steps)
+    QTimer.singleShot(0, train.start)
+    if not args.screenshot:
+        return
+    wanted = len(form.families)
+    done = {"shot": False}
+
+    def shoot() -> None:
+        if done["shot"]:
+            return
+        done["shot"] = True
+        _shoot(window, args.screenshot)
+        window.train.ask_close = lambda: "stop"
+        window.close()
+
+    def on_event(record, event: dict) -> None:
+        if args.screenshot_at is None or event.get("kind") != "step":
+            return
+        started = [r for s in train.sessions for r in s.records if r.status != "new"]
+        total = event.get("total_steps") or 1
+        if len(started) == wanted and event["step"] / total >= args.screenshot_at:
+            QTimer.singleShot(1000, shoot)
+
+    def on_ended(_record, _outcome: str, _message: str) -> None:
+        if not train.running and not any(
+            r.status == "new" for s in train.sessions for r in s.records
+        ):
+            QTimer.singleShot(1000, shoot)
+
+    connected: set[int] = set()
+
+    def on_started(_record) -> None:
+        if id(train.session) not in connected:
+            connected.add(id(train.session))
+            train.session.event_received.connect(on_event)
+
+    train.run_started.connect(on_started)
+    train.run_ended.connect(on_ended)
+
+
 def _script_first_probe(window, args: argparse.Namespace) -> None:
     """After the first probe: select token/layer/head, mask a token, then save a screenshot."""
     from PySide6.QtCore import QTimer
-    from PySide6.QtGui import QGuiApplication
 
     done = {"probed": False}
 
     def shoot() -> None:
-        screen = window.screen() or QGuiApplication.primaryScreen()
-        pixmap = screen.grabWindow(0)
-        if pixmap.isNull() or pixmap.width() < 10:
-            pixmap = window.grab()
-        args.screenshot.parent.mkdir(parents=True, exist_ok=True)
-        pixmap.save(str(args.screenshot), "PNG")
-        sys.stdout.write(f"screenshot {args.screenshot} {pixmap.width()}x{pixmap.height()}\n")
-        sys.stdout.flush()
+        _shoot(window, args.screenshot)
         window.close()
 
     def on_probed(_bundle) -> None:

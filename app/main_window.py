@@ -41,6 +41,7 @@ from app.state import AppState
 from app.views.model_card import ModelCard
 from app.views.model_manager import ModelManager
 from app.views.probe_view import DEFAULT_SENTENCE, ProbeView
+from app.views.train_view import TrainView, train_history_path
 
 MAX_RECENT = 8
 MEMORY_POLL_MS = 2000
@@ -101,6 +102,9 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.probe, "Probe")
+        self.train = TrainView(self.state, history_path=train_history_path(settings))
+        self.tabs.addTab(self.train, "Train")
+        self.train.probe_requested.connect(lambda _key: self.tabs.setCurrentWidget(self.probe))
         self.setCentralWidget(self.tabs)
 
         self.manager = ModelManager(self.state)
@@ -621,6 +625,9 @@ class MainWindow(QMainWindow):
         self.settings.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.train.confirm_close():  # a run in progress: stop, background or cancel
+            event.ignore()
+            return
         self.save_settings()
         self.memory_timer.stop()
         self.state.shutdown()

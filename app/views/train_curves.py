@@ -1,0 +1,120 @@
+"""Live training curves: losses, held-out scores, learning rate, gradient norm, throughput.
+
+As pyqtgraph's ``examples/PlotSpeedTest.py``: one ``PlotDataItem`` per run and series,
+``setData`` with the whole (growing) array, ``setClipToView(True)`` and automatic
+downsampling, so a long run redraws no slower than a short one. Every plot's x axis is tokens
+seen, so BERT and ALBERT trained on the same token budget share the axes; the legend names
+the runs. The numbers plotted are exactly the trainer's events (:class:`RunSeries`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import QWidget
+
+from app.training_runs import RunSeries
+from app.widgets.plot_canvas import PlotCanvas
+
+# (key, title, source): "step" series per optimizer step, "eval" per held-out evaluation
+PLOTS = (
+    ("mlm", "MLM loss", "step"),
+    ("sentence", "NSP / SOP loss", "step"),
+    ("mlm_accuracy", "held-out MLM accuracy", "eval"),
+    ("perplexity", "held-out perplexity", "eval"),
+    ("lr", "learning rate", "step"),
+    ("grad_norm", "gradient norm", "step"),
+    ("tokens_per_s", "tokens / s", "step"),
+    ("sentence_accuracy", "held-out NSP / SOP accuracy", "eval"),
+)
+COLUMNS = 4
+# Colour per family (BERT blue, ALBERT orange) and further runs after them.
+COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+
+
+class TrainCurves(PlotCanvas):
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.plots: dict[str, pg.PlotItem] = {}
+        self.items: dict[tuple[str, str], pg.PlotDataItem] = {}  # (run, key) -> curve
+        self.series: dict[str, RunSeries] = {}
+        self.colors: dict[str, str] = {}
+        for i, (key, title, _source) in enumerate(PLOTS):
+            plot = self.addPlot(row=i // COLUMNS, col=i % COLUMNS, title=title)
+            plot.showGrid(x=True, y=True, alpha=0.2)
+            plot.setLabel("bottom", "tokens seen")
+            plot.getAxis("bottom").enableAutoSIPrefix(True)
+            plot.setClipToView(True)
+            plot.setDownsampling(auto=True, mode="peak")
+            if key == "perplexity":
+                plot.setLogMode(y=True)
+            self.plots[key] = plot
+        self.legend = self.plots["mlm"].addLegend(offset=(-4, 4), labelTextSize="8pt")
+        self.apply_palette()
+
+    def color_for(self, run: str, family: str | None = None) -> str:
+        if run not in self.colors:
+            used = set(self.colors.values())
+            preferred = {"bert": COLORS[0], "albert": COLORS[1]}.get(family or "")
+            free = [c for c in COLORS if c not in used]
+            if preferred in free:
+                self.colors[run] = preferred
+            else:
+                self.colors[run] = free[0] if free else COLORS[len(self.colors) % len(COLORS)]
+        return self.colors[run]
+
+    def show_run(self, run: str, series: RunSeries, family: str | None = None) -> None:
+        """Plot (or redraw) ``series`` under the name ``run``."""
+        self.series[run] = series
+        color = self.color_for(run, family)
+        for key, _title, source in PLOTS:
+            item = self.items.get((run, key))
+            if item is None:
+                style = {"pen": pg.mkPen(color, width=1.5)}
+                if source == "eval":
+                    style.update(symbol="o", symbolSize=6, symbolBrush=color, symbolPen=None)
+                # only the MLM plot carries the legend (one entry per run)
+                item = self.plots[key].plot(name=run if key == "mlm" else None, **style)
+                self.items[(run, key)] = item
+            self.update_item(run, key, source)
+
+    def update_run(self, run: str) -> None:
+        """Redraw ``run``'s curves after its series grew."""
+        for key, _title, source in PLOTS:
+            if (run, key) in self.items:
+                self.update_item(run, key, source)
+
+    def update_item(self, run: str, key: str, source: str) -> None:
+        series = self.series[run]
+        data = series.evals if source == "eval" else series.steps
+        x = np.asarray(data["tokens"], dtype=np.float64)
+        y = np.asarray(data[key], dtype=np.float64)
+        finite = np.isfinite(y)
+        if key == "perplexity":
+            finite &= y > 0
+        self.items[(run, key)].setData(x[finite], y[finite])
+
+    def remove_run(self, run: str) -> None:
+        for key, _title, _source in PLOTS:
+            item = self.items.pop((run, key), None)
+            if item is not None:
+                self.plots[key].removeItem(item)
+                if key == "mlm":
+                    self.legend.removeItem(item)
+        self.series.pop(run, None)
+        self.colors.pop(run, None)
+
+    def runs(self) -> list[str]:
+        return list(self.series)
+
+    def curve(self, run: str, key: str) -> tuple[np.ndarray, np.ndarray]:
+        """The (x, y) arrays on screen for one run and series."""
+        item = self.items[(run, key)]
+        x, y = item.xData, item.yData  # what was set, before clipping to the view
+        return (
+            np.asarray(x if x is not None else [], dtype=np.float64),
+            np.asarray(y if y is not None else [], dtype=np.float64),
+        )
+
+    def legend_names(self) -> list[str]:
+        return [label.text for _sample, label in self.legend.items]
