@@ -415,7 +415,8 @@ class TrainingProcess(QObject):
 def start_detached(runs: list[tuple[TrainSettings, bool]]) -> int:
     """Start ``runs`` (settings, resume) one after the other in a background shell of its own
     session; each writes its events to ``OUT/events.jsonl`` and its log to ``OUT/train.log``.
-    Returns the shell's pid: the chain keeps training when the window closes."""
+    Returns the chain's process group id (what :func:`group_alive` and Pause/Stop use): the
+    chain keeps training when the window closes."""
     lines = []
     for settings, resume in runs:
         out = Path(settings.out)
@@ -426,22 +427,19 @@ def start_detached(runs: list[tuple[TrainSettings, bool]]) -> int:
             + f" >> {shlex.quote(str(out / EVENTS_FILE))}"
             + f" 2>> {shlex.quote(str(out / STDERR_FILE))}"
         )
-    process = QProcess()
-    process.setProgram("/bin/sh")
-    process.setArguments(["-c", "\n".join(lines)])
-    process.setWorkingDirectory(str(REPO_ROOT))
-    process.setStandardInputFile(QProcess.nullDevice())
-    process.setStandardOutputFile(QProcess.nullDevice())
-    process.setStandardErrorFile(QProcess.nullDevice())
-    from PySide6.QtCore import QProcessEnvironment
-
-    env = QProcessEnvironment.systemEnvironment()
-    env.insert("PYTHONUNBUFFERED", "1")
-    process.setProcessEnvironment(env)
-    ok, pid = process.startDetached()
+    # The shell lets go of the window's terminal; each trainer writes to its run folder.
+    script = "\n".join(
+        ["exec </dev/null >/dev/null 2>&1", "export PYTHONUNBUFFERED=1", *lines]
+    )
+    ok, pid = QProcess.startDetached("/bin/sh", ["-c", script], str(REPO_ROOT))
     if not ok:
-        raise OSError(f"could not start the trainer in the background: {process.errorString()}")
-    return int(pid)
+        raise OSError("could not start the trainer in the background (/bin/sh)")
+    # Qt detaches with a double fork: the session (and process group) is the one its
+    # intermediate process made, which lives on in the shell and its trainers.
+    try:
+        return os.getpgid(int(pid))
+    except ProcessLookupError:  # the chain already ended
+        return int(pid)
 
 
 def pid_alive(pid: int | None) -> bool:

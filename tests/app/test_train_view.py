@@ -324,8 +324,6 @@ def answer_close_prompt(qtbot, choice: str) -> list[str]:
 def test_closing_during_a_run_asks_and_each_answer_does_what_it_says(
     qtbot, make_window, settings, tmp_path, corpus
 ):
-    from core import load_model
-
     window = make_window()
     view = window.train
     configure(window, corpus, tmp_path / "runs", steps=100_000, every=50_000)
@@ -348,6 +346,17 @@ def test_closing_during_a_run_asks_and_each_answer_does_what_it_says(
 
     assert group_alive(saved.pid)
     at_close = saved.steps_done
+
+    try:
+        check_reattach_and_stop(qtbot, make_window, settings, record, saved, at_close)
+    finally:  # never leave a trainer behind
+        if group_alive(saved.pid):
+            os.killpg(saved.pid, signal.SIGKILL)
+
+
+def check_reattach_and_stop(qtbot, make_window, settings, record, saved, at_close) -> None:
+    from app.training_runs import group_alive
+    from core import load_model
 
     # Reopening re-attaches the live view to it: the curves grow past where they were
     again = make_window(settings)
