@@ -428,9 +428,7 @@ def start_detached(runs: list[tuple[TrainSettings, bool]]) -> int:
             + f" 2>> {shlex.quote(str(out / STDERR_FILE))}"
         )
     # The shell lets go of the window's terminal; each trainer writes to its run folder.
-    script = "\n".join(
-        ["exec </dev/null >/dev/null 2>&1", "export PYTHONUNBUFFERED=1", *lines]
-    )
+    script = "\n".join(["exec </dev/null >/dev/null 2>&1", "export PYTHONUNBUFFERED=1", *lines])
     ok, pid = QProcess.startDetached("/bin/sh", ["-c", script], str(REPO_ROOT))
     if not ok:
         raise OSError("could not start the trainer in the background (/bin/sh)")

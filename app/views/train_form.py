@@ -148,6 +148,16 @@ class TrainForm(QWidget):
         form.addRow("Evaluate every", self.eval_every)
         form.addRow("Checkpoint every", self.save_every)
         form.addRow("Output folder", self._with_button(self.out, self.out_browse))
+        # Narrow enough for a 1280-pixel window: fields shrink, long texts elide.
+        for combo in (self.family, self.size, self.optimizer, self.device, self.precision):
+            combo.setSizeAdjustPolicy(
+                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+            )
+            combo.setMinimumContentsLength(8)
+        for edit in (self.heldout, self.tokenizer, self.out):
+            edit.setMinimumWidth(80)
+        self.corpus.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.corpus.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(form)
@@ -209,12 +219,17 @@ class TrainForm(QWidget):
 
     def settings(self, stamp: str | None = None) -> list[TrainSettings]:
         """One :class:`TrainSettings` per family, each writing to its own folder."""
-        stamp = stamp or time.strftime("%m%d-%H%M%S")
+        stamp = stamp or time.strftime("%H%M%S")
         heldout = self.heldout.text().strip()
         tokenizer = self.tokenizer.text().strip() or None
         runs = []
+        root = Path(self.out.text().strip() or default_runs_root())
         for arch in self.families:
             preset = f"{arch}-{self.size.currentData()}"
+            name, n = f"{preset}-{stamp}", 1
+            while (root / name).exists():  # never write into an earlier run's folder
+                n += 1
+                name = f"{preset}-{stamp}-{n}"
             runs.append(
                 TrainSettings(
                     arch=arch,

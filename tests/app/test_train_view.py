@@ -166,6 +166,9 @@ def test_train_both_curves_are_the_logs_numbers_and_checkpoints_become_models(
     for record in (bert, albert):
         assert_curves_match_log(view, record)
     assert view.curves.legend_names() == [bert.name, albert.name]
+    key = view.curves.key.text()
+    assert f'color:#1f77b4">\u2501\u2501</span> {bert.name}' in key
+    assert f'color:#ff7f0e">\u2501\u2501</span> {albert.name}' in key
     # same corpus, token budget and seed: both saw 6 steps of 4 sequences
     assert bert.settings["corpus"] == albert.settings["corpus"]
     assert bert.settings["seed"] == albert.settings["seed"] == 0
