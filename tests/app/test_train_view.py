@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
+from PySide6.QtCore import Qt
 from safetensors.numpy import load_file
 
 from app.training_runs import TRAIN_LOG, read_events
@@ -130,6 +131,14 @@ def test_corpus_check_shows_the_figures_or_the_one_line_error(qtbot, window, tmp
         "iconv -t UTF-8"
     )
     assert view.form.corpus_figures.text() == blocker.args[0]
+    # the devices core finds here, and only those, can be picked (asked before the check)
+    import torch
+
+    form = view.form
+    assert form.device_enabled("cpu") and form.device_enabled("auto")
+    assert form.device_enabled("cuda") == torch.cuda.is_available()
+    assert form.device_enabled("mps") == torch.backends.mps.is_available()
+    assert form.device.model().item(form.device.findData("cpu")).toolTip() == "CPU"
 
 
 def test_an_empty_corpus_is_refused_before_any_process_starts(qtbot, window, tmp_path):
@@ -146,7 +155,7 @@ def test_an_empty_corpus_is_refused_before_any_process_starts(qtbot, window, tmp
 
 
 def test_train_both_curves_are_the_logs_numbers_and_checkpoints_become_models(
-    qtbot, window, tmp_path, corpus
+    qtbot, window, make_window, settings, tmp_path, corpus
 ):
     start_and_wait(qtbot, window)
     wait_idle(qtbot, window)
@@ -209,6 +218,20 @@ def test_train_both_curves_are_the_logs_numbers_and_checkpoints_become_models(
         record.metrics["mlm_accuracy"]
         == read_events(albert.out / TRAIN_LOG)[-1]["metrics"]["mlm_accuracy"]
     )
+    # the next window lists both runs from the history; ticking one overlays its curves,
+    # read from its train_log.jsonl
+    view2 = make_window(settings).train
+    rows = view2.run_rows()
+    assert [row[:3] for row in rows] == [(albert.name, "done", "6/6"), (bert.name, "done", "6/6")]
+    assert rows[0][3] == f"{record.metrics['mlm_accuracy']:.1%}"
+    assert view2.curves.runs() == []
+    view2.runs.topLevelItem(1).setCheckState(0, Qt.CheckState.Checked)
+    view2.runs.topLevelItem(0).setCheckState(0, Qt.CheckState.Checked)
+    assert view2.curves.runs() == [bert.name, albert.name]
+    for run in (bert, albert):
+        assert_curves_match_log(view2, run)
+    view2.runs.topLevelItem(1).setCheckState(0, Qt.CheckState.Unchecked)
+    assert view2.curves.runs() == [albert.name]
 
 
 @pytest.mark.slow
