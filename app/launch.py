@@ -164,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     def check_stop() -> None:
         if stop["requested"]:
             stop["requested"] = False
+            window.train.unattended_close = "stop"  # runs save a checkpoint; nobody to ask
             window.close()
 
     signal.signal(signal.SIGTERM, request_stop)
@@ -174,7 +175,12 @@ def main(argv: list[str] | None = None) -> int:
 
     quit_after = args.quit_after or int(os.environ.get("BERTSCOPE_QUIT_AFTER_MS", "0") or 0)
     if quit_after > 0:
-        QTimer.singleShot(quit_after, window.close)
+
+        def quit_now() -> None:
+            window.train.unattended_close = "stop"  # a scripted run: nobody to ask
+            window.close()
+
+        QTimer.singleShot(quit_after, quit_now)
     status = app.exec()
     heartbeat.stop()
     return int(status)
@@ -216,7 +222,7 @@ def _script_training(window, args: argparse.Namespace) -> None:
             return
         done["shot"] = True
         _shoot(window, args.screenshot)
-        window.train.ask_close = lambda: "stop"
+        window.train.unattended_close = "stop"
         window.close()
 
     def on_event(record, event: dict) -> None:

@@ -34,6 +34,22 @@ MIN_PLOT_WIDTH = 180  # pixels: below this per column, the grid uses fewer colum
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 
 
+class TokenAxis(pg.AxisItem):
+    """Tokens seen as 40k, 1.2M: short labels that never run into each other."""
+
+    def tickStrings(self, values, scale, spacing):
+        out = []
+        for v in values:
+            v = v * scale
+            if abs(v) >= 1e6:
+                out.append(f"{v / 1e6:g}M")
+            elif abs(v) >= 1e3:
+                out.append(f"{v / 1e3:g}k")
+            else:
+                out.append(f"{v:g}")
+        return out
+
+
 class TrainCurves(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -52,12 +68,10 @@ class TrainCurves(QWidget):
         self.series: dict[str, RunSeries] = {}
         self.colors: dict[str, str] = {}
         for key, title, _source in PLOTS:
-            plot = pg.PlotItem()
+            plot = pg.PlotItem(axisItems={"bottom": TokenAxis("bottom")})
             plot.setTitle(title, size="8pt")
             plot.setMinimumWidth(140)
             plot.showGrid(x=True, y=True, alpha=0.2)
-            plot.getAxis("bottom").enableAutoSIPrefix(True)
-            plot.getAxis("left").setWidth(46)
             plot.setClipToView(True)
             plot.setDownsampling(auto=True, mode="peak")
             if key == "perplexity":

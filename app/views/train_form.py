@@ -161,6 +161,7 @@ class TrainForm(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(form)
+        layout.addStretch(1)  # extra height below the form, not between its rows
 
         self.set_corpus([str(DEFAULT_CORPUS)])
         self.family.currentIndexChanged.connect(self._on_family_changed)

@@ -89,6 +89,7 @@ def format_memory(count: int | None) -> str:
 
 class TrainView(QWidget):
     probe_requested = Signal(str)  # a checkpoint's model key: the window shows the Probe tab
+    compare_requested = Signal(str, str)  # two model keys for the Compare tab
     corpus_checked = Signal(object)  # train_calls.CorpusFigures
     corpus_failed = Signal(str)
     run_started = Signal(object)  # RunRecord
@@ -167,6 +168,12 @@ class TrainView(QWidget):
         )
         self.probe_button = QPushButton("Probe")
         self.probe_button.setToolTip("Probe the picked checkpoint in the Probe tab")
+        self.compare_button = QPushButton("Compare")
+        self.compare_button.setToolTip(
+            "Compare two picked checkpoints (or one with the current model) in the Compare tab"
+        )
+        self.compare_button.setVisible(False)  # until the window has a Compare tab to show
+        self.checkpoints.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(300)
@@ -186,7 +193,11 @@ class TrainView(QWidget):
         cb_layout = QHBoxLayout(checkpoints_box)
         cb_layout.setContentsMargins(0, 0, 0, 0)
         cb_layout.addWidget(self.checkpoints, 1)
-        cb_layout.addWidget(self.probe_button, 0, Qt.AlignmentFlag.AlignTop)
+        buttons_box = QVBoxLayout()
+        buttons_box.addWidget(self.probe_button)
+        buttons_box.addWidget(self.compare_button)
+        buttons_box.addStretch(1)
+        cb_layout.addLayout(buttons_box)
         self.lists = QTabWidget()
         self.lists.setDocumentMode(True)
         self.lists.addTab(self.runs, "Runs")
@@ -225,12 +236,16 @@ class TrainView(QWidget):
         self.runs.itemSelectionChanged.connect(self._update_buttons)
         self.checkpoints.itemDoubleClicked.connect(self._on_checkpoint_activated)
         self.probe_button.clicked.connect(self._on_probe_clicked)
+        self.compare_button.clicked.connect(self._on_compare_clicked)
 
         self.history.refresh()
         self._fill_runs()
         self._reattach()
         self._update_buttons()
         self._shown = False
+        # What closing does without asking ("stop", "background"): set for SIGTERM and
+        # scripted runs, where nobody is there to answer the prompt.
+        self.unattended_close: str | None = None
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
@@ -370,7 +385,7 @@ class TrainView(QWidget):
         if not self.running:
             self._stop_followers()
             return True
-        choice = self.ask_close()
+        choice = self.unattended_close or self.ask_close()
         if choice == "cancel":
             return False
         if choice == "stop":
@@ -452,6 +467,9 @@ class TrainView(QWidget):
                 self.progress.setValue(round(1000 * float(fraction)))
             self.progress.setFormat(f"{record.name}: {message}")
         elif kind == "step":
+            training = f"{record.name}: training"
+            if self.status.text() != training and not self.status.styleSheet():
+                self.status.setText(training)
             total = int(event.get("total_steps") or 1)
             step = int(event.get("step") or 0)
             self.progress.setRange(0, total)
@@ -543,6 +561,17 @@ class TrainView(QWidget):
         item = self.checkpoints.currentItem()
         if item is not None:
             self.probe_checkpoint(item.data(KEY_ROLE))
+
+    def enable_compare(self) -> None:
+        """Show the Compare button (the window connects ``compare_requested`` to its tab)."""
+        self.compare_button.setVisible(True)
+
+    def _on_compare_clicked(self) -> None:
+        keys = [item.data(KEY_ROLE) for item in self.checkpoints.selectedItems()]
+        if len(keys) == 1 and self.state.current_key and self.state.current_key != keys[0]:
+            keys.append(self.state.current_key)
+        if len(keys) >= 2:
+            self.compare_requested.emit(keys[0], keys[1])
 
     # -- the run list --------------------------------------------------------------------------
     def _live(self, name: str) -> bool:

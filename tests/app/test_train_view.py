@@ -5,6 +5,7 @@ check. Every wait is on a signal or a condition, never on the clock."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 from pathlib import Path
 
@@ -12,10 +13,11 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
 from safetensors.numpy import load_file
 
 from app.training_runs import TRAIN_LOG, read_events
-from tests.app.helpers import select_model, start_and_wait, wait_idle
+from tests.app.helpers import WAIT_MS, select_model, start_and_wait, wait_idle
 from tests.core.training_text import write_corpus
 
 RUN_MS = 240_000  # a whole tiny run on a busy 2-core machine, generously
@@ -155,7 +157,7 @@ def test_an_empty_corpus_is_refused_before_any_process_starts(qtbot, window, tmp
 
 
 def test_train_both_curves_are_the_logs_numbers_and_checkpoints_become_models(
-    qtbot, window, make_window, settings, tmp_path, corpus
+    qtbot, window, make_window, settings, tmp_path, corpus, monkeypatch
 ):
     start_and_wait(qtbot, window)
     wait_idle(qtbot, window)
@@ -211,6 +213,29 @@ def test_train_both_curves_are_the_logs_numbers_and_checkpoints_become_models(
         view.probe_button.click()
     assert blocker.args[0].key == str((albert.out / "final").resolve())
     assert window.tabs.currentWidget() is window.probe
+    # two picked checkpoints go to the Compare tab (the window shows the button when it has one)
+    assert view.compare_button.isHidden()
+    view.enable_compare()
+    assert not view.compare_button.isHidden()
+    view.checkpoints.clearSelection()
+    view.checkpoints.item(0).setSelected(True)
+    view.checkpoints.item(2).setSelected(True)
+    with qtbot.waitSignal(view.compare_requested, timeout=WAIT_MS) as blocker:
+        view.compare_button.click()
+    assert blocker.args == [
+        str((bert.out / "checkpoint-0000003").resolve()),
+        str((albert.out / "checkpoint-0000003").resolve()),
+    ]
+    # a listed checkpoint whose folder was deleted since fails to load with a clear message
+    gone = albert.out / "checkpoint-0000003"
+    shutil.rmtree(gone)
+    seen = []
+    monkeypatch.setattr(
+        QMessageBox, "critical", staticmethod(lambda parent, title, text: seen.append(text))
+    )
+    with qtbot.waitSignal(window.state.load_failed, timeout=WAIT_MS) as blocker:
+        window.state.select(str(gone.resolve()))
+    assert blocker.args[1] == seen[0] == f"{gone}: no such folder"
     # history survives: a new window lists both runs with their final metrics
     record = view.history.find(albert.out)
     assert record.status == "done" and record.metrics is not None
