@@ -10,31 +10,33 @@ All writes are atomic (temporary file, then rename).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from app.tasks import ProbeBundle
+if TYPE_CHECKING:  # pragma: no cover
+    from core.analysis.summary import ProbeAnalysis
 
 FORMATS = (".json", ".csv", ".npz")
 
 
-def export_bundle(bundle: ProbeBundle, path: Path) -> Path:
+def export_analysis(analysis: ProbeAnalysis, path: Path) -> Path:
     from core.errors import InputError
 
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
         raise InputError(f"{path}: choose a .json, .csv or .npz file name")
-    result = bundle.result
+    result = analysis.result
     meta = {"model": result.model_name, "model_type": result.model_type, "text": result.text}
     if result.pair is not None:
         meta["pair"] = result.pair
     if suffix == ".json":
         from core.export import save_json
 
-        return save_json(bundle.analysis, path, meta)
+        return save_json(analysis, path, meta)
     if suffix == ".csv":
         from core.export import save_csv
 
-        return save_csv(bundle.analysis, path, meta)
+        return save_csv(analysis, path, meta)
     from core.export import probe_arrays, write_probe
 
     arrays = {
@@ -45,6 +47,6 @@ def export_bundle(bundle: ProbeBundle, path: Path) -> Path:
     }
     if result.mlm_logits is not None:
         arrays["mlm_logits"] = result.mlm_logits
-    arrays.update(probe_arrays(bundle.analysis))
+    arrays.update(probe_arrays(analysis))
     write_probe(path, result.token_strings, arrays, truncated=result.truncated)
     return path

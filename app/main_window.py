@@ -12,6 +12,7 @@ import os
 import platform
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSettings, Qt, QTimer, QUrl, Slot
 from PySide6.QtGui import (
@@ -36,19 +37,22 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import tasks, theme
+from app import engine_calls, theme
 from app.state import AppState
 from app.views.model_card import ModelCard
 from app.views.model_manager import ModelManager
 from app.views.probe_view import DEFAULT_SENTENCE, ProbeView
 from app.views.train_view import TrainView, train_history_path
 
+if TYPE_CHECKING:  # pragma: no cover
+    from core.analysis.summary import ProbeAnalysis
+
 MAX_RECENT = 8
 MEMORY_POLL_MS = 2000
 EXPORT_FILTERS = "JSON (*.json);;CSV, one row per attention weight (*.csv);;NumPy arrays (*.npz)"
 
 
-def process_memory() -> tuple[int, str]:
+def resident_memory() -> tuple[int, str]:
     """Resident memory of this process in bytes, and what the figure is ("RSS" or "peak")."""
     try:
         with open("/proc/self/statm", encoding="ascii") as f:
@@ -59,6 +63,16 @@ def process_memory() -> tuple[int, str]:
 
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         return (peak if sys.platform == "darwin" else peak * 1024), "peak"
+
+
+def accelerator_memory(device: str) -> int | None:
+    """GPU memory allocated on ``device`` (bytes; None on CPU). Polled only for a model on a
+    GPU, so torch is already imported by the engine thread."""
+    import torch
+
+    from core.device import memory_in_use
+
+    return memory_in_use(torch.device(device))
 
 
 def format_bytes(count: int) -> str:
@@ -83,7 +97,7 @@ class MainWindow(QMainWindow):
     def __init__(
         self,
         settings: QSettings,
-        demo_root: Path = tasks.DEMO_ROOT,
+        demo_root: Path = engine_calls.DEMO_ROOT,
         defer_plots: bool = False,
         parent: QWidget | None = None,
     ):
@@ -350,7 +364,7 @@ class MainWindow(QMainWindow):
     # -- actions -----------------------------------------------------------------------------
     @Slot()
     def open_folder_dialog(self) -> None:
-        start = str(self.settings.value("last_folder", str(tasks.DEMO_ROOT)))
+        start = str(self.settings.value("last_folder", str(engine_calls.DEMO_ROOT)))
         folder = QFileDialog.getExistingDirectory(self, "Open a BERT/ALBERT model folder", start)
         if folder:
             self.settings.setValue("last_folder", str(Path(folder).parent))
@@ -358,10 +372,10 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def export_dialog(self) -> None:
-        bundle = self.state.bundle
-        if bundle is None:
+        analysis = self.state.analysis
+        if analysis is None:
             return
-        stem = f"{bundle.result.model_name.split(' ')[0]}-probe"
+        stem = f"{analysis.result.model_name.split(' ')[0]}-probe"
         start = str(Path(str(self.settings.value("last_export_dir", Path.home()))) / f"{stem}.json")
         path, chosen = QFileDialog.getSaveFileName(
             self, "Export probe result", start, EXPORT_FILTERS
@@ -501,7 +515,7 @@ class MainWindow(QMainWindow):
 
     # -- state signals -----------------------------------------------------------------------
     @Slot(object)
-    def _on_started(self, info: tasks.EngineInfo) -> None:
+    def _on_started(self, info: engine_calls.EngineInfo) -> None:
         self._update_device_label()
         self._update_move_action()
 
@@ -538,9 +552,9 @@ class MainWindow(QMainWindow):
         self.unload_action.setEnabled(entry is not None and entry.is_loaded)
 
     @Slot(object)
-    def _on_probed(self, bundle: tasks.ProbeBundle) -> None:
+    def _on_probed(self, analysis: ProbeAnalysis) -> None:
         self.export_action.setEnabled(True)
-        self.settings.setValue("probe/sentence", bundle.result.text)
+        self.settings.setValue("probe/sentence", analysis.result.text)
         if not self._preloaded:
             # The first sentence is on screen: now load the other demo models quietly.
             self._preloaded = True
@@ -585,11 +599,11 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _on_memory_tick(self) -> None:
-        rss, kind = process_memory()
+        rss, kind = resident_memory()
         text = f"Memory: {format_bytes(rss)} {kind}"
         entry = self.state.current
         if entry is not None and entry.device and not entry.device.startswith("cpu"):
-            used = tasks.memory_in_use(entry.device)
+            used = accelerator_memory(entry.device)
             if used is not None:
                 text += f" \u00b7 {entry.device}: {format_bytes(used)}"
         self.memory_label.setText(text)

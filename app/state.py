@@ -1,6 +1,6 @@
 """What the window knows: the models in the sidebar, which one is current, and the latest probe.
 
-:class:`AppState` is the only object that submits engine jobs. Views observe it through its
+:class:`AppState` is the only object that submits engine jobs, each with its own callbacks. Views observe it through its
 signals and never call ``core`` themselves. Probing follows "newest wins": every request bumps a
 generation counter; a queued probe whose generation is no longer current is skipped by the
 worker, and a result that arrives for an old generation is dropped here, so a slow sentence
@@ -14,12 +14,15 @@ import logging
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 
-from app import tasks
+from app import engine_calls
 from app.engine import Engine, Job
+
+if TYPE_CHECKING:  # pragma: no cover
+    from core.analysis.summary import ProbeAnalysis
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +40,7 @@ class ModelEntry:
     demo: bool = False
     random_init: bool = False
     loaded: Any = None  # core.loaded_model.LoadedModel once loaded
-    summary: tasks.ModelSummary | None = None
+    summary: engine_calls.ModelRow | None = None
     loading: bool = False
     named: bool = False  # keeps its given name once loaded (a training run's checkpoint)
 
@@ -64,14 +67,14 @@ def _read_family(folder: Path) -> str | None:
     return family if family in ("bert", "albert") else None
 
 
-def discover_demos(root: Path = tasks.DEMO_ROOT) -> list[ModelEntry]:
+def discover_demos(root: Path = engine_calls.DEMO_ROOT) -> list[ModelEntry]:
     """Every folder under ``resources/models`` with a config.json, then a random-initialised
     stand-in for each standard demo that is not there yet."""
     entries: list[ModelEntry] = []
     folders = (
         sorted(p for p in root.iterdir() if (p / "config.json").is_file()) if root.is_dir() else []
     )
-    order = {name: i for i, name in enumerate(tasks.DEMO_NAMES)}
+    order = {name: i for i, name in enumerate(engine_calls.DEMO_NAMES)}
     folders.sort(key=lambda p: (order.get(p.name, len(order)), p.name))
     for folder in folders:
         entries.append(
@@ -84,12 +87,12 @@ def discover_demos(root: Path = tasks.DEMO_ROOT) -> list[ModelEntry]:
             )
         )
     present = {e.name for e in entries}
-    for name in tasks.DEMO_NAMES:
+    for name in engine_calls.DEMO_NAMES:
         if name not in present:
             entries.append(
                 ModelEntry(
                     key=f"demo:{name}",
-                    name=name + tasks.RANDOM_SUFFIX,
+                    name=name + engine_calls.RANDOM_SUFFIX,
                     family="albert" if name.startswith("albert") else "bert",
                     path=None,
                     demo=True,
@@ -100,15 +103,15 @@ def discover_demos(root: Path = tasks.DEMO_ROOT) -> list[ModelEntry]:
 
 
 class AppState(QObject):
-    started = Signal(object)  # tasks.EngineInfo: torch and core are imported
+    started = Signal(object)  # engine_calls.EngineInfo: torch and core are imported
     models_changed = Signal()  # rows added, removed or updated
     current_changed = Signal(str)  # key of the selected model ("" for none)
     loaded = Signal(str)  # key of a model that finished loading
     load_failed = Signal(str, str)  # what was opened, the engine's message
     probe_requested = Signal(int)  # generation of a newly requested probe
-    probed = Signal(object)  # tasks.ProbeBundle of the current generation
+    probed = Signal(object)  # core ProbeAnalysis of the current generation (== self.analysis)
     probe_failed = Signal(str)
-    masked = Signal(object)  # tasks.MaskedBundle
+    masked = Signal(object)  # engine_calls.MaskAnswer
     mask_failed = Signal(str)
     exported = Signal(str)  # path written
     export_failed = Signal(str)
@@ -117,7 +120,7 @@ class AppState(QObject):
 
     def __init__(
         self,
-        demo_root: Path = tasks.DEMO_ROOT,
+        demo_root: Path = engine_calls.DEMO_ROOT,
         parent: QObject | None = None,
         top_k: int = 5,
         device: str | None = "cpu",
@@ -125,7 +128,7 @@ class AppState(QObject):
         super().__init__(parent)
         self.engine = Engine(self)
         self.engine.busy_changed.connect(self.busy_changed)
-        self.info: tasks.EngineInfo | None = None
+        self.info: engine_calls.EngineInfo | None = None
         self.entries: dict[str, ModelEntry] = {e.key: e for e in discover_demos(demo_root)}
         self.current_key = ""
         self.top_k = top_k
@@ -133,18 +136,23 @@ class AppState(QObject):
         self.generation = 0
         self.text = ""
         self.pair: str | None = None
-        self.bundle: tasks.ProbeBundle | None = None
-        self.last_probe_seconds = 0.0
-        self.last_probe_job: Job | None = None  # timing of the probe on screen (benchmarks)
+        # The probe on screen: core's analysis, the model and generation it belongs to, and its
+        # job (job.seconds is the engine time the Probe tab shows; benchmarks read finished_at).
+        self.analysis: ProbeAnalysis | None = None
+        self.analysis_key = ""
+        self.analysis_generation = 0
+        self.probe_job: Job | None = None
 
     # -- engine --------------------------------------------------------------------------
     def start(self) -> None:
         """Import the engine in the worker thread (the window is already on screen)."""
         self.engine.submit(
-            tasks.engine_info, on_done=self._on_engine_started, on_error=self._on_engine_failed
+            engine_calls.engine_info,
+            on_done=self._on_engine_started,
+            on_error=self._on_engine_failed,
         )
 
-    def _on_engine_started(self, info: tasks.EngineInfo) -> None:
+    def _on_engine_started(self, info: engine_calls.EngineInfo) -> None:
         self.info = info
         self.started.emit(info)
         self.reported.emit(f"engine ready: torch {info.torch_version}, {info.device_name}")
@@ -191,7 +199,7 @@ class AppState(QObject):
         key, source = str(folder.resolve()), str(folder)
         self.reported.emit(f"loading {folder} ...")
         self.engine.submit(
-            tasks.load_folder,
+            engine_calls.load_folder,
             str(folder),
             self.device,
             on_done=lambda result: self._on_loaded(key, result, select=select, new=True),
@@ -221,12 +229,12 @@ class AppState(QObject):
             "on_error": lambda message: self._on_load_failed(key, source, message),
         }
         if entry.random_init:
-            self.engine.submit(tasks.build_random_demo, key.removeprefix("demo:"), **callbacks)
+            self.engine.submit(engine_calls.build_stand_in, key.removeprefix("demo:"), **callbacks)
         else:
-            self.engine.submit(tasks.load_folder, str(entry.path), self.device, **callbacks)
+            self.engine.submit(engine_calls.load_folder, str(entry.path), self.device, **callbacks)
 
     def _on_loaded(
-        self, key: str, result: tuple[Any, tasks.ModelSummary], select: bool, new: bool
+        self, key: str, result: tuple[Any, engine_calls.ModelRow], select: bool, new: bool
     ) -> None:
         loaded, summary = result
         entry = self.entries.get(key)
@@ -269,7 +277,11 @@ class AppState(QObject):
         return key
 
     def add_model(
-        self, loaded: Any, summary: tasks.ModelSummary, key: str | None = None, select: bool = True
+        self,
+        loaded: Any,
+        summary: engine_calls.ModelRow,
+        key: str | None = None,
+        select: bool = True,
     ) -> str:
         """List a model that is already in memory (built or trained in this session)."""
         key = key or f"memory:{loaded.name}"
@@ -299,7 +311,7 @@ class AppState(QObject):
         self.current_key = key
         if changed:
             self.current_changed.emit(key)
-        if self.text and (changed or self.bundle is None or self.bundle.key != key):
+        if self.text and (changed or self.analysis is None or self.analysis_key != key):
             self.request_probe(self.text, self.pair)
 
     def unload(self, key: str) -> None:
@@ -316,7 +328,7 @@ class AppState(QObject):
             others = [e.key for e in self.entries.values() if e.is_loaded]
             self.current_key = ""
             self.generation += 1
-            self.bundle = None
+            self.analysis, self.analysis_key, self.probe_job = None, "", None
             if others:
                 self.select(others[0])
             else:
@@ -329,7 +341,7 @@ class AppState(QObject):
             return
         self.reported.emit(f"moving {entry.name} to {device} ...")
         self.engine.submit(
-            tasks.move_model,
+            engine_calls.move_model,
             entry.loaded,
             device,
             entry.random_init,
@@ -337,7 +349,7 @@ class AppState(QObject):
             on_error=self.reported.emit,
         )
 
-    def _on_moved(self, key: str, summary: tasks.ModelSummary) -> None:
+    def _on_moved(self, key: str, summary: engine_calls.ModelRow) -> None:
         entry = self.entries.get(key)
         if entry is not None:
             entry.summary = summary
@@ -374,21 +386,19 @@ class AppState(QObject):
         key = entry.key
         job: Job | None = None
 
-        def done(bundle: tasks.ProbeBundle) -> None:
+        def done(analysis: ProbeAnalysis) -> None:
             if key != self.current_key:
                 return  # another model was chosen meanwhile
-            bundle.key, bundle.generation = key, generation
-            self.bundle = bundle
-            self.last_probe_seconds = job.seconds if job else bundle.seconds
-            self.last_probe_job = job
-            self.probed.emit(bundle)
+            self.analysis, self.analysis_key, self.analysis_generation = analysis, key, generation
+            self.probe_job = job
+            self.probed.emit(analysis)
 
         def failed(message: str) -> None:
             if generation == self.generation:
                 self.probe_failed.emit(message)
 
         job = self.engine.submit(
-            tasks.run_probe,
+            engine_calls.probe_and_analyze,
             entry.loaded,
             self.text,
             self.pair,
@@ -400,42 +410,41 @@ class AppState(QObject):
 
     def request_mask(self, position: int) -> None:
         """Mask token ``position`` of the probed sentence and predict it ("mask and predict")."""
-        bundle, entry = self.bundle, self.current
-        if bundle is None or entry is None or not entry.is_loaded:
+        analysis, entry = self.analysis, self.current
+        if analysis is None or entry is None or not entry.is_loaded:
             self.mask_failed.emit("probe a sentence first")
             return
-        tokens = bundle.result.tokens
+        tokens = analysis.result.tokens
         token = tokens[position].text if 0 <= position < len(tokens) else "?"
-        key, generation = entry.key, bundle.generation
-
-        def done(masked: tasks.MaskedBundle) -> None:
-            masked.key, masked.generation = key, generation
-            self.masked.emit(masked)
-
+        generation = self.analysis_generation
         self.engine.submit(
-            tasks.run_mask,
+            engine_calls.mask_and_predict,
             entry.loaded,
-            bundle.result.text,
-            bundle.result.pair,
+            analysis.result.text,
+            analysis.result.pair,
             position,
             token,
             self.top_k,
-            on_done=done,
+            on_done=self.masked.emit,
             on_error=self.mask_failed.emit,
             is_stale=partial(self._is_stale, generation),
         )
 
     def export(self, path: str | Path) -> None:
         """Write the current probe result to ``path`` (.json, .csv or .npz) in the worker."""
-        if self.bundle is None:
+        if self.analysis is None:
             self.export_failed.emit("nothing to export: probe a sentence first")
             return
-        from app.export import export_bundle
+        from app.export import export_analysis
 
         def done(written: Path) -> None:
             self.exported.emit(str(written))
             self.reported.emit(f"exported {written}")
 
         self.engine.submit(
-            export_bundle, self.bundle, Path(path), on_done=done, on_error=self.export_failed.emit
+            export_analysis,
+            self.analysis,
+            Path(path),
+            on_done=done,
+            on_error=self.export_failed.emit,
         )

@@ -9,6 +9,10 @@ Table 2, in one process, a sentence typed and Enter pressed N times per model:
   views    the GUI thread: from the worker's result to every Probe view updated;
   Enter->views  key press to every view updated (what the target counts);
   +paint   the same plus a synchronous repaint of the whole window.
+Table 3, the event loop while one long probe (demo BERT at its maximum length) runs in the engine
+thread: a 10 ms QTimer's ticks between Enter and the engine finishing (what
+``tests/app/test_responsiveness.py`` checks without timings): the longest gap between ticks
+stays far below the probe's own time if the GUI thread never blocked.
 Targets: shown < 1.5 s; Enter->views < 60 ms on the demo models, < 300 ms on a base-size
 model at 32 tokens. Demo models are resources/models/* (random-initialised stand-ins while
 they are absent); the base-size models are random-initialised with their full vocabulary.
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import itertools
 import os
 import queue
 import signal
@@ -32,6 +37,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script too, not only with -m
+    sys.path.insert(0, str(ROOT))
 SENTENCES = (
     "the [MASK] of the lord came upon him .",
     "and she said unto him , [MASK] not , for i am with thee .",
@@ -74,7 +81,9 @@ def launch_times(launches: int) -> dict[str, list[float]]:
     return out
 
 
-def window_times(repeat: int, quick: bool) -> list[tuple[str, int, dict[str, float]]]:
+def window_times(
+    repeat: int, quick: bool
+) -> tuple[list[tuple[str, int, dict[str, float]]], dict[str, float]]:
     from PySide6.QtCore import QEventLoop, QSettings, Qt, QTimer
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication
@@ -84,7 +93,7 @@ def window_times(repeat: int, quick: bool) -> list[tuple[str, int, dict[str, flo
     import pyqtgraph as pg
 
     pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
-    from app import tasks
+    from app.engine_calls import describe_loaded
     from app.main_window import MainWindow
 
     tmp = tempfile.mkdtemp()
@@ -121,8 +130,11 @@ def window_times(repeat: int, quick: bool) -> list[tuple[str, int, dict[str, flo
     rows = []
     for target in models + extra:
         if target in extra:
-            loaded, summary = tasks.build_random_model(target, full_vocab=True)
-            key = state.add_model(loaded, summary, key=f"bench:{target}", select=False)
+            from core.random_models import build_random_model
+
+            loaded = build_random_model(target, full_vocab=True, name=f"{target} (random init)")
+            row = describe_loaded(loaded, random_init=True)
+            key = state.add_model(loaded, row, key=f"bench:{target}", select=False)
         else:
             key = target
         marks.clear()
@@ -150,8 +162,8 @@ def window_times(repeat: int, quick: bool) -> list[tuple[str, int, dict[str, flo
             views_done = marks[-1]
             window.repaint()
             painted = time.perf_counter()
-            job = state.last_probe_job
-            tokens = len(state.bundle.result.tokens)
+            job = state.probe_job
+            tokens = len(state.analysis.result.tokens)
             if i < 2:
                 continue  # warm-up
             samples["engine"].append(job.seconds * 1e3)
@@ -161,8 +173,38 @@ def window_times(repeat: int, quick: bool) -> list[tuple[str, int, dict[str, flo
         name = state.entries[key].name
         rows.append((name, tokens, {k: statistics.median(v) for k, v in samples.items()}))
         print(f"  {name}: done", file=sys.stderr)
+
+    # Table 3: tick a 10 ms timer while a probe at the maximum length runs in the engine.
+    state.select(models[0])
+    state.request_probe(SENTENCES[0])
+    marks.clear()
+    wait_probed(1)
+    settle(500)
+    ticks: list[float] = []
+    ticker = QTimer()
+    ticker.setInterval(10)
+    ticker.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    window.probe.sentence.setText(" ".join([SENTENCES[1]] * 40))
+    ticker.start()
+    settle(100)
+    count = len(marks)
+    start = time.perf_counter()
+    QTest.keyClick(window.probe.sentence, Qt.Key.Key_Return)
+    wait_probed(count + 1)
+    ticker.stop()
+    job = state.probe_job
+    during = [start, *[t for t in ticks if start <= t <= job.finished_at], job.finished_at]
+    gaps = [b - a for a, b in itertools.pairwise(during)]
+    loop = {
+        "model": state.entries[models[0]].name,
+        "tokens": len(state.analysis.result.tokens),
+        "engine_s": job.seconds,
+        "ticks": len(during) - 2,
+        "max_gap_ms": max(gaps) * 1e3,
+        "median_gap_ms": statistics.median(gaps) * 1e3,
+    }
     window.close()
-    return rows
+    return rows, loop
 
 
 def main() -> None:
@@ -193,7 +235,7 @@ def main() -> None:
                 f"| {what} | {statistics.median(values):.2f} | {min(values):.2f} | {max(values):.2f} |"
             )
 
-    rows = window_times(repeat, args.quick)
+    rows, loop = window_times(repeat, args.quick)
     print(
         f"\nEnter -> Probe views (median of {repeat}; targets: demo < 60 ms, base-size at 32 tokens "
         "< 300 ms)\n"
@@ -204,7 +246,14 @@ def main() -> None:
         print(
             f"| {name} | {tokens} | {m['engine']:.1f} | {m['views']:.1f} | {m['enter']:.1f} | {m['paint']:.1f} |"
         )
-    from app.tasks import engine_threads
+    print(
+        f"\nEvent loop during one long probe ({loop['model']}, {loop['tokens']} tokens, "
+        f"engine {loop['engine_s']:.2f} s; a 10 ms timer)\n"
+    )
+    print("| ticks served | median gap ms | longest gap ms |")
+    print("|---:|---:|---:|")
+    print(f"| {loop['ticks']} | {loop['median_gap_ms']:.1f} | {loop['max_gap_ms']:.1f} |")
+    from app.engine_calls import engine_threads
 
     threads = engine_threads(torch.get_num_threads())
     print(f"\nengine torch threads: {threads} (the window leaves one core to the GUI thread)")

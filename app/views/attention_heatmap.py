@@ -9,16 +9,20 @@ mean the same weight in every layer, head and sentence.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from app.state import AppState
-from app.tasks import ProbeBundle
 from app.theme import ATTENTION_COLORMAP, token_label_style
 from app.widgets.matrix_plot import MatrixPlot
 from app.widgets.plot_canvas import PlotCanvas
+
+if TYPE_CHECKING:  # pragma: no cover
+    from core.analysis.summary import ProbeAnalysis
 
 MEAN = -1  # "head" index for the mean over heads
 ROLLOUT = -2  # "head" index for attention rollout
@@ -35,7 +39,7 @@ class AttentionHeatmap(QWidget):
     def __init__(self, state: AppState, parent: QWidget | None = None):
         super().__init__(parent)
         self.state = state
-        self.bundle: ProbeBundle | None = None
+        self.analysis: ProbeAnalysis | None = None
         self.layer_box = QComboBox()
         self.layer_box.setToolTip("Layer (Alt+Up / Alt+Down)")
         self.head_box = QComboBox()
@@ -77,6 +81,8 @@ class AttentionHeatmap(QWidget):
         self.layer_box.currentIndexChanged.connect(self._on_box_changed)
         self.head_box.currentIndexChanged.connect(self._on_box_changed)
         self.plot.image.hovered.connect(self._on_hovered)
+        if state.analysis is not None:  # built after a probe: draw it now
+            self._on_probed(state.analysis)
 
     # -- selection -------------------------------------------------------------------------
     @property
@@ -104,21 +110,21 @@ class AttentionHeatmap(QWidget):
 
     def matrix(self) -> np.ndarray | None:
         """The (T, T) matrix on screen, straight from ``core``'s arrays."""
-        bundle = self.bundle
-        if bundle is None:
+        analysis = self.analysis
+        if analysis is None:
             return None
         layer, head = self.layer, self.head
         if head == MEAN:
-            return bundle.attention.mean_maps[layer]
+            return analysis.attention.mean_maps[layer]
         if head == ROLLOUT:
-            return bundle.attention.rollout[layer]
-        return bundle.result.attentions[layer, head]
+            return analysis.attention.rollout[layer]
+        return analysis.result.attentions[layer, head]
 
     def describe_cell(self, row: int, col: int) -> str:
         matrix = self.matrix()
         if matrix is None:
             return ""
-        tokens = self.bundle.result.tokens
+        tokens = self.analysis.result.tokens
         weight = float(matrix[row, col])
         return (
             f"from #{row} {tokens[row].text!r} \u2192 to #{col} {tokens[col].text!r}: "
@@ -127,8 +133,8 @@ class AttentionHeatmap(QWidget):
 
     # -- slots -----------------------------------------------------------------------------
     @Slot(object)
-    def _on_probed(self, bundle: ProbeBundle) -> None:
-        layers, heads = bundle.result.attentions.shape[:2]
+    def _on_probed(self, analysis: ProbeAnalysis) -> None:
+        layers, heads = analysis.result.attentions.shape[:2]
         layer, head = self.layer, self.head
         if self.layer_box.count() != layers or self.head_box.count() != heads + 2:
             for box in (self.layer_box, self.head_box):
@@ -146,15 +152,15 @@ class AttentionHeatmap(QWidget):
             )
             for box in (self.layer_box, self.head_box):
                 box.blockSignals(False)
-        self.bundle = bundle
-        labels, colors, bold = token_label_style(bundle.result.tokens, self.palette())
+        self.analysis = analysis
+        labels, colors, bold = token_label_style(analysis.result.tokens, self.palette())
         self.plot.set_labels(labels, None, colors, None, bold)
         self._redraw()
 
     @Slot(str)
     def _on_current_changed(self, key: str) -> None:
         if not key:
-            self.bundle = None
+            self.analysis = None
             self.plot.clear_matrix()
             self.readout.setText("")
 

@@ -9,6 +9,7 @@ a new sentence just swaps the images.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pyqtgraph as pg
 from PySide6.QtCore import Signal, Slot
@@ -16,10 +17,12 @@ from PySide6.QtGui import QPalette, QTransform
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from app.state import AppState
-from app.tasks import ProbeBundle
 from app.theme import ATTENTION_COLORMAP
 from app.widgets.matrix_plot import MatrixImage
 from app.widgets.plot_canvas import PlotCanvas
+
+if TYPE_CHECKING:  # pragma: no cover
+    from core.analysis.summary import ProbeAnalysis
 
 
 @dataclass
@@ -49,6 +52,8 @@ class HeadGrid(QWidget):
         layout.addWidget(self.canvas, 1)
         state.probed.connect(self._on_probed)
         state.current_changed.connect(self._on_current_changed)
+        if state.analysis is not None:  # built after a probe: draw it now
+            self._on_probed(state.analysis)
 
     def cell(self, layer: int, head: int) -> HeadCell:
         return self.cells[layer * self.shape[1] + head]
@@ -84,8 +89,8 @@ class HeadGrid(QWidget):
         self.highlighted = None
 
     @Slot(object)
-    def _on_probed(self, bundle: ProbeBundle) -> None:
-        attentions = bundle.result.attentions  # (L, heads, T, T)
+    def _on_probed(self, analysis: ProbeAnalysis) -> None:
+        attentions = analysis.result.attentions  # (L, heads, T, T)
         layers, heads, t = attentions.shape[:3]
         if (layers, heads) != self.shape:
             self._build(layers, heads)

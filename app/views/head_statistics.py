@@ -8,16 +8,20 @@ from ``core.analysis.pair_blocks``. The mass grids share one 0..1 colour bar.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Slot
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from app.state import AppState
-from app.tasks import ProbeBundle
 from app.theme import STAT_COLORMAP
 from app.widgets.matrix_plot import MatrixPlot
 from app.widgets.plot_canvas import PlotCanvas
+
+if TYPE_CHECKING:  # pragma: no cover
+    from core.analysis.summary import ProbeAnalysis
 
 STATISTICS: tuple[tuple[str, str], ...] = (
     ("entropy", "entropy (nats)"),
@@ -37,7 +41,7 @@ class HeadStatistics(QWidget):
     def __init__(self, state: AppState, parent: QWidget | None = None):
         super().__init__(parent)
         self.state = state
-        self.bundle: ProbeBundle | None = None
+        self.analysis: ProbeAnalysis | None = None
         self.canvas = PlotCanvas()
         self.plots: dict[str, MatrixPlot] = {}
         self.values: dict[str, np.ndarray] = {}
@@ -65,18 +69,20 @@ class HeadStatistics(QWidget):
         layout.addWidget(self.canvas, 1)
         layout.addWidget(self.readout)
         state.probed.connect(self._on_probed)
+        if state.analysis is not None:  # built after a probe: draw it now
+            self._on_probed(state.analysis)
 
     @Slot(object)
-    def _on_probed(self, bundle: ProbeBundle) -> None:
-        self.bundle = bundle
-        stats, pairs = bundle.attention, bundle.pairs
+    def _on_probed(self, analysis: ProbeAnalysis) -> None:
+        self.analysis = analysis
+        stats = analysis.attention
         layers, heads = stats.entropy.shape
         rows = [f"L{i + 1}" for i in range(layers)]
         cols = [f"H{h + 1}" for h in range(heads)]
         self.values = {name: getattr(stats, name) for name in stats.PER_HEAD}
-        has_pair = pairs.get("a_to_b") is not None
+        has_pair = analysis.a_to_b is not None
         if has_pair:
-            self.values["a_to_b"], self.values["b_to_a"] = pairs["a_to_b"], pairs["b_to_a"]
+            self.values["a_to_b"], self.values["b_to_a"] = analysis.a_to_b, analysis.b_to_a
         self._reflow()
         for name, values in self.values.items():
             plot = self.plots[name]

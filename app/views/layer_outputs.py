@@ -10,6 +10,8 @@ computed, with a ``QVariantAnimation``).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEasingCurve, Qt, QTimer, QVariantAnimation, Slot
@@ -25,10 +27,12 @@ from PySide6.QtWidgets import (
 )
 
 from app.state import AppState
-from app.tasks import ProbeBundle
 from app.theme import display_token, segment_pens, token_categories, token_label_style
 from app.widgets.matrix_plot import MatrixPlot
 from app.widgets.plot_canvas import PlotCanvas
+
+if TYPE_CHECKING:  # pragma: no cover
+    from core.analysis.summary import ProbeAnalysis
 
 ANIMATION_MS = 350
 PLAY_STEP_MS = 700
@@ -39,7 +43,7 @@ class LayerOutputs(QWidget):
     def __init__(self, state: AppState, parent: QWidget | None = None):
         super().__init__(parent)
         self.state = state
-        self.bundle: ProbeBundle | None = None
+        self.analysis: ProbeAnalysis | None = None
         self.layer = 0  # PCA layer the slider points at
         self._from_layer = 0
         self.positions: np.ndarray | None = None  # (T, 2) points on screen
@@ -168,13 +172,15 @@ class LayerOutputs(QWidget):
         self.animation.valueChanged.connect(self._on_animation_step)
         self.play_button.toggled.connect(self._on_play_toggled)
         self.play_timer.timeout.connect(self._on_play_tick)
+        if state.analysis is not None:  # built after a probe: draw it now
+            self._on_probed(state.analysis)
 
     # -- data --------------------------------------------------------------------------------
     @Slot(object)
-    def _on_probed(self, bundle: ProbeBundle) -> None:
-        first = self.bundle is None
-        self.bundle = bundle
-        result, stats = bundle.result, bundle.layers
+    def _on_probed(self, analysis: ProbeAnalysis) -> None:
+        first = self.analysis is None
+        self.analysis = analysis
+        result, stats = analysis.result, analysis.layers
         n_layers = stats.norms.shape[0] - 1
         labels, colors, bold = token_label_style(result.tokens, self.palette())
         self.norms.set_labels(
@@ -226,7 +232,7 @@ class LayerOutputs(QWidget):
         self.slider.blockSignals(False)
         self.animation.stop()
         self._from_layer = self.layer
-        self._place(bundle.pca[self.layer], self.layer, self.layer, 1.0)
+        self._place(analysis.pca[self.layer], self.layer, self.layer, 1.0)
 
     def _tip(self, x: float, y: float, data: object) -> str:
         return str(data)
@@ -238,27 +244,27 @@ class LayerOutputs(QWidget):
 
     def animate_to(self, layer: int) -> None:
         """Glide the scatter from where it is now to ``layer``'s projection."""
-        if self.bundle is None:
+        if self.analysis is None:
             return
         self._from_layer = self.layer
         self.layer = layer
         self._start_positions = (
-            self.positions.copy() if self.positions is not None else self.bundle.pca[layer]
+            self.positions.copy() if self.positions is not None else self.analysis.pca[layer]
         )
         self.animation.stop()
         self.animation.start()
 
     @Slot(object)
     def _on_animation_step(self, value: object) -> None:
-        if self.bundle is None:
+        if self.analysis is None:
             return
         t = float(value)
-        target = self.bundle.pca[self.layer]
+        target = self.analysis.pca[self.layer]
         start = self._start_positions
         self._place(start + (target - start) * t, self._from_layer, self.layer, t)
 
     def _place(self, positions: np.ndarray, from_layer: int, to_layer: int, t: float) -> None:
-        bundle = self.bundle
+        analysis = self.analysis
         self.positions = np.asarray(positions, dtype=np.float32)
         for group, scatter in enumerate(self.scatters):
             mask = self._groups == group
@@ -278,14 +284,14 @@ class LayerOutputs(QWidget):
         )
         layer = to_layer if t >= 0.5 else from_layer
         name = "embeddings" if layer == 0 else f"layer {layer}"
-        variance = bundle.pca_variance[layer]
+        variance = analysis.pca_variance[layer]
         self.pca_plot.setTitle(f"PCA of the tokens \u2014 {name}")
         self.pca_plot.setLabel("bottom", f"PC1 ({variance[0]:.0%} of variance)")
         self.pca_plot.setLabel("left", f"PC2 ({variance[1]:.0%})")
         self.layer_label.setText(name)
 
     def _bounds(self, layer: int) -> tuple[np.ndarray, np.ndarray]:
-        points = self.bundle.pca[layer]
+        points = self.analysis.pca[layer]
         return points.min(axis=0), points.max(axis=0)
 
     @Slot(bool)

@@ -7,6 +7,8 @@ probability (softmax over the whole vocabulary, from ``core``), drawn as a bar.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import QModelIndex, QRect, Qt, Slot
 from PySide6.QtGui import QPainter, QPalette
 from PySide6.QtWidgets import (
@@ -20,8 +22,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.engine_calls import MaskAnswer
 from app.state import AppState
-from app.tasks import MaskedBundle, ProbeBundle
+
+if TYPE_CHECKING:  # pragma: no cover
+    from core.analysis.summary import ProbeAnalysis
 
 PROB_ROLE = Qt.ItemDataRole.UserRole + 1
 
@@ -100,8 +105,8 @@ class MaskedWords(QWidget):
         return top
 
     @Slot(object)
-    def _on_probed(self, bundle: ProbeBundle) -> None:
-        result = bundle.result
+    def _on_probed(self, analysis: ProbeAnalysis) -> None:
+        result = analysis.result
         self.tree.clear()
         if not result.has_mlm:
             self.note.setText(result.note or "this model has no MLM head")
@@ -121,7 +126,7 @@ class MaskedWords(QWidget):
             )
 
     @Slot(object)
-    def _on_masked(self, masked: MaskedBundle) -> None:
+    def _on_masked(self, masked: MaskAnswer) -> None:
         prediction = masked.prediction
         item = self._add(
             f"#{prediction.position} {masked.token!r} masked", prediction, masked.token

@@ -7,6 +7,8 @@ floated or hidden (View menu); their layout is remembered between runs.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import QByteArray, Qt, Slot
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -22,9 +24,11 @@ from PySide6.QtWidgets import (
 )
 
 from app.state import AppState
-from app.tasks import ProbeBundle
 from app.views.masked_words import MaskedWords
 from app.views.token_strip import TokenStrip
+
+if TYPE_CHECKING:  # pragma: no cover
+    from core.analysis.summary import ProbeAnalysis
 
 DEFAULT_SENTENCE = "the [MASK] of the lord came upon him ."
 PANELS = (  # name, title, where
@@ -154,9 +158,7 @@ class ProbeView(QWidget):
         self.strip.token_selected.connect(self.focus.show_token)
         self.grid.selected.connect(self.heatmap.select)
         self.heatmap.selected.connect(self.grid.highlight)
-        if state.bundle is not None:  # a result came before the plots: draw it now
-            for view in (self.heatmap, self.grid, self.statistics, self.focus, self.layers):
-                view._on_probed(state.bundle)
+        self.grid.highlight(self.heatmap.layer, self.heatmap.head)  # each drew state.analysis
 
     def arrange(self, window_width: int, window_height: int) -> None:
         """Give the docks sensible sizes for a main window of the given size: heatmap | head
@@ -193,12 +195,12 @@ class ProbeView(QWidget):
         self.status.setText("probing\u2026")
 
     @Slot(object)
-    def _on_probed(self, bundle: ProbeBundle) -> None:
-        result = bundle.result
+    def _on_probed(self, analysis: ProbeAnalysis) -> None:
+        result = analysis.result
         extra = " (truncated)" if result.truncated else ""
-        self.status.setText(
-            f"{len(result.tokens)} tokens{extra} \u00b7 {bundle.seconds * 1000:.0f} ms"
-        )
+        job = self.state.probe_job
+        seconds = job.seconds if job is not None else 0.0  # engine time: probe + statistics
+        self.status.setText(f"{len(result.tokens)} tokens{extra} \u00b7 {seconds * 1000:.0f} ms")
         self.status.setToolTip(f"{result.model_name}: {result.text!r}")
 
     @Slot(str)

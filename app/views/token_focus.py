@@ -2,12 +2,14 @@
 
 Click a token in the strip: for every layer the plot draws one column of horizontal bars, one
 bar per token it could attend to, as long as the attention weight (a full cell = 1). Values are
-``core.analysis.token_focus`` (one head) or ``AttentionStats.mean_maps`` (mean over heads). For
-sentence pairs the A->B / B->A filters keep only the attention that crosses from one text to
-the other, as in bertviz's sentence-pair filter.
+``ProbeAnalysis.focus``, computed by core with the probe for every token, so a click only
+indexes: one head or the mean over heads. For sentence pairs the A->B / B->A filters keep only
+the attention that crosses from one text to the other, as in bertviz's sentence-pair filter.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyqtgraph as pg
@@ -15,10 +17,12 @@ from PySide6.QtCore import QPointF, Signal, Slot
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from app.state import AppState
-from app.tasks import ProbeBundle
 from app.theme import segment_pens, token_categories, token_label_style
 from app.widgets.plot_canvas import PlotCanvas
 from app.widgets.token_axis import TokenAxis
+
+if TYPE_CHECKING:  # pragma: no cover
+    from core.analysis.summary import ProbeAnalysis
 
 BAR_WIDTH = 0.9  # share of a layer column a weight of 1 fills
 FILTERS = ("all tokens", "A \u2192 B", "B \u2192 A")
@@ -30,7 +34,7 @@ class TokenFocus(QWidget):
     def __init__(self, state: AppState, parent: QWidget | None = None):
         super().__init__(parent)
         self.state = state
-        self.bundle: ProbeBundle | None = None
+        self.analysis: ProbeAnalysis | None = None
         self.index: int | None = None
         self.weights: np.ndarray | None = None  # (L, T) on screen, zeros where filtered out
         self.head_box = QComboBox()
@@ -79,6 +83,8 @@ class TokenFocus(QWidget):
         self.head_box.currentIndexChanged.connect(self._on_options_changed)
         self.filter_box.currentIndexChanged.connect(self._on_options_changed)
         self.canvas.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        if state.analysis is not None:  # built after a probe: draw it now
+            self._on_probed(state.analysis)
 
     @property
     def head(self) -> int:
@@ -86,8 +92,8 @@ class TokenFocus(QWidget):
         return int(data) if data is not None else -1
 
     @Slot(object)
-    def _on_probed(self, bundle: ProbeBundle) -> None:
-        result = bundle.result
+    def _on_probed(self, analysis: ProbeAnalysis) -> None:
+        result = analysis.result
         heads = result.num_heads
         if self.head_box.count() != heads + 1:
             self.head_box.blockSignals(True)
@@ -99,7 +105,7 @@ class TokenFocus(QWidget):
         self.filter_box.setEnabled(result.pair is not None)
         if result.pair is None:
             self.filter_box.setCurrentIndex(0)
-        self.bundle = bundle
+        self.analysis = analysis
         labels, colors, bold = token_label_style(result.tokens, self.palette())
         self.token_axis.set_labels(labels, colors, bold)
         self.layer_axis.set_labels([f"L{i + 1}" for i in range(result.num_layers)])
@@ -110,7 +116,7 @@ class TokenFocus(QWidget):
     @Slot(str)
     def _on_current_changed(self, key: str) -> None:
         if not key:
-            self.bundle, self.weights = None, None
+            self.analysis, self.weights = None, None
             for bars in (*self.bars, self.marker):
                 bars.setOpts(x0=[], y=[], width=[])
 
@@ -124,28 +130,20 @@ class TokenFocus(QWidget):
         self._redraw()
 
     def _redraw(self) -> None:
-        bundle, index = self.bundle, self.index
-        if bundle is None or index is None:
+        analysis, index = self.analysis, self.index
+        if analysis is None or index is None:
             return
-        from core.analysis import token_focus
-
-        result = bundle.result
-        if self.head < 0:
-            weights = bundle.attention.mean_maps[:, index, :]  # (L, T)
-        else:
-            weights = token_focus(result, index)[:, self.head, :]  # (L, T)
-        seq = np.array([-1 if t.sequence is None else t.sequence for t in result.tokens])
-        mode = self.filter_box.currentIndex()
+        result, focus = analysis.result, analysis.focus  # computed by core with the probe
+        # (L, T): where token ``index`` looks in each layer
+        weights = focus.mean[index] if self.head < 0 else focus.heads[index, :, self.head]
+        mode = self.filter_box.currentIndex() if result.pair is not None else 0
         token = result.tokens[index]
         note = ""
-        if mode and result.pair is not None:
-            source, target = (0, 1) if mode == 1 else (1, 0)
-            names = "AB" if mode == 1 else "BA"
-            if token.sequence != source:
-                note = f" \u2014 pick a token of text {names[0]} for the {FILTERS[mode]} filter"
-                weights = np.zeros_like(weights)
-            else:
-                weights = np.where(seq[None, :] == target, weights, 0.0)
+        if mode:
+            weights = weights * focus.keep[mode, index]  # zero where the filter drops i -> j
+            if not focus.sources[mode, index]:
+                text = "A" if mode == 1 else "B"
+                note = f" \u2014 pick a token of text {text} for the {FILTERS[mode]} filter"
         self.weights = weights
         layers, t = weights.shape
         groups = token_categories(result.tokens)
@@ -174,7 +172,7 @@ class TokenFocus(QWidget):
 
     @Slot(object)
     def _on_mouse_moved(self, pos: QPointF) -> None:
-        if self.weights is None or self.bundle is None:
+        if self.weights is None or self.analysis is None:
             return
         if not self.plot.sceneBoundingRect().contains(pos):
             self.readout.setText("")
@@ -183,7 +181,7 @@ class TokenFocus(QWidget):
         layer, target = round(point.x()), round(point.y())
         layers, t = self.weights.shape
         if 0 <= layer < layers and 0 <= target < t:
-            tokens = self.bundle.result.tokens
+            tokens = self.analysis.result.tokens
             self.readout.setText(
                 f"layer {layer + 1}: #{self.index} {tokens[self.index].text!r} \u2192 "
                 f"#{target} {tokens[target].text!r}: {float(self.weights[layer, target]):.4f}"

@@ -8,13 +8,17 @@ token to focus on it (what it attends to); right-click for "Mask and predict".
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import QPoint, QPointF, QRectF, QSize, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QFont, QFontMetricsF, QMouseEvent, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QMenu, QSizePolicy, QToolTip, QWidget
 
 from app.state import AppState
-from app.tasks import ProbeBundle
 from app.theme import display_token, token_colors
+
+if TYPE_CHECKING:  # pragma: no cover
+    from core.analysis.summary import ProbeAnalysis
 
 CHIP_PAD = 5.0  # horizontal padding inside a chip
 GAP = 4.0  # between words
@@ -43,8 +47,8 @@ class TokenStrip(QWidget):
 
     # -- data ------------------------------------------------------------------------------
     @Slot(object)
-    def _on_probed(self, bundle: ProbeBundle) -> None:
-        result = bundle.result
+    def _on_probed(self, analysis: ProbeAnalysis) -> None:
+        result = analysis.result
         self.tokens = list(result.tokens)
         self.mask_token = result.special_tokens.get("mask", "[MASK]")
         self.has_mlm = result.has_mlm

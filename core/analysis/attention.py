@@ -125,6 +125,40 @@ def token_focus(result: ProbeResult, index: int) -> np.ndarray:
     return result.attentions[:, :, int(index), :]
 
 
+@dataclass(frozen=True)
+class TokenFocus:
+    """Where every token looks in every layer (bertviz's head view, Vig 2019), computed once per
+    probe so a click on a token only indexes. Rows are query tokens ``i``; columns keys ``j``."""
+
+    heads: np.ndarray  # (T, L, heads, T) heads[i, l, h, j] = attention of i on j (a view)
+    mean: np.ndarray  # (T, L, T) mean over heads (a view of AttentionStats.mean_maps)
+    keep: np.ndarray  # (3, T, T) float 1/0: FOCUS_FILTERS[f] keeps i -> j
+    sources: np.ndarray  # (3, T) bool: token i belongs to the text filter f looks from
+
+    FILTERS: ClassVar[tuple[str, ...]] = ("all", "a_to_b", "b_to_a")
+
+
+def focus_of_every_token(result: ProbeResult, mean_maps: np.ndarray) -> TokenFocus:
+    """:func:`token_focus` for every token at once, plus the sentence-pair filters: A -> B keeps
+    attention from text A's tokens to text B's, B -> A the reverse (special tokens belong to
+    neither text). Without a pair the two filters keep nothing."""
+    a = _check(result.attentions)
+    t = a.shape[-1]
+    seq = np.array([-1 if tok.sequence is None else tok.sequence for tok in result.tokens])
+    keep = np.ones((3, t, t), dtype=np.float32)
+    sources = np.ones((3, t), dtype=bool)
+    for f, (source, target) in enumerate(((0, 1), (1, 0)), start=1):
+        has_pair = result.pair is not None
+        sources[f] = (seq == source) & has_pair
+        keep[f] = (sources[f][:, None] & (seq == target)[None, :]).astype(np.float32)
+    return TokenFocus(
+        heads=a.transpose(2, 0, 1, 3),  # (T, L, heads, T)
+        mean=np.asarray(mean_maps).transpose(1, 0, 2),  # (T, L, T)
+        keep=keep,
+        sources=sources,
+    )
+
+
 def pair_blocks(result: ProbeResult) -> dict[str, np.ndarray | None]:
     """Cross-segment attention of a sentence pair.
 

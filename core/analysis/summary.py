@@ -1,13 +1,20 @@
 """Probe a sentence and run every per-sentence analysis at once: what the CLI ``probe``
-command prints and exports, and what the benchmark times."""
+command prints and exports, what the window's Probe views draw, and what the benchmark times."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
-from core.analysis.attention import AttentionStats, attention_stats, pair_blocks
+from core.analysis.attention import (
+    AttentionStats,
+    TokenFocus,
+    attention_stats,
+    focus_of_every_token,
+    pair_blocks,
+)
 from core.analysis.hidden_states import LayerStats, _pca, layer_stats
 from core.analysis.probe import ProbeResult, probe
 from core.loaded_model import LoadedModel
@@ -15,6 +22,8 @@ from core.loaded_model import LoadedModel
 
 @dataclass
 class ProbeAnalysis:
+    """One probed sentence and every statistic of it (the window's one probe result)."""
+
     result: ProbeResult
     layers: LayerStats
     attention: AttentionStats
@@ -23,12 +32,17 @@ class ProbeAnalysis:
     a_to_b: np.ndarray | None  # (L, heads) mean cross-segment attention, None without a pair
     b_to_a: np.ndarray | None
 
+    @cached_property
+    def focus(self) -> TokenFocus:
+        """Where each token looks, for every token (not a field: exports hold no copy of it)."""
+        return focus_of_every_token(self.result, self.attention.mean_maps)
+
 
 def analyze_result(result: ProbeResult) -> ProbeAnalysis:
     """All per-sentence analyses of an existing probe result."""
     pca, variance = _pca(result.hidden_states)
     blocks = pair_blocks(result)
-    return ProbeAnalysis(
+    analysis = ProbeAnalysis(
         result=result,
         layers=layer_stats(result),
         attention=attention_stats(result),
@@ -37,6 +51,8 @@ def analyze_result(result: ProbeResult) -> ProbeAnalysis:
         a_to_b=blocks["a_to_b"],
         b_to_a=blocks["b_to_a"],
     )
+    _ = analysis.focus  # computed here, on the caller's (engine) thread, not at first click
+    return analysis
 
 
 def analyze(

@@ -220,3 +220,20 @@ def test_busy_changes_once_per_burst_and_shutdown_runs_nothing_new(qtbot, engine
     late = engine.submit(abs, -1)
     assert late.cancelled
     assert not engine.busy
+
+
+def test_cancelled_plain_function_finishes_but_reports_only_cancelled(qtbot, engine):
+    started, release = threading.Event(), threading.Event()
+
+    def work():
+        started.set()
+        release.wait(WAIT_MS / 1000)
+        return "unwanted"
+
+    rec = Recorder()
+    job = engine.submit(work, **rec.callbacks())
+    assert started.wait(WAIT_MS / 1000)
+    job.cancel()  # a forward pass cannot stop halfway: its result is simply not delivered
+    release.set()
+    qtbot.waitUntil(lambda: job.done, timeout=WAIT_MS)
+    assert rec.calls == [("cancelled", None)]

@@ -12,6 +12,7 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent, QPalette
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
+from app.main_window import resident_memory
 from core import CheckpointError, load_model
 from core.analysis import probe
 from core.cost.params import count_parameters
@@ -45,7 +46,7 @@ def test_demo_models_are_listed_from_the_start_and_loaded_with_their_details(
         window.start(None, TEXT, None)  # the engine loads in the worker: a busy indicator runs
     assert window.busy.isVisibleTo(window) and window.manager.busy.isVisibleTo(window.manager)
     assert window.manager.rows()[0][3] == "loading\u2026"
-    qtbot.waitUntil(lambda: window.state.bundle is not None, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.state.analysis is not None, timeout=WAIT_MS)
     # the other demo loads quietly after the first probe
     qtbot.waitUntil(lambda: window.state.entries["demo:albert-mini"].is_loaded, timeout=WAIT_MS)
     rows = {row[0]: row for row in window.manager.rows()}
@@ -65,7 +66,13 @@ def test_demo_models_are_listed_from_the_start_and_loaded_with_their_details(
     assert table["total"] == f"{total:,}"
     assert "masked LM" in card.title.text()
     assert window.device_label.text() == "Device: CPU"
-    assert window.memory_label.text().startswith("Memory: ")
+    # the status bar shows this process's resident memory (polled; one tick forced here)
+    window.memory_timer.timeout.emit()
+    shown, unit, kind = window.memory_label.text().removeprefix("Memory: ").split()
+    rss, expected_kind = resident_memory()
+    scale = {"KB": 2**10, "MB": 2**20, "GB": 2**30}[unit]
+    assert kind == expected_kind
+    assert float(shown) * scale == pytest.approx(rss, rel=0.05)
 
 
 def test_a_corrupt_folder_shows_the_engine_message_and_changes_nothing(
@@ -78,13 +85,13 @@ def test_a_corrupt_folder_shows_the_engine_message_and_changes_nothing(
     (bad / "model.safetensors").write_bytes(b"not a safetensors file at all")
     with pytest.raises(CheckpointError) as err:
         load_model(bad)
-    rows, current, bundle = window.manager.rows(), window.state.current_key, window.state.bundle
+    rows, current, bundle = window.manager.rows(), window.state.current_key, window.state.analysis
     with qtbot.waitSignal(window.state.load_failed, timeout=WAIT_MS):
         window.state.open_folder(bad)
     assert captured_dialogs == [("critical", "Cannot open model", str(err.value))]
     assert window.manager.rows() == rows
     assert window.state.current_key == current
-    assert window.state.bundle is bundle
+    assert window.state.analysis is bundle
     assert window.recent_models() == []
 
     # a folder without config.json: the engine's own message too
@@ -250,7 +257,7 @@ def test_probe_errors_go_to_the_status_bar_not_a_crash(qtbot, window, captured_d
     assert window.message.text() == "empty text: type a sentence to probe"
     assert captured_dialogs == []
     # the views keep the last good result
-    assert window.probe.heatmap.bundle.result.text == TEXT
+    assert window.probe.heatmap.analysis.result.text == TEXT
 
 
 def test_no_model_probe_message_and_unloaded_view_clears(qtbot, window):

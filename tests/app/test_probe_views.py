@@ -30,7 +30,7 @@ def test_heatmap_shows_core_attention_and_follows_layer_and_head(qtbot, window, 
     start_and_wait(qtbot, window)
     heatmap = window.probe.heatmap
     expected = probe(core_models["bert-mini"], TEXT)
-    assert heatmap.bundle.result.token_strings == expected.token_strings
+    assert heatmap.analysis.result.token_strings == expected.token_strings
     assert_allclose(heatmap.plot.image.image, expected.attentions[0, 0], atol=1e-6)
 
     # switch layer and head through the real combo boxes
@@ -117,13 +117,16 @@ def test_typing_and_enter_probes_the_typed_sentence(qtbot, window, core_models):
     expected = probe(core_models["bert-mini"], text)
     assert window.probe.strip.tokens == expected.tokens
     assert_allclose(window.probe.heatmap.plot.image.image, expected.attentions[0, 0], atol=1e-6)
-    assert window.probe.status.text().startswith(f"{len(expected.tokens)} tokens")
+    engine_ms = window.state.probe_job.seconds * 1000  # the job whose result is on screen
+    assert window.probe.status.text() == f"{len(expected.tokens)} tokens \u00b7 {engine_ms:.0f} ms"
 
 
 def test_masked_words_match_core_for_bert_and_albert(qtbot, window, core_models):
     start_and_wait(qtbot, window, MASKED)
     for key, name in (("demo:bert-mini", "bert-mini"), ("demo:albert-mini", "albert-mini")):
-        bundle = select_model(qtbot, window, key) if name == "albert-mini" else window.state.bundle
+        bundle = (
+            select_model(qtbot, window, key) if name == "albert-mini" else window.state.analysis
+        )
         assert bundle.result.model_name == name
         expected = probe(core_models[name], MASKED, top_k=5)
         shown = window.probe.masked.predictions()
@@ -252,7 +255,7 @@ def test_a_newer_sentence_supersedes_an_older_probe(qtbot, window):
             state.request_probe(text)
     qtbot.wait(200)
     assert seen == ["c ."]
-    assert window.probe.heatmap.bundle.result.text == "c ."
+    assert window.probe.heatmap.analysis.result.text == "c ."
 
 
 def test_a_model_without_mlm_head_says_so_and_disables_mask_and_predict(qtbot, window, tmp_path):

@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from app.state import discover_demos
-from tests.app.helpers import TEXT, start_and_wait
+from tests.app.helpers import TEXT, start_and_wait, wait_idle
 
 
 def test_demo_list_is_every_model_folder_plus_stand_ins(tmp_path, demo_root):
@@ -37,3 +37,38 @@ def test_random_stand_in_loads_and_probes_when_no_demo_exists(qtbot, make_window
     assert bundle.result.num_layers == 4  # the albert-mini preset
     assert "random-initialised" in window.card.title.text()
     assert window.manager.rows()[1][0] == "albert-mini\n(random init)"
+
+
+@pytest.mark.slow
+def test_a_result_that_arrives_after_a_newer_request_is_dropped(qtbot, window, monkeypatch):
+    """Newest wins after the work too: the older probe runs to the end in the engine thread, but
+    only the newer sentence reaches the views."""
+    import threading
+
+    from app import engine_calls
+
+    start_and_wait(qtbot, window)
+    started, release = threading.Event(), threading.Event()
+    real = engine_calls.probe_and_analyze
+    ran: list[str] = []
+
+    def probe_held_once(loaded, text, *args, **kwargs):
+        if not ran:
+            started.set()
+            release.wait(30)
+        ran.append(text)
+        return real(loaded, text, *args, **kwargs)
+
+    monkeypatch.setattr(engine_calls, "probe_and_analyze", probe_held_once)
+    state, seen = window.state, []
+    state.probed.connect(lambda analysis: seen.append(analysis.result.text))
+    state.request_probe("the old sentence .")
+    qtbot.waitUntil(started.is_set, timeout=30000)
+    newer = state.request_probe("the new sentence .")
+    with qtbot.waitSignal(state.probed, timeout=30000):
+        release.set()
+    wait_idle(qtbot, window)
+    assert ran == ["the old sentence .", "the new sentence ."]  # both ran, in order
+    assert seen == ["the new sentence ."]  # the old one's result was dropped
+    assert state.analysis_generation == newer == state.generation
+    assert window.probe.heatmap.analysis.result.text == "the new sentence ."

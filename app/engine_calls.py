@@ -1,0 +1,143 @@
+"""The functions the engine thread runs for the window (submitted through :mod:`app.engine`).
+
+Each calls ``core`` and returns plain data (dataclasses of numpy arrays and numbers); none does
+maths of its own. ``core`` (and with it torch) is imported inside the functions, so importing
+this module on the GUI thread costs nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from core.analysis import MaskPrediction
+    from core.analysis.summary import ProbeAnalysis
+    from core.cost.params import ParamBreakdown
+    from core.loaded_model import LoadedModel
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEMO_ROOT = REPO_ROOT / "resources" / "models"
+DEMO_NAMES = ("bert-mini", "albert-mini")  # always listed; random-initialised until trained
+RANDOM_SUFFIX = " (random init)"
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    torch_version: str
+    default_device: str  # e.g. "cpu", "cuda"
+    device_name: str  # describe_device: "CPU", "CUDA: NVIDIA ..."
+    accelerator: str | None  # "cuda"/"mps" when one exists, else None
+
+
+@dataclass
+class ModelRow:
+    """What the model list and model card show about a loaded model."""
+
+    name: str
+    family: str  # "bert" / "albert"
+    device: str  # "cpu", "cuda:0", ...
+    device_name: str
+    config: dict[str, Any]  # config.json fields
+    heads: tuple[str, ...]  # pre-training heads present
+    params: ParamBreakdown
+    random_init: bool
+
+
+@dataclass
+class MaskAnswer:
+    """A "mask and predict" answer: which token was masked and the model's guesses."""
+
+    prediction: MaskPrediction
+    token: str  # the token that was replaced by [MASK]
+
+
+def engine_threads(default: int) -> int:
+    """CPU threads for torch in the window: ``$BERTSCOPE_TORCH_THREADS``, else one core fewer
+    than the machine has, so the GUI thread always has a core to itself. (On a busy 2-core
+    machine two OpenMP threads made a bert-mini probe 70x slower than one: 370 ms vs 5 ms.)"""
+    wanted = os.environ.get("BERTSCOPE_TORCH_THREADS", "")
+    if wanted.isdigit() and int(wanted) > 0:
+        return int(wanted)
+    return max(1, min(default, (os.cpu_count() or 2) - 1))
+
+
+def engine_info() -> EngineInfo:
+    """Import torch and ``core`` (the slow part of start-up) and name the default device."""
+    import torch
+
+    import core.analysis  # noqa: F401  (warm the import for the first probe)
+    from core.device import describe_device, resolve_device
+
+    torch.set_num_threads(engine_threads(torch.get_num_threads()))
+
+    device = resolve_device(None)
+    return EngineInfo(
+        torch_version=torch.__version__,
+        default_device=str(device),
+        device_name=describe_device(device),
+        accelerator=device.type if device.type in ("cuda", "mps") else None,
+    )
+
+
+def describe_loaded(loaded: LoadedModel, random_init: bool = False) -> ModelRow:
+    """The model list's row and card of a model in memory."""
+    from core.cost.params import count_parameters
+    from core.device import describe_device
+
+    device = loaded.device
+    return ModelRow(
+        name=loaded.name,
+        family=loaded.config.model_type,
+        device=str(device),
+        device_name=describe_device(device),
+        config=loaded.config.to_dict(),
+        heads=tuple(sorted(loaded.heads)),
+        params=count_parameters(loaded.model),
+        random_init=random_init,
+    )
+
+
+def load_folder(
+    path: str | os.PathLike, device: str | None = "cpu"
+) -> tuple[LoadedModel, ModelRow]:
+    """Load a Hugging Face-format folder; errors are the engine's ``BertScopeError`` s."""
+    from core.loaded_model import load_model
+
+    loaded = load_model(path, device=device)
+    return loaded, describe_loaded(loaded)
+
+
+def build_stand_in(name: str, seed: int = 0) -> tuple[LoadedModel, ModelRow]:
+    """The random-initialised stand-in for demo ``name`` while the trained one is not there."""
+    from core.random_models import build_random_model
+
+    loaded = build_random_model(name, seed, name=name + RANDOM_SUFFIX)
+    return loaded, describe_loaded(loaded, random_init=True)
+
+
+def probe_and_analyze(
+    loaded: LoadedModel, text: str, pair: str | None = None, top_k: int = 5
+) -> ProbeAnalysis:
+    """Probe one sentence (pair) and compute every statistic the Probe views show."""
+    from core.analysis.summary import analyze
+
+    # The views show predictions at [MASK] positions only, so the MLM head decodes just those
+    # rows (full_logits=False): the vocabulary projection of every token is most of a small
+    # model's forward pass.
+    return analyze(loaded, text, pair or None, top_k=top_k, full_logits=False)
+
+
+def mask_and_predict(
+    loaded: LoadedModel, text: str, pair: str | None, position: int, token: str, top_k: int = 5
+) -> MaskAnswer:
+    from core.analysis import predict_masked
+
+    return MaskAnswer(predict_masked(loaded, text, position, pair or None, top_k=top_k), token)
+
+
+def move_model(loaded: LoadedModel, device: str, random_init: bool) -> ModelRow:
+    loaded.to(device)
+    return describe_loaded(loaded, random_init=random_init)
