@@ -30,10 +30,10 @@ import torch
 
 from benchmarks.common import machine
 from core.config import PRESETS, ModelConfig
+from core.precision import autocast as precision_autocast
 from core.tokenizer_train import train_tokenizer
 from core.training import TrainConfig, build_optimizer, prepare_training, warmup_linear
 from core.training import run_checkpoints as ckpt
-from core.training.trainer import autocast_context
 
 CORPUS = Path(__file__).resolve().parent.parent / "resources" / "corpus" / "heldout.txt"
 
@@ -115,9 +115,7 @@ def bench(arch: str, args, tokenizer, work: Path) -> dict:
         },
     )
     trainer = prepare_training(config, [CORPUS], tokenizer=tokenizer)
-    folder = ckpt.write_model_folder(
-        work / arch, trainer.model, trainer.model_config, trainer.tokenizer
-    )
+    folder = ckpt.write_model_folder(work / arch, trainer.model, trainer.model.config, tokenizer)
     cls = transformers.BertForPreTraining if arch == "bert" else transformers.AlbertForPreTraining
     ref = cls.from_pretrained(folder, attn_implementation="sdpa", dtype=torch.float32).train()
     opt = build_optimizer(
@@ -128,7 +126,7 @@ def bench(arch: str, args, tokenizer, work: Path) -> dict:
     precision = trainer.precision
 
     def autocast():
-        return autocast_context(torch.device("cpu"), precision)
+        return precision_autocast(torch.device("cpu"), precision)
 
     ours_t, theirs_t = [], []
     trainer.train_step([batches[0]])  # warm-up (allocations, kernel choice)
@@ -142,7 +140,7 @@ def bench(arch: str, args, tokenizer, work: Path) -> dict:
         for b in batches[1:]:
             hf_step(ref, opt, sched, b, arch, config.max_grad_norm, autocast)
         theirs_t.append((time.perf_counter() - start) / args.steps)
-    mc = trainer.model_config
+    mc = trainer.model.config
     tokens = statistics.mean(b.n_tokens for b in batches[1:])
     model_flops = statistics.mean(3 * forward_flops(mc, b, b.n_masked) for b in batches[1:])
     hf_flops = statistics.mean(3 * forward_flops(mc, b, b.input_ids.numel()) for b in batches[1:])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from core.errors import InputError
@@ -52,3 +54,13 @@ def memory_in_use(device: torch.device) -> int | None:
     if device.type == "mps":
         return int(torch.mps.current_allocated_memory())
     return None
+
+
+def resident_set_bytes() -> int | None:
+    """Resident set size of this process (Linux ``/proc``), the memory figure of CPU runs;
+    None where it cannot be read."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None

@@ -27,17 +27,13 @@ import torch
 from core.config import PRESETS
 from core.device import describe_device
 from core.errors import BertScopeError, InputError
+from core.precision import PRECISION_CHOICES
+from core.training import OPTIMIZERS
 from core.training import run_checkpoints as ckpt
+from core.training.config import SAVE_DTYPES, TrainConfig
 from core.training.distributed import init_distributed, shutdown
-from core.training.optim import OPTIMIZERS
 from core.training.setup import evaluate_model, find_resume_checkpoint, prepare_training
-from core.training.trainer import (
-    PRECISIONS,
-    SAVE_DTYPES,
-    EvalMetrics,
-    ProgressEvent,
-    TrainConfig,
-)
+from core.training.trainer import EvalMetrics, ProgressEvent
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +104,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
     train.add_argument(
         "--precision",
-        choices=PRECISIONS,
+        choices=PRECISION_CHOICES,
         help="auto (default): bf16 on GPUs that support it, else fp16 on GPU; fp32 on CPU/MPS",
     )
     train.add_argument(
@@ -188,7 +184,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--max-examples", type=int, help="cap on sequences (default: all)")
     ev.add_argument("--seed", type=int, default=1234, help="masking/pairing seed (default 1234)")
     ev.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
-    ev.add_argument("--precision", choices=PRECISIONS, default="auto")
+    ev.add_argument("--precision", choices=PRECISION_CHOICES, default="auto")
     ev.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's)")
     ev.add_argument("--json", action="store_true", help="print JSON")
     ev.set_defaults(func=run_eval)
@@ -216,9 +212,7 @@ def _config_from_args(args: argparse.Namespace, saved: dict | None) -> TrainConf
         if not args.arch:
             raise InputError("--arch is required (bert or albert)")
         data.setdefault("preset", f"{args.arch}-mini")
-    config = TrainConfig.from_dict(data)
-    config.validate()
-    return config
+    return TrainConfig.from_dict(data)  # checked as it is made
 
 
 def _fmt_time(seconds: float) -> str:
@@ -328,6 +322,20 @@ def _run_train(args: argparse.Namespace, events: JsonlEvents | None) -> int:
         saved = ckpt.load_training_args(folder).get("train")
     config = _config_from_args(args, saved)
     ctx, device = init_distributed(config.device)
+    # SIGTERM (the window's Pause/Stop) is a Ctrl-C: during set-up it stops at once (nothing
+    # to save yet); once training runs, it finishes the step, saves a checkpoint and stops.
+    stop_signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.getsignal(sig) for sig in stop_signals}
+    trainer = None
+
+    def on_interrupt(signum, frame):
+        if trainer is None or trainer.cancelled:
+            raise KeyboardInterrupt
+        trainer.cancel()
+        sys.stderr.write("\nstopping at the end of this step (Ctrl-C again to abort)\n")
+
+    for sig in stop_signals:
+        signal.signal(sig, on_interrupt)
     try:
         show = ctx.is_main and not args.quiet
         emit = events if ctx.is_main else None
@@ -355,30 +363,14 @@ def _run_train(args: argparse.Namespace, events: JsonlEvents | None) -> int:
             n_params = sum(p.numel() for p in trainer.model.parameters())
             sys.stderr.write(
                 f"training {config.preset} ({n_params / 1e6:.2f}M parameters, vocabulary "
-                f"{trainer.tokenizer.vocab_size}) on {describe_device(device)} x "
+                f"{trainer.model.config.vocab_size}) on {describe_device(device)} x "
                 f"{ctx.world_size}, precision {trainer.precision}, global batch "
                 f"{config.batch_size * config.grad_accum * ctx.world_size} x {config.seq_len}"
                 + (f", resuming at step {trainer.step}" if trainer.step else "")
                 + "\n"
             )
             trainer.add_listener(printer)
-        # SIGTERM (the window's Pause/Stop) is a Ctrl-C: finish the step, save, stop.
-        stop_signals = (signal.SIGINT, signal.SIGTERM)
-        previous = {sig: signal.getsignal(sig) for sig in stop_signals}
-
-        def on_interrupt(signum, frame):
-            if trainer.cancelled:
-                raise KeyboardInterrupt
-            trainer.cancel()
-            sys.stderr.write("\nstopping at the end of this step (Ctrl-C again to abort)\n")
-
-        for sig in stop_signals:
-            signal.signal(sig, on_interrupt)
-        try:
-            result = trainer.run()
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+        result = trainer.run()
         if ctx.is_main:
             lines = [
                 "",
@@ -397,6 +389,8 @@ def _run_train(args: argparse.Namespace, events: JsonlEvents | None) -> int:
             print("\n".join(lines), file=sys.stderr if events is not None else sys.stdout)
         return 130 if result.cancelled else 0
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         shutdown(ctx)
 
 

@@ -27,7 +27,6 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
@@ -35,10 +34,9 @@ from torch.utils._pytree import tree_flatten
 from core.config import ModelConfig
 from core.errors import InputError
 from core.loaded_model import build_model
-from core.training.optim import build_optimizer
+from core.precision import PRECISIONS, autocast
+from core.training import OPTIMIZERS, Losses, build_optimizer, pretraining_loss
 
-PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
-OPTIMIZERS: tuple[str, ...] = ("adamw", "lamb")
 MLM_FRACTION = 0.15  # BERT's masking rate: the MLM head decodes this share of positions
 
 
@@ -62,15 +60,6 @@ def check_settings(
         )
 
 
-def autocast_dtype(precision: str) -> torch.dtype | None:
-    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
-
-
-def _autocast(device: torch.device, precision: str):
-    dtype = autocast_dtype(precision)
-    return nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
-
-
 def masked_count(batch: int, seq: int) -> int:
     """Positions the MLM head decodes in a training step: round(15% of B x T), at least 1."""
     return max(1, round(MLM_FRACTION * batch * seq))
@@ -82,7 +71,8 @@ class SyntheticBatch:
     token_type_ids: torch.Tensor  # (B, T): first half A, second half B
     mlm_positions: torch.Tensor  # (B, T) bool, exactly masked_count(B, T) True
     mlm_labels: torch.Tensor  # (N,)
-    pair_labels: torch.Tensor  # (B,) NSP/SOP labels
+    sentence_labels: torch.Tensor  # (B,) NSP/SOP labels
+    attention_mask: torch.Tensor | None = None  # no padding: every position attends
 
 
 def synthetic_batch(
@@ -106,20 +96,16 @@ def synthetic_batch(
     )
 
 
-def training_loss(model: nn.Module, data: SyntheticBatch):
-    """Forward pass and pre-training loss over the heads the model has (MLM on the masked
-    positions, NSP or SOP); a model with no pre-training head trains on its pooled output or
-    last hidden state so that backward touches every encoder weight."""
-    out = model(
-        data.input_ids, token_type_ids=data.token_type_ids, mlm_positions=data.mlm_positions
-    )
-    loss = 0.0
-    if out.mlm_logits is not None:
-        loss = loss + F.cross_entropy(out.mlm_logits.float(), data.mlm_labels)
-    pair_logits = out.nsp_logits if out.nsp_logits is not None else out.sop_logits
-    if pair_logits is not None:
-        loss = loss + F.cross_entropy(pair_logits.float(), data.pair_labels)
-    if isinstance(loss, float):
+def training_loss(
+    model: nn.Module, data: SyntheticBatch, precision: str = "fp32"
+) -> tuple[object, torch.Tensor]:
+    """Forward pass and the trainer's pre-training loss (``core.training.pretraining_loss``:
+    MLM on the masked positions plus NSP or SOP, each a mean over the batch); a model with no
+    pre-training head trains on its pooled output or last hidden state so that backward
+    touches every encoder weight."""
+    losses: Losses = pretraining_loss(model, data, precision)
+    out, loss = losses.output, losses.loss
+    if loss is None:
         target = out.pooler_output if out.pooler_output is not None else out.last_hidden_state
         loss = target.float().square().mean()
     return out, loss
@@ -250,8 +236,8 @@ def measure_training_memory(
             if track_saved
             else nullcontext()
         )
-        with hooks, _autocast(device, precision):
-            out, loss = training_loss(model, data)
+        with hooks:
+            out, loss = training_loss(model, data, precision)
         loss.backward()
         opt.step()
         del out, loss
@@ -278,7 +264,7 @@ def measure_training_memory(
                 [
                     *model.parameters(),
                     *_state_tensors(opt),
-                    *(getattr(data, f) for f in data.__dataclass_fields__),
+                    *(t for f in data.__dataclass_fields__ if (t := getattr(data, f)) is not None),
                 ]
             )
             tracker = LiveBytes(device)
@@ -326,7 +312,7 @@ def measure_inference_memory(
     data = synthetic_batch(config, batch, seq, device)
 
     def forward() -> None:
-        with torch.no_grad(), _autocast(device, precision):
+        with torch.no_grad(), autocast(device, precision):
             out = model(
                 data.input_ids,
                 token_type_ids=data.token_type_ids,
@@ -409,7 +395,7 @@ def measure_latency(
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             start = time.perf_counter()
-            with torch.no_grad(), _autocast(device, precision):
+            with torch.no_grad(), autocast(device, precision):
                 model(
                     data.input_ids,
                     token_type_ids=data.token_type_ids,

@@ -12,33 +12,39 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from core.config import PRESETS, ModelConfig
 from core.data import DataConfig, PretrainingData, TokenizedCorpus, check_corpus
+from core.device import describe_device
 from core.errors import ConfigError, InputError
-from core.loaded_model import LoadedModel, load_model
+from core.hf_checkpoint import hf_to_engine, load_state, read_weights
+from core.loaded_model import LoadedModel, build_model, load_model
+from core.precision import resolve_precision
 from core.tokenizer import Tokenizer
 from core.tokenizer_train import load_tokenizer_file, train_tokenizer
 from core.training import run_checkpoints as ckpt
+from core.training.config import SAVE_DTYPES, TrainConfig
 from core.training.distributed import DistContext, barrier
+from core.training.listeners import LOG_FILE, CheckpointWriter, FinalExport, JsonlLog
+from core.training.loss import pretraining_loss
 from core.training.trainer import (
     EvalMetrics,
+    Listener,
     ProgressEvent,
-    TrainConfig,
     Trainer,
     evaluate,
-    resolve_precision,
+    seed_everything,
 )
 
 log = logging.getLogger(__name__)
 
 PathList = Sequence[str | os.PathLike]
-Listener = Callable[[ProgressEvent], None]
 
 
 class _Phases:
@@ -110,7 +116,6 @@ def prepare_data(
     """
     ctx = ctx or DistContext()
     phases = _Phases(on_progress, config.steps)
-    config.validate()
     corpus = check_corpus(corpus, "corpus")
     eval_corpus = check_corpus(eval_corpus, "evaluation corpus") if eval_corpus else None
     max_length = config.max_positions or PRESETS[config.preset].max_position_embeddings
@@ -225,6 +230,63 @@ def evaluate_model(
     )
 
 
+def build_pretraining_model(
+    config: TrainConfig,
+    model_config: ModelConfig,
+    weights_from: str | os.PathLike | None = None,
+) -> nn.Module:
+    """A freshly initialised model (seeded by ``config.seed``), with the weights of a
+    Hugging Face-format folder (a checkpoint to resume, or ``--init-from``) when given."""
+    seed_everything(config.seed)
+    model = build_model(model_config)
+    model.init_weights()
+    if weights_from is not None:
+        weights = hf_to_engine(read_weights(weights_from), model_config)
+        load_state(model, weights, str(weights_from))
+    return model
+
+
+def attach_run_folder(
+    trainer: Trainer,
+    out: Path,
+    model_config: ModelConfig,
+    tokenizer: Tokenizer,
+    data_config: DataConfig,
+) -> None:
+    """The listeners that write ``out``: checkpoints (every rank takes part), and on rank 0
+    the export ``final/`` and ``train_log.jsonl``, in that order."""
+    config, ctx = trainer.config, trainer.ctx
+    args = {"train": config.to_dict(), "data": asdict(data_config), "world_size": ctx.world_size}
+    trainer.add_listener(
+        CheckpointWriter(
+            out,
+            trainer.state_dict,
+            trainer.model,
+            model_config,
+            tokenizer,
+            args,
+            config.keep_checkpoints,
+            ctx,
+        )
+    )
+    if not ctx.is_main:
+        return
+    summary = {
+        "arch": config.arch,
+        "preset": config.preset,
+        "device": describe_device(trainer.device),
+        "precision": trainer.precision,
+        "world_size": ctx.world_size,
+        "train": config.to_dict(),
+    }
+    trainer.add_listener(
+        FinalExport(
+            out, trainer.model, model_config, tokenizer, summary, SAVE_DTYPES[config.save_dtype]
+        )
+    )
+    trainer.add_listener(JsonlLog(out / LOG_FILE, trainer.step))
+
+
 def prepare_training(
     config: TrainConfig,
     corpus: PathList,
@@ -236,7 +298,8 @@ def prepare_training(
     device: torch.device | None = None,
     on_progress: Listener | None = None,
 ) -> Trainer:
-    """A :class:`Trainer` for ``config`` on the given files (resuming when asked).
+    """A :class:`Trainer` for ``config`` on the given files (resuming when asked), with the
+    listeners that write ``out_dir`` attached (none without one).
 
     ``on_progress`` receives the "prepare" events of set-up (listeners added to the trainer
     afterwards see only the run's own events)."""
@@ -258,15 +321,29 @@ def prepare_training(
         if resume_from is not None
         else f"building the model ({config.preset})"
     )
+    model_config = config.model_config(data.tokenizer)
+    state = None
+    if resume_from is not None:
+        state = ckpt.load_trainer_state(resume_from)
+        if int(state["step"]) > config.steps:
+            raise InputError(
+                f"{resume_from} is at step {state['step']}, past the {config.steps} steps asked"
+            )
+    # Continued pretraining (--init-from, e.g. BERT's second phase at a longer --seq-len):
+    # the weights carry over; optimizer, schedule and data start afresh.
+    model = build_pretraining_model(config, model_config, resume_from or config.init_from)
     trainer = Trainer(
-        config,
-        data.tokenizer,
+        model,
         data.train,
+        config,
+        pretraining_loss,
         data.eval,
-        out,
         device=device,
         ctx=ctx,
-        resume_from=resume_from,
+        state=state,
     )
+    trainer.last_checkpoint = resume_from
+    if out is not None:
+        attach_run_folder(trainer, out, model_config, data.tokenizer, data.train.config)
     phases.end(f"built {config.preset} on {trainer.device}")
     return trainer

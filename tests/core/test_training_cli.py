@@ -122,6 +122,11 @@ def test_progress_lines_and_albert_run(corpus, tmp_path, capsys):
     assert main(args) == 0
     captured = capsys.readouterr()
     assert "training albert-mini" in captured.err
+    # Set-up is not silent: one line per phase, with its duration.
+    assert "training the tokenizer (vocabulary 80)" in captured.err
+    assert __import__("re").search(
+        r"tokenized train\.txt: [\d,]+ tokens, 12 documents", captured.err
+    )
     assert "step 2/2 [" in captured.err and "tok/s" in captured.err
     assert "SOP accuracy" in captured.out  # held out from the corpus itself by default
 

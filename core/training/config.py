@@ -1,0 +1,145 @@
+"""The settings of a pretraining run: one frozen :class:`TrainConfig`, checked where it is
+made, saved with every checkpoint and read back on ``--resume``."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+from core.config import PRESETS, ModelConfig, preset
+from core.errors import InputError
+from core.precision import PRECISION_CHOICES
+from core.tokenizer import Tokenizer
+from core.training.optim import OPTIMIZERS
+
+# Weights of the final export: name -> dtype (None: keep float32).
+SAVE_DTYPES = {"float32": None, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a run; saved with every checkpoint (``training_args.json``).
+
+    Checked once, when it is made (a bad value raises :class:`InputError` naming the setting),
+    and immutable afterwards: derive a changed copy with ``dataclasses.replace``, which checks
+    the copy again. ``config_overrides`` is copied on construction; do not mutate it.
+    """
+
+    arch: str = "bert"  # "bert" (MLM + NSP) or "albert" (MLM + SOP)
+    preset: str = "bert-mini"  # a core.config preset of that family
+    steps: int = 1000  # optimizer steps
+    batch_size: int = 32  # sequences per micro-batch per process
+    grad_accum: int = 1  # micro-batches per optimizer step
+    seq_len: int = 128  # longest sequence, specials included
+    lr: float = 5e-4  # peak learning rate
+    warmup: int | None = None  # warm-up steps; None: 5% of steps
+    optimizer: str = "adamw"  # "adamw" or "lamb"
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0  # gradient clipping (0 turns it off)
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    adam_eps: float = 1e-6
+    device: str | None = None  # None/"auto": CUDA > MPS > CPU
+    precision: str = "auto"  # "auto", "fp32", "bf16" or "fp16"
+    seed: int = 0
+    eval_every: int = 0  # steps between evaluations (0: only at the end)
+    eval_examples: int | None = 1000  # cap on held-out sequences per evaluation
+    eval_batch_size: int | None = None  # None: batch_size
+    save_every: int = 0  # steps between checkpoints (0: only at the end)
+    keep_checkpoints: int = 2  # newest checkpoints kept on disk
+    vocab_size: int = 8000  # when the tokenizer is trained from the corpus
+    max_positions: int | None = None  # override the preset's max_position_embeddings
+    save_dtype: str = "float32"  # weights of the final export: float32, float16, bfloat16
+    heldout_every: int = 50  # without an eval corpus, every N-th document is held out (0: none)
+    init_from: str | None = None  # start from this model folder's weights (new optimizer/schedule)
+    config_overrides: dict = field(default_factory=dict)  # other ModelConfig fields
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "adam_betas", tuple(self.adam_betas))
+        object.__setattr__(self, "config_overrides", dict(self.config_overrides))
+        self._validate()
+
+    @property
+    def warmup_steps(self) -> int:
+        return round(0.05 * self.steps) if self.warmup is None else self.warmup
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def _validate(self) -> None:
+        """Raise :class:`InputError` for the first bad setting (called by ``__post_init__``)."""
+        if self.arch not in ("bert", "albert"):
+            raise InputError(f"unknown architecture {self.arch!r}; choose bert or albert")
+        if self.preset not in PRESETS:
+            raise InputError(f"unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
+        if PRESETS[self.preset].model_type != self.arch:
+            raise InputError(
+                f"preset {self.preset!r} belongs to {PRESETS[self.preset].model_type}, "
+                f"not {self.arch}; choose one of "
+                + ", ".join(n for n, c in PRESETS.items() if c.model_type == self.arch)
+            )
+        for name in ("steps", "batch_size", "grad_accum"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise InputError(
+                    f"{name.replace('_', ' ')} must be a positive integer, got {value!r}"
+                )
+        if not isinstance(self.seq_len, int) or self.seq_len < 8:
+            raise InputError(f"sequence length must be an integer >= 8, got {self.seq_len!r}")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise InputError(f"learning rate must be > 0, got {self.lr!r}")
+        if self.warmup is not None and not 0 <= self.warmup < self.steps:
+            raise InputError(f"warm-up must be in [0, steps={self.steps}), got {self.warmup}")
+        if self.optimizer not in OPTIMIZERS:
+            raise InputError(f"unknown optimizer {self.optimizer!r}; choose adamw or lamb")
+        if self.precision not in PRECISION_CHOICES:
+            raise InputError(
+                f"unknown precision {self.precision!r}; choose {', '.join(PRECISION_CHOICES)}"
+            )
+        if self.save_dtype not in SAVE_DTYPES:
+            raise InputError(
+                f"unknown save dtype {self.save_dtype!r}; choose {', '.join(SAVE_DTYPES)}"
+            )
+        for name in ("eval_every", "save_every", "keep_checkpoints"):
+            if getattr(self, name) < 0:
+                raise InputError(f"{name.replace('_', ' ')} must be >= 0")
+        if self.max_grad_norm < 0 or self.weight_decay < 0:
+            raise InputError("max grad norm and weight decay must be >= 0")
+        if self.max_positions is not None and self.max_positions < 1:
+            raise InputError(f"max positions must be >= 1, got {self.max_positions}")
+        positions = self.max_positions or PRESETS[self.preset].max_position_embeddings
+        if self.seq_len > positions:
+            raise InputError(
+                f"sequence length {self.seq_len} is longer than the model's {positions} "
+                "positions (max_position_embeddings); use a shorter --seq-len"
+            )
+        if self.heldout_every < 0:
+            raise InputError("heldout_every must be >= 0")
+
+    def model_config(self, tokenizer: Tokenizer) -> ModelConfig:
+        """The preset sized to the tokenizer; raises if the sequence cannot fit its positions."""
+        changes = dict(self.config_overrides)
+        # The vocabulary is the tokenizer's, unless a larger one is asked for (e.g. padded).
+        changes.setdefault("vocab_size", tokenizer.vocab_size)
+        if changes["vocab_size"] < tokenizer.vocab_size:
+            raise InputError(
+                f"vocab_size {changes['vocab_size']} is smaller than the tokenizer's "
+                f"{tokenizer.vocab_size} tokens"
+            )
+        changes["pad_token_id"] = tokenizer.token_id("pad")
+        if self.max_positions is not None:
+            changes["max_position_embeddings"] = self.max_positions
+        config = preset(self.preset, **changes)
+        if self.seq_len > config.max_position_embeddings:
+            raise InputError(
+                f"sequence length {self.seq_len} is longer than the model's "
+                f"{config.max_position_embeddings} positions (max_position_embeddings)"
+            )
+        return config
