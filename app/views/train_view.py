@@ -265,12 +265,16 @@ class TrainView(QWidget):
         files = self.form.corpus_files()
         self.form.show_corpus_figures("checking the corpus\u2026")
         self.figures = None
+        def stale() -> bool:
+            return generation != self._check_generation
+
+        # newest wins for results and errors alike (the files changed since: check again)
         self.state.engine.submit(
             train_calls.check_corpus,
             files,
-            on_done=self._on_corpus_checked,
-            on_error=self._on_corpus_failed,
-            is_stale=lambda: generation != self._check_generation,
+            on_done=lambda figures: None if stale() else self._on_corpus_checked(figures),
+            on_error=lambda message: None if stale() else self._on_corpus_failed(message),
+            is_stale=stale,
         )
 
     def _on_corpus_checked(self, figures: train_calls.CorpusFigures) -> None:

@@ -198,8 +198,8 @@ def test_train_both_curves_are_the_logs_numbers_and_checkpoints_become_models(
     assert view.run_rows()[0][:3] == (albert.name, "done", "6/6")
     # a checkpoint probes (the sidebar click loads it on the engine thread)
     key = str((bert.out / "checkpoint-0000003").resolve())
-    bundle = select_model(qtbot, window, key)
-    assert bundle.key == key
+    analysis = select_model(qtbot, window, key)
+    assert window.state.analysis_key == key and window.state.analysis is analysis
     assert window.state.current.name == f"{bert.name} @ step 3"
     assert window.state.current.summary.family == "bert"
     # and from the Train tab's own list: two clicks to watch the attention of another one
@@ -211,7 +211,8 @@ def test_train_both_curves_are_the_logs_numbers_and_checkpoints_become_models(
     view.checkpoints.setCurrentItem(item)
     with qtbot.waitSignal(window.state.probed, timeout=RUN_MS) as blocker:
         view.probe_button.click()
-    assert blocker.args[0].key == str((albert.out / "final").resolve())
+    assert window.state.analysis_key == str((albert.out / "final").resolve())
+    assert window.state.analysis is blocker.args[0]
     assert window.tabs.currentWidget() is window.probe
     # two picked checkpoints go to the Compare tab (the window shows the button when it has one)
     assert view.compare_button.isHidden()
