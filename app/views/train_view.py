@@ -265,6 +265,7 @@ class TrainView(QWidget):
         files = self.form.corpus_files()
         self.form.show_corpus_figures("checking the corpus\u2026")
         self.figures = None
+
         def stale() -> bool:
             return generation != self._check_generation
 
