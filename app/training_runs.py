@@ -861,6 +861,16 @@ class TrainSession(QObject):
         record.message = message
         record.pid = None
         self.history.save()
+        if (
+            self.paused
+            and not self.queue
+            and not any(
+                r.status == "paused"
+                or (r is not record and r.name in self.runners and self.runners[r.name].running)
+                for r in self.records
+            )
+        ):
+            self.paused = False  # nothing left to resume (e.g. paused during set-up)
         self.run_ended.emit(record, outcome, message)
         if not (self.paused or self.stopping or self.detaching):
             self._next()

@@ -511,7 +511,7 @@ class TrainView(QWidget):
                 "stopped": "stopped (checkpoint saved)",
                 "new": "not started",
             }.get(outcome, outcome)
-            self.status.setText(f"{record.name}: {what}")
+            self.status.setText(f"{record.name}: {message or what}")
             self.status.setStyleSheet("")
             if outcome == "done":
                 self.progress.setRange(0, 1)

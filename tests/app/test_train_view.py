@@ -435,3 +435,21 @@ def check_reattach_and_stop(qtbot, make_window, settings, record, saved, at_clos
     n = len(x)
     assert_array_equal(x, [e["tokens_seen"] for e in events[:n]])
     assert_array_equal(y, [e["losses"]["mlm"] for e in events[:n]])
+
+
+def test_pause_during_set_up_stops_the_run_with_nothing_to_resume(qtbot, window, tmp_path, corpus):
+    view = window.train
+    configure(window, corpus, tmp_path / "runs")
+    record = start_run(qtbot, view)
+    assert view.series[record.name].n_steps == 0  # still setting up (no step reported yet)
+    view.pause_button.click()
+    _, outcome, message = wait_ended(qtbot, view)
+    if outcome == "paused":  # the first step beat the signal: a checkpoint was saved
+        assert record.steps_done >= 1 and record.resumable
+        return
+    assert (outcome, message) == (
+        "stopped",
+        "stopped during set-up, before the first step: nothing saved",
+    )
+    assert view.status.text() == f"{record.name}: {message}"
+    assert not record.resumable and view.start_button.isEnabled()
