@@ -453,3 +453,19 @@ def test_pause_during_set_up_stops_the_run_with_nothing_to_resume(qtbot, window,
     )
     assert view.status.text() == f"{record.name}: {message}"
     assert not record.resumable and view.start_button.isEnabled()
+
+
+@pytest.mark.slow
+def test_both_at_the_same_time_runs_two_trainers_sharing_the_cores(qtbot, window, tmp_path, corpus):
+    view = window.train
+    configure(window, corpus, tmp_path / "runs", family="parallel", steps=4, every=2)
+    order = []
+    view.run_started.connect(lambda r: order.append(("started", r.arch)))
+    view.run_ended.connect(lambda r, outcome, _m: order.append((outcome, r.arch)))
+    view.start_button.click()
+    qtbot.waitUntil(lambda: len(order) == 4, timeout=RUN_MS)
+    assert order[:2] == [("started", "bert"), ("started", "albert")]  # before either ended
+    assert sorted(order[2:]) == [("done", "albert"), ("done", "bert")]
+    for record in view.session.records:
+        assert record.settings["threads"] == max(1, ((os.cpu_count() or 2) - 1) // 2)
+        assert_curves_match_log(view, record)
