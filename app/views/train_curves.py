@@ -74,8 +74,6 @@ class TrainCurves(QWidget):
             plot.showGrid(x=True, y=True, alpha=0.2)
             plot.setClipToView(True)
             plot.setDownsampling(auto=True, mode="peak")
-            if key == "perplexity":
-                plot.setLogMode(y=True)
             self.plots[key] = plot
         self.columns = 0
         self._arrange(COLUMNS)
