@@ -472,9 +472,8 @@ class TrainView(QWidget):
                 self.progress.setValue(round(1000 * float(fraction)))
             self.progress.setFormat(f"{record.name}: {message}")
         elif kind == "step":
-            training = f"{record.name}: training"
-            if self.status.text() != training and not self.status.styleSheet():
-                self.status.setText(training)
+            if self.status.text() == f"{record.name}: starting\u2026":
+                self.status.setText(f"{record.name}: training")
             total = int(event.get("total_steps") or 1)
             step = int(event.get("step") or 0)
             self.progress.setRange(0, total)

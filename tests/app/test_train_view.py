@@ -23,6 +23,21 @@ from tests.core.training_text import write_corpus
 RUN_MS = 240_000  # a whole tiny run on a busy 2-core machine, generously
 
 
+@pytest.fixture(autouse=True)
+def _no_prompt_at_teardown(make_window):
+    """A test that failed mid-run must not leave the close prompt waiting at teardown: the
+    windows (closed after this fixture's teardown) stop their runs without asking."""
+    yield
+    from PySide6.QtWidgets import QApplication
+
+    from app.views.train_view import TrainView
+
+    for widget in QApplication.topLevelWidgets():
+        train = getattr(widget, "train", None)
+        if isinstance(train, TrainView):
+            train.unattended_close = "stop"
+
+
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("train-corpus")
