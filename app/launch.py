@@ -51,11 +51,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--tab",
-        choices=("probe", "compare", "cost", "calculator"),
+        choices=("probe", "compare", "cost", "calculator", "train"),
         help="open on this tab (cost and calculator are pages of the Compare tab)",
     )
     parser.add_argument(
         "--screenshot", type=Path, help="save a PNG of the screen after the first probe"
+    )
+    parser.add_argument(
+        "--train",
+        choices=("bert", "albert", "both"),
+        help="start a run in the Train tab (its form's defaults; with --steps)",
+    )
+    parser.add_argument("--steps", type=int, help="steps of the --train run")
+    parser.add_argument(
+        "--screenshot-at",
+        type=float,
+        metavar="FRACTION",
+        help="with --train: take the screenshot once the last run is this far (0-1; default: "
+        "when every run ended)",
     )
     parser.add_argument(
         "--quit-after",
@@ -139,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
 
         pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
         window.probe.build_plots()  # the window arranges its panels around them
-        if args.tab and args.tab != "probe":
+        if args.tab in ("compare", "cost", "calculator"):
             window.tabs.setCurrentWidget(window.compare)
             pages = {"compare": 0, "cost": 1, "calculator": 2}
             window.compare.pages.setCurrentIndex(pages[args.tab])
@@ -158,7 +171,11 @@ def main(argv: list[str] | None = None) -> int:
 
         window.state.probed.connect(report_probed)
 
-    if args.screenshot or args.token is not None or args.layer or args.mask_token is not None:
+    if args.tab == "train" or args.train:
+        window.tabs.setCurrentWidget(window.train)
+    if args.train:
+        _script_training(window, args)
+    elif args.screenshot or args.token is not None or args.layer or args.mask_token is not None:
         _script_first_probe(window, args)
 
     # Python runs signal handlers between bytecodes, possibly in the middle of a paint; the
@@ -172,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     def check_stop() -> None:
         if stop["requested"]:
             stop["requested"] = False
+            window.train.unattended_close = "stop"  # runs save a checkpoint; nobody to ask
             window.close()
 
     signal.signal(signal.SIGTERM, request_stop)
@@ -182,28 +200,89 @@ def main(argv: list[str] | None = None) -> int:
 
     quit_after = args.quit_after or int(os.environ.get("BERTSCOPE_QUIT_AFTER_MS", "0") or 0)
     if quit_after > 0:
-        QTimer.singleShot(quit_after, window.close)
+
+        def quit_now() -> None:
+            window.train.unattended_close = "stop"  # a scripted run: nobody to ask
+            window.close()
+
+        QTimer.singleShot(quit_after, quit_now)
     status = app.exec()
     heartbeat.stop()
     return int(status)
 
 
+def _shoot(window, path: Path) -> None:
+    """Save a PNG of the screen (or of the window where the platform cannot grab it)."""
+    from PySide6.QtGui import QGuiApplication
+
+    screen = window.screen() or QGuiApplication.primaryScreen()
+    pixmap = screen.grabWindow(0)
+    if pixmap.isNull() or pixmap.width() < 10:
+        pixmap = window.grab()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixmap.save(str(path), "PNG")
+    sys.stdout.write(f"screenshot {path} {pixmap.width()}x{pixmap.height()}\n")
+    sys.stdout.flush()
+
+
+def _script_training(window, args: argparse.Namespace) -> None:
+    """``--train``: start a run from the Train tab's form, and with ``--screenshot`` save the
+    screen when the last run reaches ``--screenshot-at`` (or when every run ended), then close
+    (a run still going is stopped: it saves a checkpoint)."""
+    from PySide6.QtCore import QTimer
+
+    train = window.train
+    form = train.form
+    form.family.setCurrentIndex(form.family.findData(args.train))
+    if args.steps:
+        form.steps.setValue(args.steps)
+    QTimer.singleShot(0, train.start)
+    if not args.screenshot:
+        return
+    wanted = len(form.families)
+    done = {"shot": False}
+
+    def shoot() -> None:
+        if done["shot"]:
+            return
+        done["shot"] = True
+        _shoot(window, args.screenshot)
+        window.train.unattended_close = "stop"
+        window.close()
+
+    def on_event(record, event: dict) -> None:
+        if args.screenshot_at is None or event.get("kind") != "step":
+            return
+        started = [r for s in train.sessions for r in s.records if r.status != "new"]
+        total = event.get("total_steps") or 1
+        if len(started) == wanted and event["step"] / total >= args.screenshot_at:
+            QTimer.singleShot(1000, shoot)
+
+    def on_ended(_record, _outcome: str, _message: str) -> None:
+        if not train.running and not any(
+            r.status == "new" for s in train.sessions for r in s.records
+        ):
+            QTimer.singleShot(1000, shoot)
+
+    connected: set[int] = set()
+
+    def on_started(_record) -> None:
+        if id(train.session) not in connected:
+            connected.add(id(train.session))
+            train.session.event_received.connect(on_event)
+
+    train.run_started.connect(on_started)
+    train.run_ended.connect(on_ended)
+
+
 def _script_first_probe(window, args: argparse.Namespace) -> None:
     """After the first probe: select token/layer/head, mask a token, then save a screenshot."""
     from PySide6.QtCore import QTimer
-    from PySide6.QtGui import QGuiApplication
 
     done = {"probed": False}
 
     def shoot() -> None:
-        screen = window.screen() or QGuiApplication.primaryScreen()
-        pixmap = screen.grabWindow(0)
-        if pixmap.isNull() or pixmap.width() < 10:
-            pixmap = window.grab()
-        args.screenshot.parent.mkdir(parents=True, exist_ok=True)
-        pixmap.save(str(args.screenshot), "PNG")
-        sys.stdout.write(f"screenshot {args.screenshot} {pixmap.width()}x{pixmap.height()}\n")
-        sys.stdout.flush()
+        _shoot(window, args.screenshot)
         window.close()
 
     def on_probed(_bundle) -> None:
@@ -224,7 +303,7 @@ def _script_first_probe(window, args: argparse.Namespace) -> None:
             probe.strip.select(args.token)
         if args.mask_token is not None:
             window.state.request_mask(args.mask_token)
-        if args.screenshot and args.tab and args.tab != "probe":
+        if args.screenshot and args.tab in ("compare", "cost", "calculator"):
             compare = window.compare
             if compare.session.bundle is not None:
                 QTimer.singleShot(1500, shoot)

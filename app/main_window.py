@@ -44,6 +44,7 @@ from app.views.compare_view import CompareView
 from app.views.model_card import ModelCard
 from app.views.model_manager import ModelManager
 from app.views.probe_view import DEFAULT_SENTENCE, ProbeView
+from app.views.train_view import TrainView, train_history_path
 
 if TYPE_CHECKING:  # pragma: no cover
     from core.analysis.summary import ProbeAnalysis
@@ -127,6 +128,11 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.probe, "Probe")
         self.compare = CompareView(self.state)  # its plots are built when first shown
         self.tabs.addTab(self.compare, "Compare")
+        self.train = TrainView(self.state, history_path=train_history_path(settings))
+        self.tabs.addTab(self.train, "Train")
+        self.train.probe_requested.connect(lambda _key: self.tabs.setCurrentWidget(self.probe))
+        self.train.enable_compare()
+        self.train.compare_requested.connect(self._on_compare_requested)
         self.setCentralWidget(self.tabs)
 
         self.manager = ModelManager(self.state)
@@ -763,7 +769,15 @@ class MainWindow(QMainWindow):
         self.settings.setValue("theme", self.theme_name)
         self.settings.sync()
 
+    def _on_compare_requested(self, key_a: str, key_b: str) -> None:
+        """The Train tab's Compare: two checkpoints (or a checkpoint and the current model)."""
+        self.compare.set_models(key_a, key_b)
+        self.tabs.setCurrentWidget(self.compare)
+
     def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.train.confirm_close():  # a run in progress: stop, background or cancel
+            event.ignore()
+            return
         self.save_settings()
         self.memory_timer.stop()
         self.state.shutdown()

@@ -42,6 +42,7 @@ class ModelEntry:
     loaded: Any = None  # core.loaded_model.LoadedModel once loaded
     summary: engine_calls.ModelRow | None = None
     loading: bool = False
+    named: bool = False  # keeps its given name once loaded (a training run's checkpoint)
 
     @property
     def is_loaded(self) -> bool:
@@ -246,7 +247,8 @@ class AppState(QObject):
             self.entries[key] = entry
         entry.loaded, entry.summary, entry.loading = loaded, summary, False
         entry.family = summary.family
-        entry.name = summary.name
+        if not entry.named:
+            entry.name = summary.name
         self.models_changed.emit()
         self.loaded.emit(entry.key)
         if select or self.current_key == entry.key:
@@ -261,6 +263,21 @@ class AppState(QObject):
             entry.loading = False
             self.models_changed.emit()
         self.load_failed.emit(source, message)
+
+    def add_folder(self, path: str | Path, name: str, select: bool = False) -> str:
+        """List a model folder without loading it (a training run's checkpoint, named e.g.
+        "albert-run @ step 500"): it loads when picked, and a folder deleted since fails to
+        load with the engine's one-line message. Returns its key."""
+        folder = Path(path)
+        key = str(folder.resolve())
+        if key not in self.entries:
+            self.entries[key] = ModelEntry(
+                key=key, name=name, family=_read_family(folder), path=folder, named=True
+            )
+            self.models_changed.emit()
+        if select:
+            self.select(key)
+        return key
 
     def add_model(
         self,

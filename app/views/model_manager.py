@@ -48,6 +48,7 @@ class ModelManager(QWidget):
         self.tree.setHeaderLabels(["model", "family", "params", "device"])
         self.tree.setRootIsDecorated(False)
         self.tree.setAlternatingRowColors(True)
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # "bert-mini-…@ step 300"
         header = self.tree.header()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for col in (1, 2, 3):

@@ -270,3 +270,16 @@ def test_no_model_probe_message_and_unloaded_view_clears(qtbot, window):
     with qtbot.waitSignal(window.state.probe_failed, timeout=WAIT_MS) as blocker:
         window.state.request_probe(TEXT)
     assert blocker.args[0].startswith("no model loaded")
+
+
+def test_the_train_tabs_compare_opens_those_two_models_in_the_compare_tab(
+    qtbot, window, extra_bert
+):
+    """Checkpoints listed by a run go to the Compare tab with one click (Train → Compare)."""
+    start_and_wait(qtbot, window)
+    key = window.state.add_folder(extra_bert, "bert-run @ step 3")
+    other = next(k for k in window.state.entries if k != key)
+    assert not window.train.compare_button.isHidden()
+    window.train.compare_requested.emit(key, other)
+    assert window.tabs.currentWidget() is window.compare
+    assert (window.compare.session.key_a, window.compare.session.key_b) == (key, other)

@@ -1,0 +1,175 @@
+"""Live training curves: losses, held-out scores, learning rate, gradient norm, throughput.
+
+As pyqtgraph's ``examples/PlotSpeedTest.py``: one ``PlotDataItem`` per run and series,
+``setData`` with the whole (growing) array, ``setClipToView(True)`` and automatic
+downsampling, so a long run redraws no slower than a short one. Every plot's x axis is tokens
+seen, so BERT and ALBERT trained on the same token budget share the axes; the key above
+the plots names the runs in their colours. The numbers plotted are exactly the trainer's events (:class:`RunSeries`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from app.training_runs import RunSeries
+from app.widgets.plot_canvas import PlotCanvas
+
+# (key, title, source): "step" series per optimizer step, "eval" per held-out evaluation
+PLOTS = (
+    ("mlm", "MLM loss", "step"),
+    ("sentence", "NSP/SOP loss", "step"),
+    ("mlm_accuracy", "held-out MLM acc.", "eval"),
+    ("perplexity", "held-out perplexity", "eval"),
+    ("lr", "learning rate", "step"),
+    ("grad_norm", "gradient norm", "step"),
+    ("tokens_per_s", "tokens / s", "step"),
+    ("sentence_accuracy", "held-out NSP/SOP acc.", "eval"),
+)
+COLUMNS = 4
+MIN_PLOT_WIDTH = 180  # pixels: below this per column, the grid uses fewer columns
+# Colour per family (BERT blue, ALBERT orange) and further runs after them.
+COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+
+
+class TokenAxis(pg.AxisItem):
+    """Tokens seen as 40k, 1.2M: short labels that never run into each other."""
+
+    def tickStrings(self, values, scale, spacing):
+        out = []
+        for v in values:
+            v = v * scale
+            if abs(v) >= 1e6:
+                out.append(f"{v / 1e6:g}M")
+            elif abs(v) >= 1e3:
+                out.append(f"{v / 1e3:g}k")
+            else:
+                out.append(f"{v:g}")
+        return out
+
+
+class TrainCurves(QWidget):
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.canvas = PlotCanvas()
+        # a key above the plots instead of a legend that would sit on the curves
+        self.key = QLabel("")
+        self.key.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.key.setTextFormat(Qt.TextFormat.RichText)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.key)
+        layout.addWidget(self.canvas, 1)
+        self.plots: dict[str, pg.PlotItem] = {}
+        self.items: dict[tuple[str, str], pg.PlotDataItem] = {}  # (run, key) -> curve
+        self.series: dict[str, RunSeries] = {}
+        self.colors: dict[str, str] = {}
+        for key, title, _source in PLOTS:
+            plot = pg.PlotItem(axisItems={"bottom": TokenAxis("bottom")})
+            plot.setTitle(title, size="8pt")
+            plot.setMinimumWidth(140)
+            plot.showGrid(x=True, y=True, alpha=0.2)
+            plot.setClipToView(True)
+            plot.setDownsampling(auto=True, mode="peak")
+            self.plots[key] = plot
+        self.columns = 0
+        self._arrange(COLUMNS)
+        self.canvas.apply_palette()
+
+    def _arrange(self, columns: int) -> None:
+        """Lay the plots out in ``columns`` columns (fewer in a narrow window)."""
+        if columns == self.columns:
+            return
+        old = self.canvas.ci
+        for plot in self.plots.values():
+            if plot.scene() is not None:
+                old.removeItem(plot)
+        # a fresh grid: a QGraphicsGridLayout keeps the spacing of columns it no longer uses
+        layout = pg.GraphicsLayout()
+        layout.setContentsMargins(4, 4, 4, 4)
+        self.canvas.setCentralItem(layout)
+        self.canvas.ci = layout
+        for i, plot in enumerate(self.plots.values()):
+            layout.addItem(plot, row=i // columns, col=i % columns)
+        self.columns = columns
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._arrange(max(2, min(COLUMNS, self.width() // MIN_PLOT_WIDTH)))
+
+    def _update_key(self) -> None:
+        runs = [
+            f'<span style="color:{self.colors[run]}">\u2501\u2501</span> {run}'
+            for run in self.series
+        ]
+        self.key.setText("&nbsp;&nbsp;&nbsp;".join([*runs, "<i>x: tokens seen</i>"]))
+
+    def color_for(self, run: str, family: str | None = None) -> str:
+        if run not in self.colors:
+            used = set(self.colors.values())
+            preferred = {"bert": COLORS[0], "albert": COLORS[1]}.get(family or "")
+            free = [c for c in COLORS if c not in used]
+            if preferred in free:
+                self.colors[run] = preferred
+            else:
+                self.colors[run] = free[0] if free else COLORS[len(self.colors) % len(COLORS)]
+        return self.colors[run]
+
+    def show_run(self, run: str, series: RunSeries, family: str | None = None) -> None:
+        """Plot (or redraw) ``series`` under the name ``run``."""
+        self.series[run] = series
+        color = self.color_for(run, family)
+        for key, _title, source in PLOTS:
+            item = self.items.get((run, key))
+            if item is None:
+                style = {"pen": pg.mkPen(color, width=1.5)}
+                if source == "eval":
+                    style.update(symbol="o", symbolSize=6, symbolBrush=color, symbolPen=None)
+                item = self.plots[key].plot(**style)
+                self.items[(run, key)] = item
+            self.update_item(run, key, source)
+        self._update_key()
+
+    def update_run(self, run: str) -> None:
+        """Redraw ``run``'s curves after its series grew."""
+        for key, _title, source in PLOTS:
+            if (run, key) in self.items:
+                self.update_item(run, key, source)
+
+    def update_item(self, run: str, key: str, source: str) -> None:
+        series = self.series[run]
+        data = series.evals if source == "eval" else series.steps
+        x = np.asarray(data["tokens"], dtype=np.float64)
+        y = np.asarray(data[key], dtype=np.float64)
+        finite = np.isfinite(y)
+        if key == "perplexity":
+            finite &= y > 0
+        self.items[(run, key)].setData(x[finite], y[finite])
+
+    def remove_run(self, run: str) -> None:
+        for key, _title, _source in PLOTS:
+            item = self.items.pop((run, key), None)
+            if item is not None:
+                self.plots[key].removeItem(item)
+        self.series.pop(run, None)
+        self.colors.pop(run, None)
+        self._update_key()
+
+    def runs(self) -> list[str]:
+        return list(self.series)
+
+    def curve(self, run: str, key: str) -> tuple[np.ndarray, np.ndarray]:
+        """The (x, y) arrays on screen for one run and series."""
+        item = self.items[(run, key)]
+        x, y = item.xData, item.yData  # what was set, before clipping to the view
+        return (
+            np.asarray(x if x is not None else [], dtype=np.float64),
+            np.asarray(y if y is not None else [], dtype=np.float64),
+        )
+
+    def legend_names(self) -> list[str]:
+        """The runs the key names, in its order (each in its curves' colour)."""
+        return list(self.series)
