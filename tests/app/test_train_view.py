@@ -229,9 +229,7 @@ def test_train_both_curves_are_the_logs_numbers_and_checkpoints_become_models(
     assert window.state.analysis_key == str((albert.out / "final").resolve())
     assert window.state.analysis is blocker.args[0]
     assert window.tabs.currentWidget() is window.probe
-    # two picked checkpoints go to the Compare tab (the window shows the button when it has one)
-    assert view.compare_button.isHidden()
-    view.enable_compare()
+    # two picked checkpoints go to the Compare tab (the window has one, so the button shows)
     assert not view.compare_button.isHidden()
     view.checkpoints.clearSelection()
     view.checkpoints.item(0).setSelected(True)
@@ -242,6 +240,8 @@ def test_train_both_curves_are_the_logs_numbers_and_checkpoints_become_models(
         str((bert.out / "checkpoint-0000003").resolve()),
         str((albert.out / "checkpoint-0000003").resolve()),
     ]
+    assert window.tabs.currentWidget() is window.compare
+    assert [window.compare.session.key_a, window.compare.session.key_b] == blocker.args
     # a listed checkpoint whose folder was deleted since fails to load with a clear message
     gone = albert.out / "checkpoint-0000003"
     shutil.rmtree(gone)
