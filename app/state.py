@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
+CALCULATOR_KEY = "calculator:"  # models the Compare tab's calculator built (Add to models)
 NO_MODEL = "no model loaded: pick one in the Models list or open a model folder (Ctrl+O)"
 
 

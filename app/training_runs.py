@@ -44,6 +44,7 @@ DEFAULT_CORPUS = CORPUS_DIR / "train.txt"
 DEFAULT_HELDOUT = CORPUS_DIR / "heldout.txt"
 EVENTS_FILE = "events.jsonl"  # stdout of a run started in the background
 STDERR_FILE = "train.log"  # stderr of a run started in the background
+MODEL_CONFIG_FILE = "model_config.json"  # the calculator's sizes, passed as --config
 TRAIN_LOG = "train_log.jsonl"  # the trainer's own log (step/eval/checkpoint/done events)
 LOG_LINES = 200  # stderr lines kept for the view
 TERMINAL = ("done", "cancelled", "error")
@@ -82,6 +83,7 @@ class TrainSettings:
     keep_checkpoints: int = 0  # 0 keeps every checkpoint (each is listed as a model)
     vocab_size: int = 8000
     threads: int = 0  # 0: trainer_threads()
+    model_config: dict | None = None  # sizes from the Compare tab's calculator (config.json)
 
     @property
     def eval_period(self) -> int:
@@ -90,6 +92,18 @@ class TrainSettings:
     @property
     def save_period(self) -> int:
         return self.save_every or max(1, self.steps // 6)
+
+    @property
+    def model_config_file(self) -> Path:
+        return Path(self.out) / MODEL_CONFIG_FILE
+
+    def prepare_folder(self) -> None:
+        """Make the run folder, with the calculator's sizes in it for ``--config``."""
+        Path(self.out).mkdir(parents=True, exist_ok=True)
+        if self.model_config is not None:
+            tmp = self.model_config_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.model_config, indent=2), encoding="utf-8")
+            tmp.replace(self.model_config_file)
 
     def arguments(self, resume: bool = False) -> list[str]:
         """The ``python -m core train`` arguments (after ``-m core``)."""
@@ -110,6 +124,8 @@ class TrainSettings:
         else:
             args += ["--vocab-size", str(self.vocab_size)]
         args += ["--threads", str(self.threads or trainer_threads())]
+        if self.model_config is not None and not resume:  # a resumed run keeps its sizes
+            args += ["--config", str(self.model_config_file)]
         if resume:
             args.append("--resume")
         return [*args, "--events", "jsonl"]
@@ -290,7 +306,7 @@ class TrainingProcess(QObject):
 
     def start(self, resume: bool = False) -> None:
         program, args = self.settings.command(resume)
-        Path(self.settings.out).mkdir(parents=True, exist_ok=True)
+        self.settings.prepare_folder()
         env = self.process.processEnvironment()
         if env.isEmpty():
             from PySide6.QtCore import QProcessEnvironment
@@ -420,7 +436,7 @@ def start_detached(runs: list[tuple[TrainSettings, bool]]) -> int:
     lines = []
     for settings, resume in runs:
         out = Path(settings.out)
-        out.mkdir(parents=True, exist_ok=True)
+        settings.prepare_folder()
         program, args = settings.command(resume)
         lines.append(
             " ".join(shlex.quote(a) for a in (program, *args))

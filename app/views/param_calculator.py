@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import compare_calls
-from app.state import AppState
+from app.state import CALCULATOR_KEY, AppState
 from app.widgets.plot_export import install_table_menu
 
 FIELDS = (  # attribute, label, minimum, maximum, tooltip
@@ -394,7 +394,7 @@ class ParamCalculator(QWidget):
 
         def done(result) -> None:
             loaded, summary = result
-            key = self.state.add_model(loaded, summary, key=f"memory:{name}", select=False)
+            key = self.state.add_model(loaded, summary, key=CALCULATOR_KEY + name, select=False)
             self.add_button.setEnabled(True)
             self.status.setText(f"added {name} to the models (random init)")
             self.added.emit(key)

@@ -39,6 +39,7 @@ FAMILIES = (
     ("ALBERT (MLM + SOP)", "albert"),
 )
 SIZES = ("tiny", "mini", "small", "base", "large", "xlarge", "xxlarge")
+CONFIG_PREFIX = "config:"  # a Size entry that is a calculator configuration, not a preset
 ALBERT_ONLY = ("xlarge", "xxlarge")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -68,6 +69,7 @@ class TrainForm(QWidget):
         for size in SIZES:
             self.size.addItem(size, size)
         self.size.setCurrentText("mini")
+        self.model_configs: dict[str, dict] = {}  # calculator name -> config.json content
         self.size.setToolTip("Preset size: tiny L=2/H=128, mini L=4/H=256, small L=4/H=512, ...")
 
         self.corpus = QListWidget()
@@ -193,8 +195,33 @@ class TrainForm(QWidget):
     # -- values ------------------------------------------------------------------------------
     @property
     def families(self) -> list[str]:
+        config = self.chosen_config
+        if config is not None:  # a calculator configuration belongs to one family
+            return [config["model_type"]]
         value = self.family.currentData()
         return ["bert", "albert"] if value in ("both", "parallel") else [value]
+
+    @property
+    def chosen_config(self) -> dict | None:
+        """The calculator configuration picked as the size, or None for a preset size."""
+        data = self.size.currentData()
+        return (
+            self.model_configs.get(data[len(CONFIG_PREFIX) :])
+            if data.startswith(CONFIG_PREFIX)
+            else None
+        )
+
+    def set_model_configs(self, configs: dict[str, dict]) -> None:
+        """Offer the Compare tab's calculator configurations (``Add to models``) as sizes."""
+        chosen = self.size.currentData()
+        self.model_configs = dict(configs)
+        for row in reversed(range(self.size.count())):
+            if self.size.itemData(row).startswith(CONFIG_PREFIX):
+                self.size.removeItem(row)
+        for name, config in self.model_configs.items():
+            self.size.addItem(f"{name} ({config['model_type']})", CONFIG_PREFIX + name)
+        row = self.size.findData(chosen)
+        self.size.setCurrentIndex(row if row >= 0 else self.size.findData("mini"))
 
     @property
     def parallel(self) -> bool:
@@ -225,21 +252,22 @@ class TrainForm(QWidget):
         tokenizer = self.tokenizer.text().strip() or None
         runs = []
         root = Path(self.out.text().strip() or default_runs_root())
+        config = self.chosen_config
         for arch in self.families:
-            preset = f"{arch}-{self.size.currentData()}"
-            name, n = f"{preset}-{stamp}", 1
+            preset = f"{arch}-{self.size.currentData()}" if config is None else f"{arch}-mini"
+            label = preset if config is None else self.size.currentData()[len(CONFIG_PREFIX) :]
+            label = "".join(c if c.isalnum() or c in "-_." else "-" for c in label)
+            name, n = f"{label}-{stamp}", 1
             while (root / name).exists():  # never write into an earlier run's folder
                 n += 1
-                name = f"{preset}-{stamp}-{n}"
+                name = f"{label}-{stamp}-{n}"
             runs.append(
                 TrainSettings(
                     arch=arch,
                     preset=preset,
                     corpus=self.corpus_files(),
                     eval_corpus=[str(Path(heldout).resolve())] if heldout else [],
-                    out=str(
-                        Path(self.out.text().strip() or default_runs_root()) / f"{preset}-{stamp}"
-                    ),
+                    out=str(root / name),
                     tokenizer=str(Path(tokenizer).resolve()) if tokenizer else None,
                     steps=self.steps.value(),
                     batch_size=self.batch_size.value(),
@@ -252,6 +280,7 @@ class TrainForm(QWidget):
                     seed=self.seed.value(),
                     eval_every=self.eval_every.value(),
                     save_every=self.save_every.value(),
+                    model_config=config,
                 )
             )
         return runs

@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import train_calls
-from app.state import AppState
+from app.state import CALCULATOR_KEY, AppState
 from app.training_runs import (
     EVENTS_FILE,
     TRAIN_LOG,
@@ -232,6 +232,7 @@ class TrainView(QWidget):
         self.resume_button.clicked.connect(self.resume)
         self.stop_button.clicked.connect(self.stop)
         self.form.corpus_changed.connect(self.check_corpus)
+        self.state.models_changed.connect(self._on_models_changed)
         self.runs.itemChanged.connect(self._on_run_item_changed)
         self.runs.itemSelectionChanged.connect(self._update_buttons)
         self.checkpoints.itemDoubleClicked.connect(self._on_checkpoint_activated)
@@ -565,6 +566,16 @@ class TrainView(QWidget):
         item = self.checkpoints.currentItem()
         if item is not None:
             self.probe_checkpoint(item.data(KEY_ROLE))
+
+    def _on_models_changed(self) -> None:
+        """The calculator's models (Compare tab, Add to models) become sizes in the form."""
+        self.form.set_model_configs(
+            {
+                entry.name: entry.summary.config
+                for key, entry in self.state.entries.items()
+                if key.startswith(CALCULATOR_KEY) and entry.summary is not None
+            }
+        )
 
     def enable_compare(self) -> None:
         """Show the Compare button (the window connects ``compare_requested`` to its tab)."""

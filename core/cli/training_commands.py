@@ -32,7 +32,7 @@ from core.output_paths import check_output_file, check_output_folder
 from core.precision import PRECISION_CHOICES
 from core.training import OPTIMIZERS
 from core.training import run_checkpoints as ckpt
-from core.training.config import SAVE_DTYPES, TrainConfig
+from core.training.config import SAVE_DTYPES, TrainConfig, model_sizes_from_file
 from core.training.distributed import init_distributed, shutdown
 from core.training.setup import (
     RunFinished,
@@ -148,6 +148,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--save-every", type=int, help="steps between checkpoints (default: only at the end)"
     )
+    train.add_argument(
+        "--config",
+        metavar="CONFIG_JSON",
+        help="model sizes from a config.json (e.g. saved from the Compare tab's calculator): "
+        "its fields replace the preset's; the vocabulary stays the tokenizer's",
+    )
     train.add_argument("--keep-checkpoints", type=int, help="newest checkpoints kept (default 2)")
     train.add_argument("--seed", type=int, help="random seed (default 0)")
     train.add_argument("--weight-decay", type=float, help="default 0.01")
@@ -227,6 +233,16 @@ def _config_from_args(args: argparse.Namespace, saved: dict | None) -> TrainConf
         value = getattr(args, option, None)
         if value is not None:
             data[name] = value
+    if getattr(args, "config", None):
+        if saved:
+            raise InputError("--config starts a new run; a resumed run keeps its model sizes")
+        arch = args.arch
+        if not arch:
+            raise InputError("--arch is required (bert or albert)")
+        data["config_overrides"] = {
+            **data.get("config_overrides", {}),
+            **model_sizes_from_file(args.config, arch),
+        }
     if getattr(args, "dropout", None) is not None:
         if not 0.0 <= args.dropout < 1.0:
             raise InputError(f"dropout must be in [0, 1), got {args.dropout}")

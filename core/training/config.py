@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -116,7 +117,11 @@ class TrainConfig:
             raise InputError("max grad norm and weight decay must be >= 0")
         if self.max_positions is not None and self.max_positions < 1:
             raise InputError(f"max positions must be >= 1, got {self.max_positions}")
-        positions = self.max_positions or PRESETS[self.preset].max_position_embeddings
+        positions = (
+            self.max_positions
+            or self.config_overrides.get("max_position_embeddings")
+            or PRESETS[self.preset].max_position_embeddings
+        )
         if self.seq_len > positions:
             raise InputError(
                 f"sequence length {self.seq_len} is longer than the model's {positions} "
@@ -153,3 +158,21 @@ class TrainConfig:
                 f"{config.max_position_embeddings} positions (max_position_embeddings)"
             )
         return config
+
+
+# Fields a run takes from its tokenizer or family, never from a sizes file.
+_NOT_SIZES = frozenset({"model_type", "vocab_size", "pad_token_id", "extra"})
+
+
+def model_sizes_from_file(path: str | os.PathLike, arch: str) -> dict:
+    """The sizes of a ``config.json`` (e.g. one the Compare tab's calculator made) as
+    ``TrainConfig.config_overrides`` for a run of ``arch``: every ModelConfig field but the
+    family and the vocabulary, which the run's tokenizer decides."""
+    config = ModelConfig.load(path)
+    if config.model_type != arch:
+        raise InputError(f"{path}: a {config.model_type} configuration, but --arch is {arch}")
+    return {
+        f.name: getattr(config, f.name)
+        for f in dataclasses.fields(config)
+        if f.name not in _NOT_SIZES
+    }

@@ -283,3 +283,23 @@ def test_the_train_tabs_compare_opens_those_two_models_in_the_compare_tab(
     window.train.compare_requested.emit(key, other)
     assert window.tabs.currentWidget() is window.compare
     assert (window.compare.session.key_a, window.compare.session.key_b) == (key, other)
+
+
+def test_calculator_models_become_sizes_in_the_train_form(qtbot, window):
+    """Add to models (Compare tab, Calculator) → the Train tab can train that configuration."""
+    from app.engine_calls import describe_loaded
+    from app.state import CALCULATOR_KEY
+    from core.random_models import build_random_model
+
+    start_and_wait(qtbot, window)
+    loaded = build_random_model("bert-tiny", name="my-bert")
+    window.state.add_model(
+        loaded,
+        describe_loaded(loaded, random_init=True),
+        key=CALCULATOR_KEY + "my-bert",
+        select=False,
+    )
+    form = window.train.form
+    assert form.size.findText("my-bert (bert)") >= 0
+    form.size.setCurrentIndex(form.size.findText("my-bert (bert)"))
+    assert form.chosen_config == loaded.config.to_dict()

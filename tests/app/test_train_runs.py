@@ -8,6 +8,7 @@ import json
 import math
 import os
 import sys
+from pathlib import Path
 
 from numpy.testing import assert_array_equal
 
@@ -156,3 +157,37 @@ def test_the_run_history_survives_a_restart_and_finds_runs_that_ended(tmp_path):
     # a damaged file is an empty history, not a crash
     path.write_text("{not json", encoding="utf-8")
     assert RunHistory(path).records == []
+
+
+def test_a_calculator_configuration_trains_as_its_family_with_its_sizes(qtbot, tmp_path):
+    """The Compare tab's calculator configurations are Size choices: one run of their family,
+    started with ``--config`` on a file the run folder holds (a resume keeps its sizes)."""
+    from app.views.train_form import TrainForm
+    from core.cli import training_commands
+    from core.config import preset
+    from core.training.config import model_sizes_from_file
+
+    form = TrainForm(tmp_path / "runs")
+    qtbot.addWidget(form)
+    config = preset("albert-base", num_hidden_layers=3, embedding_size=64).to_dict()
+    form.set_model_configs({"ALBERT-base (Table 1)": config})
+    form.family.setCurrentIndex(form.family.findData("both"))
+    form.size.setCurrentIndex(form.size.findText("ALBERT-base (Table 1) (albert)"))
+    (run,) = form.settings(stamp="120000")
+    assert (run.arch, run.model_config) == ("albert", config)
+    assert Path(run.out) == tmp_path / "runs" / "ALBERT-base--Table-1--120000"
+    run.prepare_folder()
+    sizes = model_sizes_from_file(run.model_config_file, "albert")
+    assert (sizes["num_hidden_layers"], sizes["embedding_size"], sizes["hidden_size"]) == (
+        3,
+        64,
+        768,
+    )
+    parser = argparse.ArgumentParser()
+    training_commands.register(parser.add_subparsers())
+    assert parser.parse_args(run.arguments()).config == str(run.model_config_file)
+    assert parser.parse_args(run.arguments(resume=True)).config is None
+    # the list follows the models: a configuration gone from the Models list leaves the sizes
+    form.set_model_configs({})
+    assert form.size.currentData() == "mini" and form.chosen_config is None
+    assert form.families == ["bert", "albert"]

@@ -194,3 +194,34 @@ def test_eval_errors(tmp_path, corpus, capsys):
     assert "no such folder" in capsys.readouterr().err
     assert main(["eval", str(tmp_path), "--corpus", str(tmp_path / "x.txt")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_config_file_gives_the_model_sizes_and_the_tokenizer_the_vocabulary(
+    corpus, tmp_path, capsys
+):
+    """``--config`` (the Compare tab's calculator saves one): its sizes replace the preset's."""
+    from core.config import ModelConfig, preset
+
+    sizes = preset("bert-tiny", num_hidden_layers=1, hidden_size=48, num_attention_heads=3)
+    sizes = sizes.replace(intermediate_size=96, max_position_embeddings=40, vocab_size=30522)
+    sizes.save(tmp_path / "sizes.json")
+    out = tmp_path / "run"
+    assert main(train(corpus, out, "--steps", "2", "--config", str(tmp_path / "sizes.json"))) == 0
+    made = ModelConfig.load(out / "final")
+    assert (made.num_hidden_layers, made.hidden_size, made.num_attention_heads) == (1, 48, 3)
+    assert made.intermediate_size == 96
+    assert made.max_position_embeddings == 64  # an explicit --max-positions (TINY_ARGS) wins
+    assert made.vocab_size == 80  # the run's tokenizer (--vocab-size 80), not the file's 30522
+    capsys.readouterr()
+    # the wrong family, and a resumed run, are refused in one line
+    albert = preset("albert-tiny")
+    albert.save(tmp_path / "albert.json")
+    assert main(train(corpus, tmp_path / "x", "--config", str(tmp_path / "albert.json"))) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "a albert configuration, but --arch is bert" in err
+    assert not (tmp_path / "x").exists()
+    resume = train(
+        corpus, out, "--steps", "2", "--resume", "--config", str(tmp_path / "sizes.json")
+    )
+    assert main(resume) == 2
+    assert "--config starts a new run" in capsys.readouterr().err
