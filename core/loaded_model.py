@@ -7,6 +7,7 @@ tokenizer; ``save_model(loaded, path)`` writes a folder transformers loads.
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +44,43 @@ def build_model(config: ModelConfig, heads: Heads | None = None) -> nn.Module:
     heads = Heads.pretraining(config.model_type) if heads is None else heads
     cls = BertModel if config.model_type == "bert" else AlbertModel
     return cls(config, heads)
+
+
+# Initialising meta tensors computes nothing, yet it is most of the time a paper-size build
+# takes (24 layers of nn.Linear.reset_parameters). transformers skips it the same way
+# (``no_init_weights``); here the skip is a thread-local flag, so another thread building a
+# real model at the same moment is initialised as usual.
+_SKIP_INIT = threading.local()
+_INIT_CLASSES = (nn.Linear, nn.Embedding, nn.LayerNorm)
+_init_lock = threading.Lock()
+_init_wrapped = False
+
+
+def _wrap_reset_parameters() -> None:
+    global _init_wrapped
+    with _init_lock:
+        if _init_wrapped:
+            return
+        for cls in _INIT_CLASSES:
+
+            def reset_parameters(self: nn.Module, _original=cls.reset_parameters) -> None:
+                if not getattr(_SKIP_INIT, "on", False):
+                    _original(self)
+
+            cls.reset_parameters = reset_parameters
+        _init_wrapped = True
+
+
+def meta_model(config: ModelConfig, heads: Heads | None = None) -> nn.Module:
+    """``build_model`` on the meta device (shapes only, nothing allocated or initialised): what
+    parameter counts, FLOPs and the memory model of any size are computed from."""
+    _wrap_reset_parameters()
+    _SKIP_INIT.on = True
+    try:
+        with torch.device("meta"):
+            return build_model(config, heads)
+    finally:
+        _SKIP_INIT.on = False
 
 
 # -- will it fit? ----------------------------------------------------------------------------

@@ -6,14 +6,12 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
-
 from core.analysis.summary import ProbeAnalysis
 from core.config import PRESETS, preset
 from core.cost.params import COMPONENTS, ParamBreakdown, count_parameters
 from core.device import resolve_device, startup_summary
 from core.errors import InputError
-from core.loaded_model import build_model, load_model
+from core.loaded_model import load_model, meta_model
 from core.output_paths import check_output_file
 
 
@@ -205,9 +203,7 @@ def run_params(args: argparse.Namespace) -> int:
     if args.sharing is not None:
         overrides["sharing"] = args.sharing
     config = preset(args.preset, **overrides)
-    with torch.device("meta"):
-        model = build_model(config)
-    breakdown = count_parameters(model)
+    breakdown = count_parameters(meta_model(config))
     if args.json:
         print(
             json.dumps(

@@ -14,14 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
 from core.config import SHARING_MODES, ModelConfig, preset
 from core.cost.flops import FlopsEstimate, flops_per_token
 from core.cost.memory import MemoryEstimate, inference_memory, training_memory
 from core.cost.params import ParamReport, param_report
 from core.errors import ConfigError, InputError
-from core.loaded_model import build_model
+from core.loaded_model import meta_model
 
 XXLARGE_NOTE = (
     "Table 1 prints 235M for ALBERT-xxlarge, but the architecture it states (H=4096, 12 layers, "
@@ -146,8 +144,7 @@ def calculate(
     """Parameters by component, training and inference memory and FLOPs of a configuration
     with all pre-training heads (MLM, pooler, NSP or SOP)."""
     seq = min(seq, config.max_position_embeddings)
-    with torch.device("meta"):  # one module for every count: building it is most of the time
-        module = build_model(config)
+    module = meta_model(config)  # one module for every count: building it is most of the time
     params = param_report(module, name)
     return Calculation(
         config=config,

@@ -30,7 +30,7 @@ from core.cost.measure import (
 from core.cost.memory import MemoryEstimate, inference_memory, training_memory
 from core.cost.params import COMPONENTS, ParamReport, param_report
 from core.errors import InputError
-from core.loaded_model import LoadedModel, build_model
+from core.loaded_model import LoadedModel, build_model, meta_model
 
 
 @dataclass
@@ -80,8 +80,7 @@ def fresh_copy(loaded: LoadedModel, device: torch.device) -> torch.nn.Module:
 def _meta_module(config: ModelConfig, heads: Heads) -> torch.nn.Module:
     """The model on the meta device (shapes only), built once per configuration: a cost-panel
     setting changes the figures, not the model, and building is most of their cost."""
-    with torch.device("meta"):
-        return build_model(config, heads)
+    return meta_model(config, heads)
 
 
 def predicted_summary(

@@ -32,12 +32,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import torch
 from torch import nn
 
 from core.config import Heads, ModelConfig
 from core.cost.measure import check_settings, masked_count
-from core.loaded_model import build_model
+from core.loaded_model import meta_model
 
 DEVICE_KINDS: tuple[str, ...] = ("cuda", "cpu")
 
@@ -109,8 +108,7 @@ class _Counts:
 
 def _counts(model: nn.Module | ModelConfig, heads: Heads | None) -> tuple[ModelConfig, _Counts]:
     if isinstance(model, ModelConfig):
-        with torch.device("meta"):
-            model = build_model(model, heads)
+        model = meta_model(model, heads)
     params = {id(p): p for p in model.parameters()}
     cast: dict[int, int] = {}
     encoder: set[int] = set()

@@ -14,12 +14,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-import torch
 from torch import nn
 
 from core.config import Heads, ModelConfig
 from core.errors import ConfigError
-from core.loaded_model import build_model
+from core.loaded_model import meta_model
 
 COMPONENTS: tuple[str, ...] = (
     "embeddings",
@@ -183,16 +182,11 @@ def formulas(config: ModelConfig, heads: Heads) -> dict[str, str]:
     }
 
 
-def _meta_model(config: ModelConfig, heads: Heads | None) -> nn.Module:
-    with torch.device("meta"):
-        return build_model(config, heads)
-
-
 def param_report(
     model: nn.Module | ModelConfig, name: str | None = None, heads: Heads | None = None
 ) -> ParamReport:
     """Component breakdown of a model (a module, or a config counted on the meta device)."""
-    module = _meta_model(model, heads) if isinstance(model, ModelConfig) else model
+    module = meta_model(model, heads) if isinstance(model, ModelConfig) else model
     config: ModelConfig = module.config
     b = count_parameters(module)
     forms = formulas(config, module.heads)

@@ -94,3 +94,40 @@ def test_partial_sharing_aliases_the_right_modules():
     model = build_model(tiny_config("albert", num_hidden_layers=3).with_sharing("ffn"))
     assert model.encoder.schedule[0].ffn is model.encoder.schedule[1].ffn
     assert model.encoder.schedule[0].attention is not model.encoder.schedule[1].attention
+
+
+def test_meta_model_skips_initialisation_only_for_itself():
+    """meta_model builds the same shapes as build_model on meta, and a real model built
+    afterwards, or in another thread while it builds, is initialised exactly as before."""
+    import threading
+
+    import torch
+
+    from core.config import preset
+    from core.loaded_model import build_model, meta_model
+
+    config = preset("bert-tiny")
+
+    def real() -> dict:
+        torch.manual_seed(0)
+        return {k: v.clone() for k, v in build_model(config).state_dict().items()}
+
+    before = real()
+    with torch.device("meta"):
+        plain = build_model(config)
+    fast = meta_model(config)
+    assert [(k, v.shape) for k, v in fast.state_dict().items()] == [
+        (k, v.shape) for k, v in plain.state_dict().items()
+    ]
+    after = real()
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert after["embeddings.word_embeddings.weight"].std() > 0  # initialised, not zeros
+
+    other: dict = {}
+    worker = threading.Thread(target=lambda: other.update(real()))
+    worker.start()
+    for _ in range(20):
+        meta_model(preset("bert-base"))
+    worker.join()
+    assert all(torch.equal(before[k], other[k]) for k in before)
