@@ -56,7 +56,7 @@ STRIP_MAX_HEIGHT = (
 
 
 class ProbeView(QWidget):
-    plots_created = Signal()  # the pyqtgraph views replaced their placeholders
+    plots_created = Signal()  # the pyqtgraph views replaced their "loading" labels
 
     def __init__(self, state: AppState, parent: QWidget | None = None):
         super().__init__(parent)
