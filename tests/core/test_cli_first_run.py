@@ -18,28 +18,11 @@ from core.cli import join_negative_numbers, program_name
 from core.data import check_corpus, iter_documents
 from core.training import TrainConfig, prepare_data, prepare_training
 from core.training import run_checkpoints as ckpt
-from tests.core.training_text import word_tokenizer, write_corpus
+from tests.core.training_text import TINY_TRAIN_ARGS, word_tokenizer, write_corpus
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "resources" / "models" / "bert-mini"
-TINY = [
-    "--preset",
-    "bert-tiny",
-    "--seq-len",
-    "32",
-    "--batch-size",
-    "4",
-    "--vocab-size",
-    "80",
-    "--max-positions",
-    "64",
-    "--warmup",
-    "1",
-    "--device",
-    "cpu",
-    "--threads",
-    "1",
-]
+TINY = TINY_TRAIN_ARGS
 
 
 def cli(*args: str, argv0: str | None = None) -> subprocess.CompletedProcess:

@@ -14,29 +14,10 @@ from pathlib import Path
 import pytest
 
 from core.training import run_checkpoints as ckpt
-from tests.core.training_text import write_corpus
+from tests.core.training_text import TINY_TRAIN_ARGS, write_corpus
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = [
-    "--arch",
-    "bert",
-    "--preset",
-    "bert-tiny",
-    "--seq-len",
-    "32",
-    "--batch-size",
-    "4",
-    "--vocab-size",
-    "80",
-    "--max-positions",
-    "64",
-    "--warmup",
-    "1",
-    "--device",
-    "cpu",
-    "--threads",
-    "1",
-]
+TINY = ["--arch", "bert", *TINY_TRAIN_ARGS]
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,26 @@ from tokenizers.models import WordLevel
 
 from core.tokenizer import SPECIAL_DEFAULTS, Tokenizer, bert_post_processor
 
+# A bert-tiny `train` on CPU, one thread, tokenizer trained to 80 pieces: the CLI tests' settings.
+TINY_TRAIN_ARGS = [
+    "--preset",
+    "bert-tiny",
+    "--seq-len",
+    "32",
+    "--batch-size",
+    "4",
+    "--vocab-size",
+    "80",
+    "--max-positions",
+    "64",
+    "--warmup",
+    "1",
+    "--device",
+    "cpu",
+    "--threads",
+    "1",
+]
+
 ADJECTIVES = ["old", "young", "quiet", "bright", "gentle", "stubborn", "curious", "weary"]
 NOUNS = [
     "captain",
