@@ -38,23 +38,18 @@ class CorpusFigures:
 
 
 def check_corpus(paths: Sequence[str | os.PathLike], what: str = "corpus") -> CorpusFigures:
-    """Core's corpus check (missing, empty, non-UTF-8 files fail with one line), then counts."""
+    """Core's corpus check (missing, empty, non-UTF-8 files fail with one line; it counts
+    documents, lines and characters on the way), then the words for the token estimate."""
     from core.data import check_corpus as core_check
     from core.data import iter_documents
 
     checked = core_check(list(paths), what)
-    documents = lines = characters = words = 0
-    for doc in iter_documents(checked):
-        documents += 1
-        lines += len(doc)
-        for line in doc:
-            characters += len(line)
-            words += len(_PRE_TOKEN.findall(line))
+    words = sum(len(_PRE_TOKEN.findall(line)) for doc in iter_documents(checked) for line in doc)
     return CorpusFigures(
         files=len(checked),
-        documents=documents,
-        lines=lines,
-        characters=characters,
+        documents=checked.documents,
+        lines=checked.lines,
+        characters=checked.characters,
         words=words,
         tokens_estimate=round(words * PIECES_PER_WORD),
     )
