@@ -37,11 +37,17 @@ def activation(name: str):
 
 def padding_mask(attention_mask: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
     """Additive mask (B, 1, 1, T): 0 where a key may be attended, the dtype's minimum where
-    it is padding. None when nothing is padded, which lets SDPA take its fastest kernel (not
-    under ``torch.compile``, where that data-dependent test would break the graph)."""
+    it is padding. None when nothing is padded, which lets SDPA take its fastest kernel: tested
+    for a mask in CPU memory only, since on a GPU the test would make the host wait for the
+    device (callers there pass None for an unpadded batch, as the trainer's batches do), and
+    not under ``torch.compile``, where that data-dependent test would break the graph."""
     if attention_mask is None:
         return None
-    if not torch.compiler.is_compiling() and bool(attention_mask.all()):
+    if (
+        attention_mask.device.type == "cpu"
+        and not torch.compiler.is_compiling()
+        and bool(attention_mask.all())
+    ):
         return None
     keep = attention_mask[:, None, None, :].to(torch.bool)
     return torch.zeros(keep.shape, dtype=dtype, device=keep.device).masked_fill(

@@ -434,11 +434,12 @@ class Batch:
 
     input_ids: torch.Tensor  # (B, T) long
     token_type_ids: torch.Tensor  # (B, T) long
-    attention_mask: torch.Tensor  # (B, T) long, 0 on padding
-    mlm_positions: torch.Tensor  # (B, T) bool
-    mlm_labels: torch.Tensor  # (N,) long
+    attention_mask: torch.Tensor | None  # (B, T) long, 0 on padding; None: no padding
+    mlm_positions: torch.Tensor  # (B, T) bool, or (N,) int64 flat indices (for a GPU)
+    mlm_labels: torch.Tensor  # (N,) long; -100 pads a fixed-size index
     sentence_labels: torch.Tensor  # (B,) long
     n_tokens: int  # non-padding tokens
+    n_masked: int  # positions to predict (not counting -100 padding)
 
     def to(self, device: torch.device) -> Batch:
         nb = device.type == "cuda"
@@ -451,13 +452,18 @@ class Batch:
             }
         )
 
+    def pin_memory(self) -> Batch:
+        """A copy in page-locked memory, so that copies to a GPU run asynchronously."""
+        return Batch(
+            **{
+                name: value.pin_memory() if isinstance(value, torch.Tensor) else value
+                for name, value in self.__dict__.items()
+            }
+        )
+
     @property
     def size(self) -> int:
         return self.input_ids.shape[0]
-
-    @property
-    def n_masked(self) -> int:
-        return int(self.mlm_labels.numel())
 
 
 def collate(examples: Sequence[MaskedExample], pad_id: int) -> Batch:
@@ -483,6 +489,7 @@ def collate(examples: Sequence[MaskedExample], pad_id: int) -> Batch:
         mlm_labels=torch.from_numpy(labels),
         sentence_labels=torch.tensor([e.sentence_label for e in examples], dtype=torch.long),
         n_tokens=int(attn.sum()),
+        n_masked=len(labels),
     )
 
 

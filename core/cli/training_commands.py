@@ -70,6 +70,8 @@ _FIELDS = {
     "init_from": "init_from",
     "compile": "compile",
     "tf32": "tf32",
+    "log_every": "log_every",
+    "data_workers": "data_workers",
 }
 
 
@@ -121,6 +123,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         default=None,
         help="torch.compile the model (GPUs: faster after the first steps compile)",
+    )
+    train.add_argument(
+        "--log-every",
+        type=int,
+        metavar="N",
+        help="steps between reads of the losses from the GPU (default 1 on CPU, 10 on GPUs; "
+        "each read waits for the GPU)",
+    )
+    train.add_argument(
+        "--data-workers",
+        type=int,
+        metavar="N",
+        help="processes that build batches ahead (default 0 on CPU/MPS, up to 4 on CUDA)",
     )
     train.add_argument(
         "--no-tf32",

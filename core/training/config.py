@@ -46,6 +46,10 @@ class TrainConfig:
     precision: str = "auto"  # "auto", "fp32", "bf16" or "fp16"
     tf32: bool = True  # fp32 matmuls in TF32 on Ampere+ GPUs (False: exact fp32, for parity)
     compile: bool = False  # torch.compile the model (worth it on GPUs; first steps compile)
+    log_every: int | None = None  # steps between reads of the losses; None: 1 on CPU, 10 on GPUs
+    data_workers: int | None = (
+        None  # processes building batches; None: 0 on CPU/MPS, up to 4 on CUDA
+    )
     seed: int = 0
     eval_every: int = 0  # steps between evaluations (0: only at the end)
     eval_examples: int | None = 1000  # cap on held-out sequences per evaluation
@@ -127,6 +131,13 @@ class TrainConfig:
                 f"sequence length {self.seq_len} is longer than the model's {positions} "
                 "positions (max_position_embeddings); use a shorter --seq-len"
             )
+        for name in ("log_every", "data_workers"):
+            value = getattr(self, name)
+            low = 1 if name == "log_every" else 0
+            if value is not None and (not isinstance(value, int) or value < low):
+                raise InputError(
+                    f"{name.replace('_', ' ')} must be an integer >= {low}, got {value!r}"
+                )
         if self.heldout_every < 0:
             raise InputError("heldout_every must be >= 0")
         if not isinstance(self.seed, int) or self.seed < 0:

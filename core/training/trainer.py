@@ -29,6 +29,8 @@ fp16 autocast with a gradient scaler (:mod:`core.precision`).
 from __future__ import annotations
 
 import contextlib
+import functools
+import itertools
 import logging
 import math
 import queue
@@ -47,6 +49,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from core.data import Batch, DataPosition, PretrainingData
 from core.device import (
+    T,
     describe_device,
     memory_in_use,
     move_module,
@@ -163,13 +166,42 @@ def _finite_or_none(value):
 
 
 @dataclass(frozen=True)
-class StepCounts:
-    """One optimizer step's global counts (all micro-batches, all ranks)."""
+class _Launched:
+    """A step whose numbers are still on the device; they are read back (all pending steps in
+    one transfer) at the next log boundary, so the GPU never waits for the host in between."""
 
-    n_masked: int
-    n_sequences: int
-    n_tokens: int  # non-padding
-    stop: bool  # some rank was asked to stop (Ctrl-C, the window's Stop)
+    step: int
+    lr: float
+    position: DataPosition  # after the step
+    has_sentence: bool
+    # float32: MLM loss sum, sentence loss sum, gradient norm; under torchrun (float64) also
+    # the step's global masked, sequence and token counts, summed on the device.
+    numbers: torch.Tensor
+    counts: tuple[int, int, int] | None  # (masked, sequences, tokens) known on the host
+
+
+class StepClock:
+    """Durations of steps marked as they start. On CUDA, events recorded in the stream and read
+    when the steps are read (no synchronisation per step, and the GPU's own time, idle gaps
+    included); elsewhere the wall clock (on the CPU the work ran when it was launched; on MPS
+    the read at the log boundary waits for the queued work, so an interval's total holds)."""
+
+    def __init__(self, device: torch.device):
+        self.cuda = device.type == "cuda"
+
+    def mark(self):
+        if self.cuda:
+            event = torch.cuda.Event(enable_timing=True)
+            event.record()
+            return event
+        return time.perf_counter()
+
+    def seconds(self, marks: list) -> list[float]:
+        """The time from each mark to the next (one fewer than the marks)."""
+        if self.cuda:
+            marks[-1].synchronize()
+            return [a.elapsed_time(b) / 1e3 for a, b in itertools.pairwise(marks)]
+        return [b - a for a, b in itertools.pairwise(marks)]
 
 
 @dataclass(frozen=True)
@@ -259,7 +291,7 @@ def _evaluate(
                 )
             )
             has_sentence = has_sentence or sent is not None
-            n_masked += b.mlm_labels.numel()
+            n_masked += b.n_masked
             n_seq += b.size
             del losses, sent
     finally:
@@ -340,17 +372,22 @@ class _Failed:
     error: BaseException
 
 
-def device_batch(
-    batch: Batch, device: torch.device, seq_len: int | None = None, capacity: int | None = None
-) -> Batch:
-    """``batch`` ready for ``device``. On CUDA (and under torch.compile): masked positions as
-    int64 indices computed here on the CPU, so the GPU gathers rows without reporting a count
-    back; with ``seq_len``/``capacity`` (torch.compile) every tensor gets a fixed shape: the
-    sequences padded to ``seq_len`` (attention mask 0) and the indices to ``capacity`` (label
-    -100, which the loss ignores). On CUDA the copies come from pinned memory, asynchronously.
-    On the CPU without compile the batch is used as it is."""
-    if device.type == "cpu" and seq_len is None:
-        return batch
+def _prepared(source: Iterator, prepare: Callable[[Batch], Batch] | None, pin: bool) -> Iterator:
+    for micro, position in source:
+        if prepare is not None:
+            micro = [prepare(b) for b in micro]
+        if pin:
+            micro = [b.pin_memory() for b in micro]
+        yield micro, position
+
+
+def host_batch(batch: Batch, seq_len: int | None = None, per_row: int | None = None) -> Batch:
+    """``batch`` prepared on the CPU for an accelerator (or torch.compile): masked positions as
+    flat int64 indices, so the GPU gathers rows without reporting a count back; with
+    ``seq_len``/``per_row`` (torch.compile) fixed shapes: the sequences padded to ``seq_len``
+    (attention mask 0) and the indices to ``per_row`` per sequence (label -100, which the loss
+    ignores). An unpadded batch loses its attention mask (None: no padding), so the model need
+    not ask the GPU. Runs where the batches are built (a data worker), not in the loop."""
     fields = dict(batch.__dict__)
     rows, width = batch.input_ids.shape
     if seq_len is not None and width < seq_len:
@@ -359,16 +396,27 @@ def device_batch(
             fields[name] = torch.cat([value, value.new_zeros(rows, seq_len - width)], dim=1)
     index = fields["mlm_positions"].flatten().nonzero().squeeze(1)  # (N,) row-major
     labels = fields["mlm_labels"]
-    if capacity is not None and index.numel() < capacity:
-        extra = capacity - index.numel()
+    if per_row is not None and index.numel() < rows * per_row:
+        extra = rows * per_row - index.numel()
         index = torch.cat([index, index.new_zeros(extra)])
         labels = torch.cat([labels, labels.new_full((extra,), -100)])
     fields["mlm_positions"], fields["mlm_labels"] = index, labels
-    ready = Batch(**fields)
+    mask = batch.attention_mask
+    if seq_len is None and mask is not None and bool(mask.all()):
+        fields["attention_mask"] = None  # no padding: decided here, not by the GPU
+    return Batch(**fields)
+
+
+def device_batch(
+    batch: Batch, device: torch.device, seq_len: int | None = None, per_row: int | None = None
+) -> Batch:
+    """``batch`` on ``device``, prepared as :func:`host_batch` does; on CUDA copied from pinned
+    memory, asynchronously. On the CPU without fixed shapes the batch is used as it is."""
+    if device.type == "cpu" and seq_len is None:
+        return batch
+    ready = host_batch(batch, seq_len, per_row)
     if device.type == "cuda":
-        ready = Batch(
-            **{k: v.pin_memory() if isinstance(v, torch.Tensor) else v for k, v in fields.items()}
-        )
+        ready = ready.pin_memory()
     return ready.to(device)
 
 
@@ -449,12 +497,26 @@ class Trainer:
             # The forward the loss calls is compiled; the module (and its weights, saved by
             # the listeners) stays self.model. Batches have fixed shapes (B, seq_len).
             self.ddp = torch.compile(self.ddp)
-        self._batches = train_data.step_batches(
-            self.position,
-            settings.batch_size,
-            settings.grad_accum,
-            self.ctx.rank,
-            self.ctx.world_size,
+        # Steps between reads of the losses: each read waits for the GPU to finish.
+        self.log_every = settings.log_every or (1 if self.device.type == "cpu" else 10)
+        prepare = None
+        if settings.compile:  # fixed shapes: one compiled graph
+            prepare = functools.partial(
+                host_batch, seq_len=settings.seq_len, per_row=train_data.config.predictions_cap
+            )
+        elif self.device.type != "cpu":
+            prepare = host_batch
+        self._prepare = prepare
+        self._batches = _prepared(
+            train_data.step_batches(
+                self.position,
+                settings.batch_size,
+                settings.grad_accum,
+                self.ctx.rank,
+                self.ctx.world_size,
+            ),
+            prepare,
+            pin=self.device.type == "cuda",
         )
         if self.device.type == "cuda":
             self._batches = Prefetcher(self._batches)
@@ -544,33 +606,34 @@ class Trainer:
         return ev
 
     # -- one step ------------------------------------------------------------------------------
-    def step_counts(self, micro: list[Batch]) -> StepCounts:
-        """The step's global masked/sequence/token counts and whether *any* rank was asked to
-        stop, in one all-reduce: every rank then takes the same decision at the same step (a
-        rank stopping alone would enter the checkpoint's gather while the others start the
-        next step, and both would hang)."""
-        local = [
-            sum(b.n_masked for b in micro),
-            sum(b.size for b in micro),
-            sum(b.n_tokens for b in micro),
-            int(self._cancel.is_set()),
-        ]
-        if self.ctx.enabled:
-            counts = torch.tensor(
-                local, dtype=torch.int64, device=comm_device(self.ctx, self.device)
-            )
-            all_reduce_sum(counts, self.ctx)
-            local = counts.tolist()
-        n_masked, n_seq, n_tokens, stop = local
-        return StepCounts(n_masked, n_seq, n_tokens, stop > 0)
+    def agree_to_stop(self) -> bool:
+        """Whether any rank was asked to stop (Ctrl-C, the window's Stop), agreed by all: under
+        torchrun a sum over ranks read on the host, so every rank takes the same decision at
+        the same step (a rank stopping alone would enter the checkpoint's gather while the
+        others start the next step, and both would hang). Called where no step is pending."""
+        asked = int(self._cancel.is_set())
+        if not self.ctx.enabled:
+            return asked > 0
+        return all_reduce_host([asked], self.ctx, self.device)[0] > 0
 
-    def train_step(self, micro: list[Batch], counts: StepCounts | None = None) -> StepStats:
-        """Forward/backward over this rank's micro-batches, then one optimizer step. Running out
-        of memory anywhere in it (activations, the first step's optimizer states) is a
-        one-line :class:`TrainingError`, raised after the memory is released."""
-        counts = counts if counts is not None else self.step_counts(micro)
+    def train_step(self, micro: list[Batch]) -> StepStats:
+        """Forward/backward over this rank's micro-batches (as the data pipeline made them),
+        then one optimizer step, its numbers read back at once. The loop (:meth:`events`) reads
+        them at log intervals instead. Running out of memory anywhere in it (activations, the
+        first step's optimizer states) is a one-line :class:`TrainingError`, raised after the
+        memory is released."""
+
+        def step() -> StepStats:
+            launched = self._launch(micro, self.step + 1, self.scheduler.get_last_lr()[0])
+            (stats,) = self._read([launched])
+            self._apply()
+            return stats
+
+        return self._guarded(step)
+
+    def _guarded(self, fn: Callable[[], T]) -> T:
         return oom_guarded(
-            lambda: self._train_step(micro, counts),
+            fn,
             self.device,
             lambda: oom_advice(
                 self.device, "a training step", self.config.batch_size, self.config.seq_len
@@ -578,21 +641,31 @@ class Trainer:
             cleanup=lambda: self.optimizer.zero_grad(set_to_none=True),
         )
 
-    def _train_step(self, micro: list[Batch], counts: StepCounts) -> StepStats:
+    def _launch(
+        self, micro: list[Batch], step: int, lr: float, position: DataPosition | None = None
+    ) -> _Launched:
+        """Forward/backward and gradient clipping, queued on the device with no read back: the
+        step's global counts are summed on the device under torchrun, and the losses and the
+        gradient norm stay there (:class:`_Launched`)."""
         ctx = self.ctx
-        n_masked, n_seq = counts.n_masked, counts.n_sequences
+        local = (
+            sum(b.n_masked for b in micro),
+            sum(b.size for b in micro),
+            sum(b.n_tokens for b in micro),
+        )
+        counts: tuple[int, int, int] | None = local
+        n_masked, n_seq = local[0], local[1]
+        if ctx.enabled:
+            summed = torch.tensor(local, dtype=torch.int64)
+            summed = summed.to(comm_device(ctx, self.device), non_blocking=True)
+            all_reduce_sum(summed, ctx)
+            summed = summed.to(self.device, non_blocking=True)
+            n_masked, n_seq, counts = summed[0], summed[1], None
         # float32 on the device: MPS has no float64, and a step's few sums need no more.
         sums = torch.zeros(2, dtype=torch.float32, device=self.device)
-        sent = None
-        fixed = self.config.compile
-        seq_len = self.config.seq_len if fixed else None
-        capacity = batch_capacity = None
-        if fixed:
-            batch_capacity = self.train_data.config.predictions_cap
+        has_sentence = False
         for m, batch in enumerate(micro):
-            if fixed:
-                capacity = batch.size * batch_capacity
-            b = device_batch(batch, self.device, seq_len, capacity)
+            b = batch.to(self.device)
             sync = (
                 self.ddp.no_sync()
                 if ctx.enabled and m < len(micro) - 1
@@ -600,9 +673,9 @@ class Trainer:
             )
             with sync:
                 losses = self.loss_fn(self.ddp, b, self.precision, n_masked, n_seq)
-                sent = losses.sentence_sum
-                if sent is not None:
-                    sums[1] += sent.detach().float()
+                if losses.sentence_sum is not None:
+                    sums[1] += losses.sentence_sum.detach().float()
+                    has_sentence = True
                 sums[0] += losses.mlm_sum.detach().float()
                 # DDP averages gradients over ranks; the loss is already a global mean.
                 self.scaler.scale(losses.loss * ctx.world_size).backward()
@@ -617,32 +690,46 @@ class Trainer:
             norm = torch.linalg.vector_norm(
                 torch.stack([p.grad.norm() for p in self.model.parameters() if p.grad is not None])
             )
-        # The step's one device-to-host read: both loss sums and the gradient norm.
-        mlm_sum, sent_sum, grad_norm = torch.cat([sums, norm.float().reshape(1)]).tolist()
-        mlm_loss = mlm_sum / n_masked
-        sentence_loss = sent_sum / n_seq if sent is not None else None
-        total = mlm_loss + (sentence_loss or 0.0)
-        if not math.isfinite(total):
-            self.optimizer.zero_grad(set_to_none=True)
-            kept = self.last_checkpoint
-            raise TrainingError(
-                f"the loss became {total} at step {self.step + 1}; training stopped"
-                + (f" (last good checkpoint: {kept})" if kept else " (no checkpoint written yet)")
-                + "; try a lower --lr, more --warmup, or --precision fp32"
+        numbers = torch.cat([sums, norm.float().reshape(1)])
+        if counts is None:  # float64 holds the counts exactly (no float64 on MPS: no torchrun)
+            numbers = torch.cat([numbers.double(), summed.double()])
+        return _Launched(step, lr, position or self.position, has_sentence, numbers, counts)
+
+    def _read(self, launched: list[_Launched]) -> list[StepStats]:
+        """The launched steps' numbers, in one device-to-host transfer. A non-finite loss stops
+        training with one line naming its step (nothing is saved after it)."""
+        rows = torch.stack([one.numbers for one in launched]).tolist()
+        stats = []
+        for one, row in zip(launched, rows, strict=True):
+            mlm_sum, sent_sum, grad_norm = row[:3]
+            n_masked, n_seq, n_tokens = one.counts or (int(x) for x in row[3:])
+            mlm_loss = mlm_sum / n_masked
+            sentence_loss = sent_sum / n_seq if one.has_sentence else None
+            total = mlm_loss + (sentence_loss or 0.0)
+            if not math.isfinite(total):
+                self.optimizer.zero_grad(set_to_none=True)
+                kept = self.last_checkpoint
+                raise TrainingError(
+                    f"the loss became {total} at step {one.step}; training stopped"
+                    + (
+                        f" (last good checkpoint: {kept})"
+                        if kept
+                        else " (no checkpoint written yet)"
+                    )
+                    + "; try a lower --lr, more --warmup, or --precision fp32"
+                )
+            finite_norm = grad_norm if math.isfinite(grad_norm) else None
+            stats.append(
+                StepStats(mlm_loss, sentence_loss, total, finite_norm, n_tokens, n_masked, n_seq)
             )
+        return stats
+
+    def _apply(self) -> None:
+        """The optimizer step (skipped by the fp16 scaler on inf/NaN gradients) and schedule."""
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
         self.scheduler.step()
-        return StepStats(
-            mlm_loss,
-            sentence_loss,
-            total,
-            grad_norm if math.isfinite(grad_norm) else None,
-            counts.n_tokens,
-            n_masked,
-            n_seq,
-        )
 
     # -- evaluation ----------------------------------------------------------------------------
     def evaluate(self) -> EvalMetrics | None:
@@ -650,15 +737,15 @@ class Trainer:
             return None
         if self._eval_cache is None:
             size = self.config.eval_batch_size or self.config.batch_size
-            self._eval_cache = list(
-                self.eval_data.eval_batches(
-                    size,
-                    self.config.eval_examples,
-                    self.ctx.rank,
-                    self.ctx.world_size,
-                    seed=self.config.seed + 1234,
-                )
+            prepare = self._prepare or (lambda batch: batch)
+            batches = self.eval_data.eval_batches(
+                size,
+                self.config.eval_examples,
+                self.ctx.rank,
+                self.ctx.world_size,
+                seed=self.config.seed + 1234,
             )
+            self._eval_cache = [prepare(batch) for batch in batches]
         return oom_guarded(
             lambda: _evaluate(
                 self.model, self._eval_cache, self.device, self.precision, self.ctx, self.task
@@ -685,55 +772,88 @@ class Trainer:
     def _events(self) -> Iterator[ProgressEvent]:
         cfg = self.config
         self._started = time.perf_counter()
-        recent: deque[tuple[float, int]] = deque(maxlen=20)
+        recent: deque[tuple[float, int]] = deque(maxlen=20)  # (seconds, tokens) per step
         per_epoch = self.train_data.examples_per_epoch_estimate
-        losses: dict[str, float] = {}
-        lr = self.scheduler.get_last_lr()[0]
-        grad_norm = None
+        clock = StepClock(self.device)
+        pending: list[_Launched] = []  # launched, not yet read back
+        marks: list = []  # clock marks at the start of each pending step
+        shown = {"step": self.step, "losses": {}, "lr": self.scheduler.get_last_lr()[0]}
+        shown.update(grad_norm=None, position=self.position, tokens_seen=self.tokens_seen)
 
         def event(kind: str, **extra) -> ProgressEvent:
             step_time = sum(t for t, _ in recent) / len(recent) if recent else 0.0
-            tokens = sum(n for _, n in recent)
-            rate = tokens / sum(t for t, _ in recent) if recent else 0.0
+            rate = sum(n for _, n in recent) / sum(t for t, _ in recent) if recent else 0.0
+            position = shown["position"]
             ev = ProgressEvent(
                 kind=kind,
-                step=self.step,
+                step=shown["step"],
                 total_steps=cfg.steps,
-                epoch=self.position.epoch + self.position.index / per_epoch,
-                losses=dict(losses),
-                lr=lr,
+                epoch=position.epoch + position.index / per_epoch,
+                losses=dict(shown["losses"]),
+                lr=shown["lr"],
                 tokens_per_s=rate,
                 elapsed_s=self.elapsed_s,
-                eta_s=step_time * (cfg.steps - self.step),
+                eta_s=step_time * (cfg.steps - shown["step"]),
                 memory_bytes=memory_in_use(self.device)
                 if self.device.type != "cpu"
                 else resident_set_bytes(),
-                grad_norm=grad_norm,
-                tokens_seen=self.tokens_seen,
+                grad_norm=shown["grad_norm"],
+                tokens_seen=shown["tokens_seen"],
                 **extra,
             )
             return self._dispatch(ev)
 
+        def reported(stats: list[StepStats]) -> Iterator[ProgressEvent]:
+            """The "step" events of the pending steps, now that their numbers are read."""
+            seconds = clock.seconds([*marks, clock.mark()])
+            for one, st, took in zip(pending, stats, seconds, strict=True):
+                self.tokens_seen += st.n_tokens
+                recent.append((took, st.n_tokens))
+                losses = {"mlm": st.mlm_loss, "total": st.loss}
+                if st.sentence_loss is not None:
+                    losses[self.task] = st.sentence_loss
+                shown.update(step=one.step, losses=losses, lr=one.lr, grad_norm=st.grad_norm)
+                shown.update(position=one.position, tokens_seen=self.tokens_seen)
+                yield event("step")
+            pending.clear()
+            marks.clear()
+
+        def read_after(step: int) -> bool:
+            """Whether step ``step``'s numbers are read as soon as it is launched: at each log
+            interval, and before anything that needs them (evaluation, a save, the end)."""
+            return (
+                len(pending) + 1 >= self.log_every
+                or step == cfg.steps
+                or bool(cfg.eval_every and step % cfg.eval_every == 0)
+                or bool(cfg.save_every and step % cfg.save_every == 0)
+            )
+
         while self.step < cfg.steps:
-            t0 = time.perf_counter()
-            micro, position = next(self._batches)  # not consumed if we stop: position stays
-            counts = self.step_counts(micro)
-            if counts.stop:
+            # Under torchrun the ranks agree only where nothing is pending (a collective read);
+            # a single process looks at its own flag before every step.
+            if (not pending or not self.ctx.enabled) and self.agree_to_stop():
+                if pending:
+                    yield from reported(self._read(pending))
                 yield event("cancelled")
                 return
-            lr = self.scheduler.get_last_lr()[0]
-            stats = self.train_step(micro, counts)
-            self.step += 1
-            self.position = position
-            self.tokens_seen += stats.n_tokens
-            # No synchronize: the step already read its losses back once; the optimizer's
-            # kernels still queued are timed by the next step, so the 20-step mean holds.
-            recent.append((time.perf_counter() - t0, stats.n_tokens))
-            losses = {"mlm": stats.mlm_loss, "total": stats.loss}
-            if stats.sentence_loss is not None:
-                losses[self.task] = stats.sentence_loss
-            grad_norm = stats.grad_norm
-            yield event("step")
+            marks.append(clock.mark())
+            micro, position = next(self._batches)  # not consumed if we stop: position stays
+            step, lr = self.step + 1, self.scheduler.get_last_lr()[0]
+            read_now = read_after(step)
+
+            def run_step(micro=micro, step=step, lr=lr, position=position, read_now=read_now):
+                launched = self._launch(micro, step, lr, position)
+                # Read before the optimizer step: a non-finite loss stops before it is applied.
+                stats = self._read([*pending, launched]) if read_now else None
+                self._apply()
+                return launched, stats
+
+            launched, stats = self._guarded(run_step)
+            self.step, self.position = step, position
+            pending.append(launched)
+            if stats is None:
+                continue
+            yield from reported(stats)
             last = self.step == cfg.steps
             if cfg.eval_every and self.step % cfg.eval_every == 0 and not last:
                 metrics = self.evaluate()

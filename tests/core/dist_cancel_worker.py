@@ -1,6 +1,7 @@
 """One rank of the collective-cancellation test (run by ``torchrun``, two gloo processes):
 rank 1 alone is asked to stop after step ``STOP_AT``; each rank writes what it saw to
-``OUT/rank-N.json``. Not a test module itself (see ``test_gpu_paths.py``)."""
+``OUT/rank-N.json``. An optional second argument is the log interval (steps between reads of
+the device's numbers, where the ranks agree on stopping). Not a test module itself (see ``test_gpu_paths.py``)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from tests.core.training_text import word_tokenizer
 STOP_AT = 2
 
 
-def main(folder: str) -> None:
+def main(folder: str, log_every: int = 1) -> None:
     root = Path(folder)
     ctx, device = init_distributed("cpu")
     config = TrainConfig(
@@ -30,6 +31,7 @@ def main(folder: str) -> None:
         eval_every=0,
         eval_examples=8,
         save_every=0,
+        log_every=log_every,
         config_overrides={"hidden_size": 32, "num_hidden_layers": 2, "intermediate_size": 64},
     )
     try:
@@ -64,4 +66,4 @@ def main(folder: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], *(int(a) for a in sys.argv[2:]))

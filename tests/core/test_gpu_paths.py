@@ -138,7 +138,12 @@ def test_auto_precision_picks_bf16_only_on_native_support_of_the_chosen_gpu():
 
 # -- 2. cancellation agreed by every rank ----------------------------------------------------------
 @pytest.mark.slow
-def test_cancelling_one_rank_stops_both_at_the_same_step_with_a_checkpoint(tmp_path):
+@pytest.mark.parametrize(("log_every", "stopped_at"), [(1, 2), (3, 3)])
+def test_cancelling_one_rank_stops_both_at_the_same_step_with_a_checkpoint(
+    tmp_path, log_every, stopped_at
+):
+    """Rank 1 alone is asked to stop after step 2; both stop at the first step where they
+    agree: the next one when every step is read back, else the end of the log interval."""
     write_corpus(tmp_path / "train.txt", n_docs=12, seed=5)
     write_corpus(tmp_path / "heldout.txt", n_docs=3, seed=6)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.getcwd()}
@@ -153,6 +158,7 @@ def test_cancelling_one_rank_stops_both_at_the_same_step_with_a_checkpoint(tmp_p
             "-m",
             "tests.core.dist_cancel_worker",
             str(tmp_path),
+            str(log_every),
         ],
         capture_output=True,
         text=True,
@@ -162,23 +168,20 @@ def test_cancelling_one_rank_stops_both_at_the_same_step_with_a_checkpoint(tmp_p
     )
     assert run.returncode == 0, run.stderr[-3000:]
     ranks = [json.loads((tmp_path / f"rank-{r}.json").read_text()) for r in (0, 1)]
-    assert [r["steps"] for r in ranks] == [2, 2]  # rank 0 was never asked, yet stopped too
+    # rank 0 was never asked, yet stopped too
+    assert [r["steps"] for r in ranks] == [stopped_at, stopped_at]
     assert all(r["cancelled"] for r in ranks)
-    saved = tmp_path / "out" / ckpt.checkpoint_name(2)
+    saved = tmp_path / "out" / ckpt.checkpoint_name(stopped_at)
     assert ranks[0]["checkpoint"] == str(saved)
     state = ckpt.load_trainer_state(saved)
-    assert state["step"] == 2 and len(state["rng"]) == 2
+    assert state["step"] == stopped_at and len(state["rng"]) == 2
 
 
-def test_the_cancel_flag_travels_in_the_step_counts(corpus):
+def test_a_stop_asked_before_the_first_step_stops_there(corpus):
     trainer = make(corpus)
-    micro, _ = next(trainer._batches)
-    assert trainer.step_counts(micro).stop is False
+    assert trainer.agree_to_stop() is False
     trainer.cancel()
-    counts = trainer.step_counts(micro)
-    assert counts.stop is True
-    assert counts.n_masked == sum(b.n_masked for b in micro)
-    assert counts.n_tokens == sum(b.n_tokens for b in micro)
+    assert trainer.agree_to_stop() is True
     events = list(trainer.events())
     assert [e.kind for e in events] == ["cancelled"] and trainer.step == 0
 
@@ -563,11 +566,12 @@ def test_fixed_shape_batches_give_the_same_loss(corpus):
     )
     trainer.model.eval()
     (batch,), _ = next(trainer._batches)
-    cap = batch.size * trainer.train_data.config.predictions_cap
-    fixed = device_batch(batch, torch.device("cpu"), seq_len=40, capacity=cap)
+    per_row = trainer.train_data.config.predictions_cap
+    cap = batch.size * per_row
+    fixed = device_batch(batch, torch.device("cpu"), seq_len=40, per_row=per_row)
     assert fixed.input_ids.shape == (batch.size, 40) and fixed.mlm_positions.shape == (cap,)
     assert fixed.mlm_positions.dtype == torch.int64
-    assert int((fixed.mlm_labels != -100).sum()) == batch.n_masked
+    assert int((fixed.mlm_labels != -100).sum()) == batch.n_masked == fixed.n_masked
     want = pretraining_loss(trainer.model, batch)
     got = pretraining_loss(trainer.model, fixed, mlm_count=batch.n_masked)
     torch.testing.assert_close(got.loss, want.loss, rtol=1e-5, atol=1e-6)
@@ -592,7 +596,10 @@ def test_cuda_batches_use_indices_and_pinned_async_copies(corpus):
 
     with mock.patch.object(torch.Tensor, "pin_memory", pin), mock.patch.object(Batch, "to", to):
         ready = device_batch(batch, CUDA0)
-    assert moved == [CUDA0] and len(pinned) == 6  # every tensor of the batch
+    tensors = [v for v in ready.__dict__.values() if isinstance(v, torch.Tensor)]
+    assert moved == [CUDA0] and len(pinned) == len(tensors)  # every tensor of the batch
+    # An unpadded batch needs no mask: decided here, so the model never asks the GPU.
+    assert (ready.attention_mask is None) == bool(batch.attention_mask.all())
     assert ready.mlm_positions.dtype == torch.int64  # no bool-mask gather on the GPU
     assert ready.mlm_positions.numel() == batch.n_masked  # eager: no padding
     flat = batch.mlm_positions.flatten().nonzero().squeeze(1)

@@ -1,0 +1,199 @@
+"""Issue 14, item 11: no per-step host reads. A launched step's losses, gradient norm and
+(under torchrun) global counts stay on the device; the loop reads every pending step back in
+one transfer at each log interval, and times steps with CUDA events on CUDA."""
+
+from __future__ import annotations
+
+import traceback
+from unittest import mock
+
+import pytest
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from core.errors import InputError, TrainingError
+from core.training import TrainConfig, Trainer, prepare_training
+from core.training.trainer import StepClock, host_batch
+from tests.core.training_text import word_tokenizer, write_corpus
+
+
+def tiny(**changes) -> TrainConfig:
+    base = {
+        "arch": "bert",
+        "preset": "bert-tiny",
+        "steps": 10,
+        "batch_size": 4,
+        "seq_len": 32,
+        "lr": 2e-3,
+        "warmup": 1,
+        "device": "cpu",
+        "eval_examples": 8,
+        "config_overrides": {"hidden_size": 32, "num_hidden_layers": 2, "intermediate_size": 64},
+    }
+    base.update(changes)
+    return TrainConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("deferred")
+    write_corpus(folder / "train.txt", n_docs=16, seed=3)
+    write_corpus(folder / "heldout.txt", n_docs=6, seed=4)
+    return folder
+
+
+def make(corpus, **changes) -> Trainer:
+    return prepare_training(
+        tiny(**changes),
+        [corpus / "train.txt"],
+        [corpus / "heldout.txt"],
+        tokenizer=word_tokenizer("bert"),
+    )
+
+
+def step_rows(events) -> list[tuple]:
+    return [
+        (e.step, e.losses, e.grad_norm, e.lr, e.tokens_seen, e.epoch)
+        for e in events
+        if e.kind == "step"
+    ]
+
+
+def test_reading_every_four_steps_reports_the_same_steps(corpus):
+    every_step = list(make(corpus, log_every=1).events())
+    every_four = list(make(corpus, log_every=4).events())
+    assert step_rows(every_four) == step_rows(every_step)
+    assert [e.step for e in every_four if e.kind == "step"] == list(range(1, 11))
+    done = next(e for e in every_four if e.kind == "done")
+    assert done.metrics == next(e for e in every_step if e.kind == "done").metrics
+
+
+@pytest.mark.parametrize(
+    ("changes", "reads"),
+    [
+        ({"log_every": 4}, [4, 4, 2]),  # the last step is read at once
+        ({"log_every": 4, "eval_every": 6}, [4, 2, 4]),  # and so is a step evaluated after
+        ({"log_every": 4, "save_every": 3}, [3, 3, 3, 1]),  # or saved after
+        ({"log_every": 1}, [1] * 10),  # the CPU's default
+    ],
+)
+def test_steps_are_read_back_at_log_intervals_in_one_transfer(corpus, changes, reads):
+    trainer = make(corpus, **changes)
+    sizes, transfers = [], []
+    read, tolist = Trainer._read, torch.Tensor.tolist
+
+    def counting_read(self, launched):
+        sizes.append(len(launched))
+        transfers.clear()
+        out = read(self, launched)
+        assert len(transfers) == 1  # every pending step's numbers in one transfer
+        return out
+
+    def counting_tolist(self):
+        transfers.append(self.shape)
+        return tolist(self)
+
+    with (
+        mock.patch.object(Trainer, "_read", counting_read),
+        mock.patch.object(torch.Tensor, "tolist", counting_tolist),
+    ):
+        for _ in trainer.events():
+            pass
+    assert sizes == reads
+
+
+class HostReads(TorchDispatchMode):
+    """ATen calls that make the host wait for a GPU: a scalar read, or a data-dependent
+    shape (nonzero, boolean-mask indexing)."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = str(func)
+        boolean_index = name.startswith("aten.index.Tensor") and any(
+            isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in args[1] if i is not None
+        )
+        if "_local_scalar_dense" in name or "nonzero" in name or boolean_index:
+            # padding_mask's "is anything padded?" runs for masks in CPU memory only (a CPU
+            # tensor here, a GPU tensor in a GPU run, where it is skipped).
+            frames = {frame.name for frame in traceback.extract_stack()}
+            if "padding_mask" not in frames:
+                self.calls.append(name)
+        return func(*args, **(kwargs or {}))
+
+
+def test_a_launched_step_makes_no_host_read(corpus):
+    trainer = make(corpus)
+    micro, position = next(trainer._batches)
+    prepared = [host_batch(b) for b in micro]  # what the data pipeline hands the GPU loop
+    tolists = []
+    tolist = torch.Tensor.tolist
+    with (
+        HostReads() as reads,
+        mock.patch.object(torch.Tensor, "tolist", lambda t: tolists.append(t) or tolist(t)),
+    ):
+        launched = trainer._launch(prepared, 1, 1e-3, position)
+    assert reads.calls == [] and tolists == []
+    # Compare: the CPU's plain batch gathers with a boolean mask (fine there, a sync on a GPU).
+    with HostReads() as reads:
+        trainer._launch(micro, 1, 1e-3, position)
+    assert reads.calls
+    (stats,) = trainer._read([launched])
+    assert stats.n_masked == sum(b.n_masked for b in micro) > 0
+    assert stats.n_sequences == 4 and stats.n_tokens == sum(b.n_tokens for b in micro)
+
+
+def test_a_non_finite_loss_found_at_a_read_names_its_step(corpus):
+    trainer = make(corpus, log_every=5)
+    real = Trainer._launch
+
+    def poisoned(self, micro, step, lr, position=None):
+        launched = real(self, micro, step, lr, position)
+        if step == 3:
+            launched.numbers[0] = float("nan")
+        return launched
+
+    with (
+        mock.patch.object(Trainer, "_launch", poisoned),
+        pytest.raises(TrainingError, match="the loss became nan at step 3"),
+    ):
+        list(trainer.events())
+
+
+def test_cuda_step_times_come_from_the_streams_events():
+    made = []
+
+    class FakeEvent:
+        def __init__(self, enable_timing=False):
+            assert enable_timing
+            self.ms = 10.0 * len(made) ** 2  # recorded at 0, 10, 40, 90 ms
+            self.synced = False
+            made.append(self)
+
+        def record(self):
+            pass
+
+        def synchronize(self):
+            self.synced = True
+
+        def elapsed_time(self, end):
+            return end.ms - self.ms
+
+    with mock.patch.object(torch.cuda, "Event", FakeEvent):
+        clock = StepClock(torch.device("cuda", 0))
+        marks = [clock.mark() for _ in range(4)]
+        assert clock.seconds(marks) == pytest.approx([0.01, 0.03, 0.05])
+    assert [e.synced for e in made] == [False, False, False, True]  # one wait, on the last
+    wall = StepClock(torch.device("cpu"))
+    assert wall.seconds([1.0, 1.5, 3.0]) == [0.5, 1.5]
+
+
+def test_the_log_interval_defaults_by_device_and_is_checked(corpus):
+    assert make(corpus).log_every == 1  # CPU: reading costs nothing
+    assert make(corpus, log_every=7).log_every == 7
+    with pytest.raises(InputError, match="log every must be an integer >= 1, got 0"):
+        tiny(log_every=0)
+    with pytest.raises(InputError, match="data workers must be an integer >= 0, got -1"):
+        tiny(data_workers=-1)
