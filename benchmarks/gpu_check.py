@@ -183,6 +183,29 @@ class SpeedRow:
     loss_last: float
 
 
+class CountedFlops:
+    """Wraps a trainer's batch source to add up each step's model FLOPs as it is fetched
+    (the masked count, and so the decoder's cost, varies by step)."""
+
+    def __init__(self, trainer: Trainer, config):
+        self.per_step: list[float] = []
+        self._source, self._config = trainer._batches, config
+        trainer._batches = self
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        micro, position = next(self._source)
+        self.per_step.append(sum(3 * forward_flops(self._config, b, b.n_masked) for b in micro))
+        return micro, position
+
+    def close(self) -> None:
+        close = getattr(self._source, "close", None)
+        if close is not None:
+            close()
+
+
 def train_speed(
     preset: str,
     mode: str,
@@ -193,6 +216,8 @@ def train_speed(
     peak: float | None,
 ) -> SpeedRow:
     arch = preset.split("-")[0]
+    # The warm-up ends on a read (a multiple of the log interval): there the clock starts.
+    warmup = -(-args.warmup_steps // args.log_every) * args.log_every
     tokenizer = load_tokenizer(tokenizer_folder, arch, PRESETS[preset].max_position_embeddings)
     # The preset's full vocabulary (as transformers' and the papers' models), at least the
     # tokenizer's; the dry run keeps the tokenizer's.
@@ -200,7 +225,8 @@ def train_speed(
     config = TrainConfig(
         arch=arch,
         preset=preset,
-        steps=args.steps + args.warmup_steps,
+        steps=args.steps + warmup,
+        log_every=args.log_every,
         batch_size=args.batch,
         seq_len=args.seq,
         lr=1e-4,
@@ -223,23 +249,24 @@ def train_speed(
         trainer = Trainer(model, data.train, config, device=device)
     finally:
         torch.compile = compile_fn
-    losses = []
-    for _ in range(args.warmup_steps):  # allocations, kernel choice, compilation
-        micro, _ = next(trainer._batches)
-        losses.append(trainer.train_step(micro).loss)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    flops = tokens = 0.0
+    # The trainer's own loop (batches built ahead, numbers read every --log-every steps);
+    # the clock runs from the read that ends the warm-up to the last read, both of which
+    # wait for the GPU, so the interval is the GPU's time for the timed steps.
+    step_flops = CountedFlops(trainer, model.config)
+    losses, timed = [], {}
+    for ev in trainer.events():
+        if ev.kind != "step":
+            continue
+        losses.append(ev.losses["total"])
+        if ev.step == warmup:
+            sync(device)
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+            timed.update(start=time.perf_counter(), tokens=ev.tokens_seen)
     sync(device)
-    start = time.perf_counter()
-    for _ in range(args.steps):
-        micro, _ = next(trainer._batches)
-        stats = trainer.train_step(micro)
-        losses.append(stats.loss)
-        tokens += stats.n_tokens
-        flops += sum(3 * forward_flops(model.config, b, b.n_masked) for b in micro)
-    sync(device)
-    elapsed = time.perf_counter() - start
+    elapsed = time.perf_counter() - timed["start"]
+    tokens = trainer.tokens_seen - timed["tokens"]
+    flops = sum(step_flops.per_step[warmup:])
     peak_bytes = int(torch.cuda.max_memory_allocated(device)) if device.type == "cuda" else None
     modelled = training_memory(
         model,
@@ -342,6 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default=None, help="default: cuda (cpu with --dry-run)")
     parser.add_argument("--steps", type=int, default=200, help="timed steps per run")
     parser.add_argument("--warmup-steps", type=int, default=10)
+    parser.add_argument("--log-every", type=int, default=10, help="steps between reads")
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--seq", type=int, default=128)
     parser.add_argument("--precision", default="bf16")
@@ -355,7 +383,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.dry_run:
-        args.steps, args.warmup_steps, args.batch, args.seq = 3, 1, 4, 32
+        args.steps, args.warmup_steps, args.batch, args.seq = 4, 2, 4, 32
+        args.log_every = 2
         args.precision, args.compile_backend, args.resume_steps = "fp32", "eager", 4
         args.models = ["bert-tiny", "albert-tiny"]
     device = resolve_device(args.device or ("cpu" if args.dry_run else "cuda"))

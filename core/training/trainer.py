@@ -766,8 +766,9 @@ class Trainer:
         try:
             yield from self._events()
         finally:
-            if isinstance(self._batches, Prefetcher):
-                self._batches.close()
+            close = getattr(self._batches, "close", None)
+            if close is not None:  # stop building batches ahead
+                close()
 
     def _events(self) -> Iterator[ProgressEvent]:
         cfg = self.config
