@@ -59,7 +59,14 @@ class PairedHeatmaps(QWidget):
             MatrixPlot(
                 colormap=ATTENTION_COLORMAP, levels=(0.0, 1.0), colorbar=False, max_label_px=70
             ),
-            MatrixPlot(colormap=ATTENTION_COLORMAP, levels=(0.0, 1.0), max_label_px=70),
+            # The one colour bar serves both maps, so it has no drag handles: moving them
+            # would re-colour model B's map only.
+            MatrixPlot(
+                colormap=ATTENTION_COLORMAP,
+                levels=(0.0, 1.0),
+                interactive=False,
+                max_label_px=70,
+            ),
         )
         for col, plot in enumerate(self.plots):
             plot.row_axis.setLabel("from")

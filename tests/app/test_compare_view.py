@@ -55,6 +55,11 @@ def test_heatmaps_curves_and_heads_equal_core(tiny, demo_root):
     np.testing.assert_allclose(
         view.heatmaps.plots[1].data, attention_stats(rb).rollout[1], atol=1e-5
     )
+    # one shared colour bar, fixed at 0-1 for both maps: no handle re-colours one side only
+    a_plot, b_plot = view.heatmaps.plots
+    assert a_plot.colorbar is None and not b_plot.colorbar.interactive
+    assert b_plot.colorbar.levels() == (0.0, 1.0)
+    assert tuple(a_plot.image.levels) == (0.0, 1.0)
     assert list(view.curves.plots) == ["l2_mean", "cosine_mean", "angle_mean_deg"]
     for field in ("l2_mean", "cosine_mean", "angle_mean_deg"):
         for side, result in ((0, ra), (1, rb)):
