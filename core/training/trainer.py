@@ -19,8 +19,15 @@ micro-batches and ranks: each micro-batch's summed loss is divided by the step's
 count (:func:`core.training.loss.pretraining_loss`). So, with dropout 0, two processes with
 batch b give the same update as one process with batch 2b, and gradient accumulation is
 exactly a larger batch. With dropout on, each micro-batch and each process draws its own
-masks (every rank has its own generator), so the updates agree in expectation only. Only masked positions are decoded (``mlm_positions``): the vocabulary projection, the
-largest matmul of a small model, runs on ~15% of the tokens.
+masks (every rank has its own generator), so the updates agree in expectation only. Only
+masked positions are decoded (``mlm_positions``): the vocabulary projection, the largest
+matmul of a small model, runs on ~15% of the tokens.
+
+Reads: a launched step's losses, gradient norm and (under torchrun) global counts stay on the
+device; every ``log_every`` steps (and before an evaluation, a save or the end) all pending
+steps are read back in one transfer and reported, so on a GPU the host queues steps ahead
+instead of waiting for each. Batches come prepared for the device (flat masked-position
+indices, no mask when nothing is padded) so a step itself never asks the GPU for a number.
 
 Precision: fp32 on CPU and MPS unless asked; on CUDA bf16 autocast where supported, else
 fp16 autocast with a gradient scaler (:mod:`core.precision`).
