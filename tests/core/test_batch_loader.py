@@ -16,7 +16,12 @@ from torch.utils.data._utils.pin_memory import pin_memory as dataloader_pin_memo
 
 from core.data import Batch, DataConfig, DataPosition, PretrainingData, TokenizedCorpus
 from core.errors import InputError
-from core.training.batch_loader import StepBatchLoader, _StepShards, default_workers
+from core.training.batch_loader import (
+    StepBatchLoader,
+    _PackedStep,
+    _StepShards,
+    default_workers,
+)
 from tests.core.training_text import counting_tokenizer, write_counting_corpus
 
 
@@ -214,6 +219,36 @@ def test_in_process_loader_pins_when_asked(data):
         loader = StepBatchLoader(data, DataPosition(), 2, 2, 0, 1, 0, pin_memory=True)
         micro, _ = next(loader)
     assert len(micro) == 2 and len(calls) == 2 * 6
+
+
+def test_a_packed_step_is_one_shared_buffer_and_unpacks_to_equal_batches(data):
+    (plain, other), position = next(data.step_batches(DataPosition(0, 3), 3, 2))
+    odd = Batch(
+        input_ids=plain.input_ids.t(),  # not contiguous
+        token_type_ids=plain.token_type_ids[:, :5],
+        attention_mask=torch.ones(3, 5, dtype=torch.int32),
+        mlm_positions=torch.zeros(3, 5, dtype=torch.bool),
+        mlm_labels=torch.zeros(0, dtype=torch.long),  # nothing masked
+        sentence_labels=torch.tensor(1),  # 0-dim
+        n_tokens=15,
+    )
+    step = ([plain, _pad_to(other, 24), odd], position)
+    packed = _PackedStep.pack(step)
+    assert packed.buffer.dtype == torch.uint8 and packed.buffer.is_shared()
+    assert pickle.loads(pickle.dumps(packed)).unpack()[1] == position
+    micro, got_position = packed.unpack()
+    _assert_same_steps([(micro, got_position)], [step])
+    storage = packed.buffer.untyped_storage().data_ptr()
+    for batch in micro:
+        for value in batch.__dict__.values():
+            if isinstance(value, torch.Tensor):
+                assert value.untyped_storage().data_ptr() == storage
+                assert value.storage_offset() * value.element_size() % 16 == 0
+    calls = []
+    with mock.patch.object(torch.Tensor, "pin_memory", _fake_pin(calls)):
+        pinned = dataloader_pin_memory(packed)  # what the DataLoader's pin thread does
+    assert calls == [tuple(packed.buffer.shape)]  # one pinned block for the whole step
+    _assert_same_steps([pinned.unpack()], [step])
 
 
 # -- spawn-safety ------------------------------------------------------------------------------
