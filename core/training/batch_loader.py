@@ -209,7 +209,10 @@ class StepBatchLoader:
     path). ``workers`` > 0: built ahead by that many processes, ``prefetch`` steps each;
     ``pin_memory`` (CUDA only) pins them in the main process (``Batch.pin_memory`` in-process),
     so ``Batch.to(cuda)`` copies asynchronously. ``prepare`` must be picklable with workers (a module-level function or a
-    ``functools.partial`` of one). Call :meth:`close` when done (also after a failure).
+    ``functools.partial`` of one). ``start_method``: how workers start ("fork", "spawn",
+    "forkserver"; None: the platform's default, spawn on macOS and Windows, where the data
+    is pickled: the corpus as its folder). Call :meth:`close` when done (also after a
+    failure).
     """
 
     def __init__(
@@ -224,6 +227,7 @@ class StepBatchLoader:
         pin_memory: bool = False,
         prepare: Callable[[Batch], Batch] | None = None,
         prefetch: int = 2,
+        start_method: str | None = None,
     ):
         if not isinstance(workers, int) or workers < 0:
             raise InputError(f"batch workers must be an integer >= 0, got {workers!r}")
@@ -248,6 +252,7 @@ class StepBatchLoader:
                 prefetch_factor=prefetch,
                 persistent_workers=False,
                 pin_memory=pin_memory,
+                multiprocessing_context=start_method,
             )
 
     def __iter__(self) -> StepBatchLoader:

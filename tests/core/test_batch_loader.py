@@ -294,3 +294,19 @@ def test_default_workers(monkeypatch):
     monkeypatch.delenv("LOCAL_WORLD_SIZE")
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
     assert default_workers(cuda) == 2
+
+
+def test_spawned_workers_build_the_same_steps(data):
+    # spawn (macOS, Windows): the dataset and prepare are pickled, the corpus mapped again.
+    prepare = functools.partial(_pad_to, seq_len=24)
+    want = [
+        ([prepare(b) for b in micro], pos)
+        for micro, pos in _take(data.step_batches(DataPosition(0, 4), 2, 1, 0, 2), 4)
+    ]
+    loader = StepBatchLoader(
+        data, DataPosition(0, 4), 2, 1, 0, 2, 2, prepare=prepare, start_method="spawn"
+    )
+    try:
+        _assert_same_steps(_take(loader, 4), want)
+    finally:
+        loader.close()
