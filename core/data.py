@@ -230,6 +230,13 @@ class TokenizedCorpus:
         self.documents = np.arange(n_docs) if documents is None else np.asarray(documents)
         self._owner: object | None = None
 
+    def __reduce__(self):
+        """Pickled as where it lives (folder, meta, documents), not what it holds: a child
+        process (a DataLoader worker started with spawn) maps the same files again instead of
+        receiving a copy of the tokens through a pipe. The parent's object must outlive the
+        child (it owns a temporary folder, if any)."""
+        return (TokenizedCorpus, (self.folder, self.meta, self.documents))
+
     def _map(self, name: str, dtype) -> np.ndarray:
         path = self.folder / f"{name}.bin"
         if path.stat().st_size == 0:
@@ -759,14 +766,24 @@ class PretrainingData:
         grad_accum: int = 1,
         rank: int = 0,
         world_size: int = 1,
+        every: int = 1,
+        offset: int = 0,
     ) -> Iterator[tuple[list[Batch], DataPosition]]:
         """For each optimizer step: this rank's ``grad_accum`` micro-batches and the position
         after the step. The step takes the next ``batch_size * grad_accum * world_size``
-        examples of the stream; micro-batch m of rank r is slice (m * world_size + r)."""
+        examples of the stream; micro-batch m of rank r is slice (m * world_size + r).
+
+        With ``every`` > 1 only steps s (counted from ``position``) with s % every == offset
+        are built and yielded; the others' examples are walked past unmasked (worker
+        ``offset`` of ``every`` in :class:`core.training.batch_loader.StepBatchLoader`)."""
         per_step = batch_size * grad_accum * world_size
         stream = self.stream(position)
+        step = -1
         while True:
             group = [next(stream) for _ in range(per_step)]
+            step += 1
+            if step % every != offset:
+                continue
             micro = []
             for m in range(grad_accum):
                 lo = (m * world_size + rank) * batch_size

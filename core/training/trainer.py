@@ -40,7 +40,6 @@ import functools
 import itertools
 import logging
 import math
-import queue
 import random
 import threading
 import time
@@ -68,6 +67,7 @@ from core.device import (
 from core.errors import InputError, TrainingError
 from core.precision import resolve_precision, set_tf32
 from core.training import run_checkpoints as ckpt
+from core.training.batch_loader import StepBatchLoader, default_workers
 from core.training.config import SAVE_DTYPES, TrainConfig
 from core.training.distributed import (
     DistContext,
@@ -324,70 +324,6 @@ def _evaluate(
     )
 
 
-class Prefetcher:
-    """Builds the next steps' batches (masking, collating: Python work) in a background
-    thread while the GPU runs the current step; ``depth`` steps ahead. Iterating it gives the
-    source's items in order, so data order and exact resume are unchanged; the source's
-    error, if any, is raised where the item would have been."""
-
-    _END = object()
-
-    def __init__(self, source: Iterator, depth: int = 2):
-        self._queue: queue.Queue = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._fill, args=(source,), name="batch-prefetch", daemon=True
-        )
-        self._thread.start()
-
-    def _put(self, item) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _fill(self, source: Iterator) -> None:
-        try:
-            for item in source:
-                if not self._put(item):
-                    return
-        except BaseException as err:  # handed to the consumer, raised there
-            self._put(_Failed(err))
-            return
-        self._put(self._END)
-
-    def __iter__(self) -> Prefetcher:
-        return self
-
-    def __next__(self):
-        item = self._queue.get()
-        if item is self._END:
-            raise StopIteration
-        if isinstance(item, _Failed):
-            raise item.error
-        return item
-
-    def close(self) -> None:
-        self._stop.set()
-
-
-@dataclass(frozen=True)
-class _Failed:
-    error: BaseException
-
-
-def _prepared(source: Iterator, prepare: Callable[[Batch], Batch] | None, pin: bool) -> Iterator:
-    for micro, position in source:
-        if prepare is not None:
-            micro = [prepare(b) for b in micro]
-        if pin:
-            micro = [b.pin_memory() for b in micro]
-        yield micro, position
-
-
 def host_batch(batch: Batch, seq_len: int | None = None, per_row: int | None = None) -> Batch:
     """``batch`` prepared on the CPU for an accelerator (or torch.compile): masked positions as
     flat int64 indices, so the GPU gathers rows without reporting a count back; with
@@ -412,19 +348,6 @@ def host_batch(batch: Batch, seq_len: int | None = None, per_row: int | None = N
     if seq_len is None and mask is not None and bool(mask.all()):
         fields["attention_mask"] = None  # no padding: decided here, not by the GPU
     return Batch(**fields)
-
-
-def device_batch(
-    batch: Batch, device: torch.device, seq_len: int | None = None, per_row: int | None = None
-) -> Batch:
-    """``batch`` on ``device``, prepared as :func:`host_batch` does; on CUDA copied from pinned
-    memory, asynchronously. On the CPU without fixed shapes the batch is used as it is."""
-    if device.type == "cpu" and seq_len is None:
-        return batch
-    ready = host_batch(batch, seq_len, per_row)
-    if device.type == "cuda":
-        ready = ready.pin_memory()
-    return ready.to(device)
 
 
 # -- the trainer ---------------------------------------------------------------------------------
@@ -514,19 +437,22 @@ class Trainer:
         elif self.device.type != "cpu":
             prepare = host_batch
         self._prepare = prepare
-        self._batches = _prepared(
-            train_data.step_batches(
-                self.position,
-                settings.batch_size,
-                settings.grad_accum,
-                self.ctx.rank,
-                self.ctx.world_size,
-            ),
-            prepare,
-            pin=self.device.type == "cuda",
+        if self.device.type == "cuda" and self.device.index is not None:
+            torch.cuda.set_device(self.device)  # where the loader's pin-memory thread pins
+        workers = settings.data_workers
+        if workers is None:
+            workers = default_workers(self.device, self.ctx.world_size)
+        self._batches = StepBatchLoader(
+            train_data,
+            self.position,
+            settings.batch_size,
+            settings.grad_accum,
+            self.ctx.rank,
+            self.ctx.world_size,
+            workers=workers,
+            pin_memory=self.device.type == "cuda",
+            prepare=prepare,
         )
-        if self.device.type == "cuda":
-            self._batches = Prefetcher(self._batches)
         log.info(
             "training %s on %s, precision %s, %d process(es)",
             type(model).__name__,

@@ -552,7 +552,7 @@ def test_compile_setting_trains_through_a_compiled_forward(corpus):
 # -- 10/11. batches for the GPU: index gathers, fixed shapes, pinned async copies ----------------
 def test_fixed_shape_batches_give_the_same_loss(corpus):
     from core.training.loss import pretraining_loss
-    from core.training.trainer import device_batch
+    from core.training.trainer import host_batch
 
     trainer = make(
         corpus,
@@ -568,7 +568,7 @@ def test_fixed_shape_batches_give_the_same_loss(corpus):
     (batch,), _ = next(trainer._batches)
     per_row = trainer.train_data.config.predictions_cap
     cap = batch.size * per_row
-    fixed = device_batch(batch, torch.device("cpu"), seq_len=40, per_row=per_row)
+    fixed = host_batch(batch, seq_len=40, per_row=per_row)
     assert fixed.input_ids.shape == (batch.size, 40) and fixed.mlm_positions.shape == (cap,)
     assert fixed.mlm_positions.dtype == torch.int64
     assert int((fixed.mlm_labels != -100).sum()) == batch.n_masked == fixed.n_masked
@@ -579,66 +579,49 @@ def test_fixed_shape_batches_give_the_same_loss(corpus):
 
 
 def test_cuda_batches_use_indices_and_pinned_async_copies(corpus):
-    from core.data import Batch
-    from core.training.trainer import device_batch
+    from core.training.trainer import host_batch
 
     trainer = make(corpus)
     (batch,), _ = next(trainer._batches)
-    pinned, moved = [], []
-
-    def pin(self):
-        pinned.append(self.shape)
-        return self
-
-    def to(self, device):
-        moved.append(device)
-        return self
-
-    with mock.patch.object(torch.Tensor, "pin_memory", pin), mock.patch.object(Batch, "to", to):
-        ready = device_batch(batch, CUDA0)
-    tensors = [v for v in ready.__dict__.values() if isinstance(v, torch.Tensor)]
-    assert moved == [CUDA0] and len(pinned) == len(tensors)  # every tensor of the batch
+    ready = host_batch(batch)
     # An unpadded batch needs no mask: decided here, so the model never asks the GPU.
     assert (ready.attention_mask is None) == bool(batch.attention_mask.all())
     assert ready.mlm_positions.dtype == torch.int64  # no bool-mask gather on the GPU
     assert ready.mlm_positions.numel() == batch.n_masked  # eager: no padding
     flat = batch.mlm_positions.flatten().nonzero().squeeze(1)
     assert torch.equal(ready.mlm_positions, flat)
-    assert device_batch(batch, torch.device("cpu")) is batch  # CPU: as it was
+    tensors = [v for v in ready.__dict__.values() if isinstance(v, torch.Tensor)]
+    pinned, moved = [], []
+
+    def pin(self):
+        pinned.append(self.shape)
+        return self
+
+    def to(self, device, non_blocking=False):
+        moved.append((device, non_blocking))
+        return self
+
+    with (
+        mock.patch.object(torch.Tensor, "pin_memory", pin),
+        mock.patch.object(torch.Tensor, "to", to),
+    ):
+        ready.pin_memory().to(CUDA0)
+    assert len(pinned) == len(tensors)  # every tensor of the batch
+    assert moved == [(CUDA0, True)] * len(tensors)  # copies that do not wait
 
 
-def test_prefetcher_keeps_order_passes_errors_and_stops():
-    from core.training.trainer import Prefetcher
-
-    def source(fail_at=None):
-        for i in range(6):
-            if i == fail_at:
-                raise ValueError("bad document 3")
-            yield i
-
-    assert list(Prefetcher(source())) == list(range(6))
-    ahead = Prefetcher(source(fail_at=3), depth=1)
-    assert [next(ahead) for _ in range(3)] == [0, 1, 2]
-    with pytest.raises(ValueError, match="bad document 3"):
-        next(ahead)
-    endless = Prefetcher(iter(range(10**9)), depth=2)
-    assert next(endless) == 0
-    endless.close()
-    endless._thread.join(timeout=5)
-    assert not endless._thread.is_alive()
-
-
-def test_prefetched_batches_are_the_plain_ones(corpus):
-    from core.training.trainer import Prefetcher
-
-    plain, ahead = make(corpus), make(corpus)
-    ahead._batches = Prefetcher(ahead._batches)
-    for _ in range(3):
-        (a,), pa = next(plain._batches)
-        (b,), pb = next(ahead._batches)
-        assert pa == pb and torch.equal(a.input_ids, b.input_ids)
-        assert torch.equal(a.mlm_labels, b.mlm_labels)
-    ahead._batches.close()
+def test_the_trainer_builds_batches_in_workers_with_the_same_losses(corpus):
+    """--data-workers 2 (forked processes here; CUDA's default is up to 4): the batches, and so
+    every step's losses, are those built in-process; the workers are gone at the end."""
+    # One after the other: dropout draws from the global generator each trainer seeds.
+    in_process = make(corpus, tiny(steps=5, data_workers=0))
+    assert in_process._batches.workers == 0 and not in_process._batches.pin_memory
+    plain = [e.losses for e in in_process.events() if e.kind == "step"]
+    workers = make(corpus, tiny(steps=5, data_workers=2))
+    assert workers._batches.workers == 2
+    ahead = [e.losses for e in workers.events() if e.kind == "step"]
+    assert len(plain) == 5 and ahead == plain
+    assert workers._batches.worker_pids == []
 
 
 def test_cleanup_runs_before_the_cache_is_freed():
