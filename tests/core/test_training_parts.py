@@ -273,3 +273,33 @@ def test_the_cli_checks_the_settings_once(corpus, tmp_path, monkeypatch):
     ]
     assert main(args) == 0
     assert calls == [1]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_attention_kernel_choice_keeps_the_result(dtype):
+    """bf16 on the CPU takes SDPA's math kernel (faster there); the outputs and gradients
+    match the flash kernel's within the dtype's rounding, float32 is SDPA's default exactly."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    from core.blocks import attention
+
+    torch.manual_seed(0)
+    base = [torch.randn(2, 4, 16, 8) for _ in range(3)]
+    mask = torch.zeros(2, 1, 1, 16, dtype=dtype)
+    mask[1, ..., 12:] = torch.finfo(dtype).min  # the second sequence is padded
+    ours = [t.to(dtype).requires_grad_() for t in base]
+    flash = [t.to(dtype).requires_grad_() for t in base]
+    out = attention(*ours, mask, 0.0)
+    with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+        ref = torch.nn.functional.scaled_dot_product_attention(*flash, attn_mask=mask)
+    out.float().square().sum().backward()
+    ref.float().square().sum().backward()
+    tol = {"rtol": 0, "atol": 0} if dtype == torch.float32 else {"rtol": 2e-2, "atol": 2e-2}
+    if dtype == torch.float32:
+        default = torch.nn.functional.scaled_dot_product_attention(*base, attn_mask=mask)
+        torch.testing.assert_close(out.detach(), default, **tol)
+    else:
+        torch.testing.assert_close(out.float(), ref.float(), **tol)
+        for a, b in zip(ours, flash, strict=True):
+            torch.testing.assert_close(a.grad.float(), b.grad.float(), **tol)
+    assert out.dtype == dtype
