@@ -241,7 +241,9 @@ class TokenizedCorpus:
         path = self.folder / f"{name}.bin"
         if path.stat().st_size == 0:
             return np.zeros(0, dtype=dtype)
-        return np.memmap(path, dtype=dtype, mode="r")
+        # A plain ndarray over the mapping: numpy's memmap subclass routes every scalar
+        # lookup through Python (__getitem__), which made walking the pair stream 3x slower.
+        return np.asarray(np.memmap(path, dtype=dtype, mode="r"))
 
     # -- building ----------------------------------------------------------------------------
     @classmethod

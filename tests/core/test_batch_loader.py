@@ -255,7 +255,7 @@ def test_tokenized_corpus_pickles_as_its_folder_and_maps_again(data):
         assert copy.folder == view.folder and copy.meta == view.meta
         np.testing.assert_array_equal(copy.documents, view.documents)
         for name in TokenizedCorpus.FILES:
-            assert isinstance(getattr(copy, name), np.memmap)
+            assert isinstance(getattr(copy, name).base, np.memmap)  # mapped again, not copied
             np.testing.assert_array_equal(getattr(copy, name), getattr(view, name))
 
 
