@@ -403,14 +403,21 @@ class TokenizedCorpus:
     def sentences_of(self, doc: int) -> tuple[int, int]:
         return int(self.document_offsets[doc]), int(self.document_offsets[doc + 1])
 
-    def sentence(self, s: int) -> tuple[np.ndarray, np.ndarray]:
-        a, b = int(self.sentence_offsets[s]), int(self.sentence_offsets[s + 1])
-        return self.tokens[a:b], self.word_starts[a:b]
-
     def span(self, first: int, last: int) -> tuple[np.ndarray, np.ndarray]:
         """Tokens (and word starts) of sentences ``first`` .. ``last - 1`` (contiguous)."""
         a, b = int(self.sentence_offsets[first]), int(self.sentence_offsets[last])
         return np.array(self.tokens[a:b]), np.array(self.word_starts[a:b])
+
+    def pair(self, span: PairSpan) -> PairExample:
+        """The arrays of a :class:`PairSpan` (copies, as :meth:`span` gives)."""
+        tokens, words = self.tokens, self.word_starts
+        return PairExample(
+            a=np.array(tokens[span.a_lo : span.a_hi]),
+            b=np.array(tokens[span.b_lo : span.b_hi]),
+            a_words=np.array(words[span.a_lo : span.a_hi]),
+            b_words=np.array(words[span.b_lo : span.b_hi]),
+            label=span.label,
+        )
 
     def sentence_length(self, s: int) -> int:
         return int(self.sentence_offsets[s + 1] - self.sentence_offsets[s])
@@ -425,6 +432,19 @@ class PairExample:
     b: np.ndarray
     a_words: np.ndarray  # word-start flags of a
     b_words: np.ndarray
+    label: int
+
+
+@dataclass(frozen=True)
+class PairSpan:
+    """A pair as token offsets into the corpus: walking the stream makes these (a few ints),
+    and only the pairs a process masks become arrays (:meth:`TokenizedCorpus.pair`), so
+    walking past the other ranks' and workers' pairs copies no tokens."""
+
+    a_lo: int
+    a_hi: int
+    b_lo: int
+    b_hi: int
     label: int
 
 
@@ -566,10 +586,12 @@ class PretrainingData:
         while stop < end and length < target:
             length += self.corpus.sentence_length(stop)
             stop += 1
-        return self.corpus.span(start, stop)
+        offsets = self.corpus.sentence_offsets
+        return int(offsets[start]), int(offsets[stop])
 
-    def _document_examples(self, doc: int, rng: np.random.Generator) -> Iterator[PairExample]:
+    def _document_pairs(self, doc: int, rng: np.random.Generator) -> Iterator[PairSpan]:
         corpus = self.corpus
+        offsets = corpus.sentence_offsets
         max_tokens = self.config.seq_len - 3
         first, end = corpus.sentences_of(doc)
         target = self._target_length(rng)
@@ -580,35 +602,34 @@ class PretrainingData:
             length += corpus.sentence_length(i)
             if i == end - 1 or length >= target:
                 n_chunk = i + 1 - chunk_start
+                a = None  # (lo, hi) token offsets of segment A, then B
                 if n_chunk == 1:
-                    toks, ws = corpus.span(i, i + 1)
-                    if len(toks) >= 2:
+                    lo, hi = int(offsets[i]), int(offsets[i + 1])
+                    if hi - lo >= 2:
                         # One long sentence: cut inside it so A and B are consecutive text.
-                        cut = int(rng.integers(1, len(toks)))
-                        a, aw, b, bw = toks[:cut], ws[:cut], toks[cut:], ws[cut:]
+                        cut = lo + int(rng.integers(1, hi - lo))
+                        a, b = (lo, cut), (cut, hi)
                         unused = 0
-                    else:
-                        a = None
                 else:
                     a_end = chunk_start + int(rng.integers(1, n_chunk))
-                    a, aw = corpus.span(chunk_start, a_end)
-                    b, bw = corpus.span(a_end, i + 1)
+                    a = (int(offsets[chunk_start]), int(offsets[a_end]))
+                    b = (int(offsets[a_end]), int(offsets[i + 1]))
                     unused = i + 1 - a_end
                 if a is not None:
                     label = 0
+                    len_a = a[1] - a[0]
                     if self.config.task == "nsp" and rng.random() < 0.5:
                         label = 1
-                        b, bw = self._random_segment(doc, max(1, target - len(a)), rng)
+                        b = self._random_segment(doc, max(1, target - len_a), rng)
                         i -= unused  # the real continuation is used for the next pair
-                    la, lb = truncate_pair(len(a), len(b), max_tokens)
+                    la, lb = truncate_pair(len_a, b[1] - b[0], max_tokens)
                     # Keep the tokens next to the A|B junction: trim A's front, B's back.
-                    a, aw = a[len(a) - la :], aw[len(aw) - la :]
-                    b, bw = b[:lb], bw[:lb]
+                    a, b = (a[1] - la, a[1]), (b[0], b[0] + lb)
                     if self.config.task == "sop" and rng.random() < 0.5:
                         label = 1  # swapped after trimming, so the real junction survives
-                        a, aw, b, bw = b, bw, a, aw
+                        a, b = b, a
                     if la > 0 and lb > 0:
-                        yield PairExample(a=a, b=b, a_words=aw, b_words=bw, label=label)
+                        yield PairSpan(a[0], a[1], b[0], b[1], label)
                 chunk_start = i + 1
                 length = 0
                 target = self._target_length(rng)
@@ -616,13 +637,18 @@ class PretrainingData:
 
     def examples(self, epoch: int, seed: int | None = None) -> Iterator[PairExample]:
         """The unmasked pairs of one epoch, in order; the same for a given (seed, epoch)."""
+        for span in self.pair_spans(epoch, seed):
+            yield self.corpus.pair(span)
+
+    def pair_spans(self, epoch: int, seed: int | None = None) -> Iterator[PairSpan]:
+        """:meth:`examples` as token offsets (no arrays made)."""
         rng = np.random.default_rng([self.seed if seed is None else seed, epoch, 0])
         docs = self.corpus.documents.copy()
         rng.shuffle(docs)
         size = max(1, self.config.shuffle_buffer)
-        buffer: list[PairExample] = []
+        buffer: list[PairSpan] = []
         for doc in docs:
-            for example in self._document_examples(int(doc), rng):
+            for example in self._document_pairs(int(doc), rng):
                 if len(buffer) < size:
                     buffer.append(example)
                     continue
@@ -748,12 +774,12 @@ class PretrainingData:
         return np.sort(np.concatenate(chosen))
 
     # -- streams -----------------------------------------------------------------------------
-    def stream(self, position: DataPosition) -> Iterator[tuple[int, int, PairExample]]:
-        """(epoch, index, example) from ``position`` on, through as many epochs as asked."""
+    def stream(self, position: DataPosition) -> Iterator[tuple[int, int, PairSpan]]:
+        """(epoch, index, pair span) from ``position`` on, through as many epochs as asked."""
         epoch, skip = position.epoch, position.index
         while True:
             produced = 0
-            for index, example in enumerate(self.examples(epoch)):
+            for index, example in enumerate(self.pair_spans(epoch)):
                 produced += 1
                 if index >= skip:
                     yield epoch, index, example
@@ -789,7 +815,10 @@ class PretrainingData:
             micro = []
             for m in range(grad_accum):
                 lo = (m * world_size + rank) * batch_size
-                masked = [self.mask(ex, ep, idx) for ep, idx, ex in group[lo : lo + batch_size]]
+                masked = [
+                    self.mask(self.corpus.pair(span), ep, idx)
+                    for ep, idx, span in group[lo : lo + batch_size]
+                ]
                 micro.append(collate(masked, self.pad_id))
             ep, idx, _ = group[-1]
             yield micro, DataPosition(ep, idx + 1)
