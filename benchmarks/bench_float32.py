@@ -30,10 +30,10 @@ def pca64(x: np.ndarray):
     """The float64 core of the PCA as before: Gram matrices and their eigendecomposition."""
     from core.analysis._threads import blas_single_thread
 
-    with blas_single_thread():
-        x = x.astype(np.float64)
-        x = x - x.mean(axis=1, keepdims=True)
-        return np.linalg.eigh(x @ x.transpose(0, 2, 1))
+    blas_single_thread()
+    x = x.astype(np.float64)
+    x = x - x.mean(axis=1, keepdims=True)
+    return np.linalg.eigh(x @ x.transpose(0, 2, 1))
 
 
 def median_ms(fn: Callable, *args, repeat: int = 5) -> float:

@@ -373,3 +373,34 @@ def test_probe_command_prints_and_writes_the_analysis(bert, tmp_path, capsys):
     np.testing.assert_allclose(data["angle_mean_deg"], angles, rtol=1e-5)
     assert data["head_to_punct_all"].shape == (L, 4)
     assert main([*argv[:-4], "--top-k", "0", "--out", str(out)]) == 2
+
+
+def test_blas_is_limited_once_and_never_toggled(monkeypatch):
+    """Changing OpenBLAS's thread count while another thread is inside a BLAS call can hang:
+    the first analysis sets one thread for the process, later calls (any thread) leave it."""
+    import threading
+
+    from core.analysis import _threads
+
+    limits = []
+
+    class Controller:
+        def limit(self, **kwargs):
+            limits.append(kwargs)
+            return object()
+
+    monkeypatch.setattr(_threads, "ThreadpoolController", Controller)
+    monkeypatch.setattr(_threads, "_limit", None)
+
+    @_threads.single_threaded
+    def analysis(x):
+        return x @ x.T
+
+    x = np.ones((4, 3))
+    calls = [threading.Thread(target=analysis, args=(x,)) for _ in range(4)]
+    for t in calls:
+        t.start()
+    for t in calls:
+        t.join()
+    np.testing.assert_array_equal(analysis(x), np.full((4, 4), 3.0))
+    assert limits == [{"limits": 1, "user_api": "blas"}]
