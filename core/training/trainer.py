@@ -454,11 +454,14 @@ class Trainer:
             prepare=prepare,
         )
         log.info(
-            "training %s on %s, precision %s, %d process(es)",
+            "training %s on %s, precision %s, %d process(es), %d batch worker(s), "
+            "losses read every %d step(s)",
             type(model).__name__,
             describe_device(self.device),
             self.precision,
             self.ctx.world_size,
+            workers,
+            self.log_every,
         )
 
     # -- state ---------------------------------------------------------------------------------
