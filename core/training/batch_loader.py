@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import signal
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -149,6 +150,16 @@ class _PackedStep:
         return micro, self.position
 
 
+def _ignore_stop_signals(_worker_id: int) -> None:
+    """A worker's ``worker_init_fn``: Ctrl-C (SIGINT, sent to the terminal's whole process
+    group) and SIGTERM (sent to every process of a job by schedulers such as Slurm) are the
+    training process's to handle: it finishes the step, saves a checkpoint and then closes the
+    loader. A worker that died of them first would turn that orderly stop into a crash, and
+    one that inherited the CLI's handler would print its "stopping" line again."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def _as_is(item):
     """The DataLoader's collate_fn: items are already batches (module-level: picklable)."""
     return item
@@ -253,6 +264,7 @@ class StepBatchLoader:
                 persistent_workers=False,
                 pin_memory=pin_memory,
                 multiprocessing_context=start_method,
+                worker_init_fn=_ignore_stop_signals,
                 # Its own generator for the workers' base seed: starting the workers must not
                 # draw from the global one, which drives dropout (exact resume).
                 generator=torch.Generator().manual_seed(0),

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import functools
 import multiprocessing
+import os
 import pickle
+import signal
 from unittest import mock
 
 import numpy as np
@@ -170,6 +172,21 @@ def test_close_stops_the_workers_and_is_idempotent(data):
     assert loader.worker_pids == []
     with pytest.raises(StopIteration):
         next(loader)
+
+
+def test_workers_leave_ctrl_c_and_sigterm_to_the_training_process(data):
+    """Both signals reach every process of a group (a terminal's Ctrl-C, a scheduler's
+    SIGTERM); the workers ignore them, so the trainer can finish its step and save."""
+    want = _take(data.step_batches(DataPosition(), 2, 1, 0, 1), 6)
+    loader = StepBatchLoader(data, DataPosition(), 2, 1, 0, 1, workers=2, prefetch=1)
+    got = [next(loader)]
+    for pid in loader.worker_pids:
+        os.kill(pid, signal.SIGINT)
+        os.kill(pid, signal.SIGTERM)
+    got += [next(loader) for _ in range(5)]
+    assert len(loader.worker_pids) == 2
+    loader.close()
+    _assert_same_steps(got, want)
 
 
 def test_bad_settings_are_refused():
