@@ -14,32 +14,16 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from core.errors import InputError, TrainingError
 from core.training import TrainConfig, Trainer, prepare_training
 from core.training.trainer import StepClock, host_batch
-from tests.core.training_text import word_tokenizer, write_corpus
+from tests.core.training_text import tiny_train_config, word_tokenizer, write_train_and_heldout
 
 
 def tiny(**changes) -> TrainConfig:
-    base = {
-        "arch": "bert",
-        "preset": "bert-tiny",
-        "steps": 10,
-        "batch_size": 4,
-        "seq_len": 32,
-        "lr": 2e-3,
-        "warmup": 1,
-        "device": "cpu",
-        "eval_examples": 8,
-        "config_overrides": {"hidden_size": 32, "num_hidden_layers": 2, "intermediate_size": 64},
-    }
-    base.update(changes)
-    return TrainConfig(**base)
+    return tiny_train_config(**{"steps": 10, **changes})
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("deferred")
-    write_corpus(folder / "train.txt", n_docs=16, seed=3)
-    write_corpus(folder / "heldout.txt", n_docs=6, seed=4)
-    return folder
+    return write_train_and_heldout(tmp_path_factory.mktemp("deferred"), seed=3)
 
 
 def make(corpus, **changes) -> Trainer:

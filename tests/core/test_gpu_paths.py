@@ -23,39 +23,27 @@ from core.cost import measure
 from core.errors import DeviceError, InputError, TrainingError
 from core.loaded_model import LoadedModel
 from core.precision import resolve_precision
-from core.training import TrainConfig, Trainer, prepare_training
+from core.training import Trainer, prepare_training
 from core.training import distributed as distmod
 from core.training import run_checkpoints as ckpt
 from core.training.listeners import JsonlLog
 from core.training.trainer import ProgressEvent
-from tests.core.training_text import word_tokenizer, write_corpus
+from tests.core.training_text import (
+    tiny_train_config,
+    word_tokenizer,
+    write_corpus,
+    write_train_and_heldout,
+)
 
 CUDA0, CUDA1, MPS = torch.device("cuda", 0), torch.device("cuda", 1), torch.device("mps")
 
 
-def tiny(**changes) -> TrainConfig:
-    base = {
-        "arch": "bert",
-        "preset": "bert-tiny",
-        "steps": 3,
-        "batch_size": 4,
-        "seq_len": 32,
-        "lr": 2e-3,
-        "warmup": 1,
-        "device": "cpu",
-        "eval_examples": 8,
-        "config_overrides": {"hidden_size": 32, "num_hidden_layers": 2, "intermediate_size": 64},
-    }
-    base.update(changes)
-    return TrainConfig(**base)
+tiny = tiny_train_config
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("gpu")
-    write_corpus(folder / "train.txt", n_docs=16, seed=1)
-    write_corpus(folder / "heldout.txt", n_docs=6, seed=2)
-    return folder
+    return write_train_and_heldout(tmp_path_factory.mktemp("gpu"), seed=1)
 
 
 def make(corpus, config=None, out=None) -> Trainer:

@@ -24,7 +24,7 @@ from core.training import (
 from core.training import run_checkpoints as ckpt
 from core.training.config import TrainConfig as ConfigClass
 from core.training.setup import build_pretraining_model, prepare_data
-from tests.core.training_text import word_tokenizer, write_corpus
+from tests.core.training_text import tiny_train_config, word_tokenizer, write_train_and_heldout
 
 STILL = {
     "hidden_size": 32,
@@ -39,28 +39,15 @@ STILL = {
 
 def tiny(arch: str = "bert", **changes) -> TrainConfig:
     overrides = dict(STILL, **({"embedding_size": 16} if arch == "albert" else {}))
-    base = {
-        "arch": arch,
-        "preset": f"{arch}-tiny",
-        "steps": 4,
-        "batch_size": 4,
-        "seq_len": 32,
-        "lr": 2e-3,
-        "warmup": 1,
-        "device": "cpu",
-        "eval_examples": 8,
-        "config_overrides": overrides,
-    }
-    base.update(changes)
-    return TrainConfig(**base)
+    return tiny_train_config(
+        **{"arch": arch, "preset": f"{arch}-tiny", "steps": 4, "config_overrides": overrides}
+        | changes
+    )
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("parts")
-    write_corpus(folder / "train.txt", n_docs=16, seed=1)
-    write_corpus(folder / "heldout.txt", n_docs=6, seed=2)
-    return folder
+    return write_train_and_heldout(tmp_path_factory.mktemp("parts"), seed=1)
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from tokenizers import decoders, pre_tokenizers
 from tokenizers.models import WordLevel
 
 from core.tokenizer import SPECIAL_DEFAULTS, Tokenizer, bert_post_processor
+from core.training import TrainConfig
 
 # A bert-tiny `train` on CPU, one thread, tokenizer trained to 80 pieces: the CLI tests' settings.
 TINY_TRAIN_ARGS = [
@@ -30,6 +31,33 @@ TINY_TRAIN_ARGS = [
     "--threads",
     "1",
 ]
+
+
+def tiny_train_config(**changes) -> TrainConfig:
+    """A bert-tiny run on the CPU (32 wide, 2 layers, 32 tokens, batches of 4, 3 steps): the
+    in-process trainer tests' settings; ``changes`` replace any of them."""
+    base = {
+        "arch": "bert",
+        "preset": "bert-tiny",
+        "steps": 3,
+        "batch_size": 4,
+        "seq_len": 32,
+        "lr": 2e-3,
+        "warmup": 1,
+        "device": "cpu",
+        "eval_examples": 8,
+        "config_overrides": {"hidden_size": 32, "num_hidden_layers": 2, "intermediate_size": 64},
+    }
+    base.update(changes)
+    return TrainConfig(**base)
+
+
+def write_train_and_heldout(folder: Path, seed: int) -> Path:
+    """``folder``/train.txt (16 documents) and heldout.txt (6), from seeds ``seed``, ``seed + 1``."""
+    write_corpus(folder / "train.txt", n_docs=16, seed=seed)
+    write_corpus(folder / "heldout.txt", n_docs=6, seed=seed + 1)
+    return folder
+
 
 ADJECTIVES = ["old", "young", "quiet", "bright", "gentle", "stubborn", "curious", "weary"]
 NOUNS = [
