@@ -21,6 +21,7 @@ the DataLoader's re-raise with a traceback text), at the step where it happened.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
@@ -150,14 +151,36 @@ class _PackedStep:
         return micro, self.position
 
 
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 def _ignore_stop_signals(_worker_id: int) -> None:
     """A worker's ``worker_init_fn``: Ctrl-C (SIGINT, sent to the terminal's whole process
     group) and SIGTERM (sent to every process of a job by schedulers such as Slurm) are the
     training process's to handle: it finishes the step, saves a checkpoint and then closes the
     loader. A worker that died of them first would turn that orderly stop into a crash, and
-    one that inherited the CLI's handler would print its "stopping" line again."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    one that inherited the CLI's handler would print its "stopping" line again. The worker
+    started with them blocked (:func:`_stop_signals_held`): one that arrived meanwhile is
+    dropped here, as ignored."""
+    for sig in _STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+
+
+@contextlib.contextmanager
+def _stop_signals_held() -> Iterator[None]:
+    """Block Ctrl-C and SIGTERM in this thread while it starts the workers, which inherit the
+    mask and so cannot die of one before :func:`_ignore_stop_signals` runs. Blocked, not
+    ignored: one that comes meanwhile is delivered to this process right after."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no signal masks (and no fork)
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _as_is(item):
@@ -278,7 +301,8 @@ class StepBatchLoader:
             raise StopIteration
         if self._iterator is None:  # workers start on the first request, not at construction
             assert self._loader is not None
-            self._iterator = iter(self._loader)
+            with _stop_signals_held():
+                self._iterator = iter(self._loader)  # starts the workers
         try:
             item = next(self._iterator)
         except BaseException:

@@ -9,6 +9,7 @@ import multiprocessing
 import os
 import pickle
 import signal
+import time
 from unittest import mock
 
 import numpy as np
@@ -18,6 +19,7 @@ from torch.utils.data._utils.pin_memory import pin_memory as dataloader_pin_memo
 
 from core.data import Batch, DataConfig, DataPosition, PretrainingData, TokenizedCorpus
 from core.errors import InputError
+from core.training import batch_loader
 from core.training.batch_loader import (
     StepBatchLoader,
     _PackedStep,
@@ -174,9 +176,19 @@ def test_close_stops_the_workers_and_is_idempotent(data):
         next(loader)
 
 
-def test_workers_leave_ctrl_c_and_sigterm_to_the_training_process(data):
+def test_workers_leave_ctrl_c_and_sigterm_to_the_training_process(data, monkeypatch):
     """Both signals reach every process of a group (a terminal's Ctrl-C, a scheduler's
-    SIGTERM); the workers ignore them, so the trainer can finish its step and save."""
+    SIGTERM); the workers ignore them, so the trainer can finish its step and save. Worker 1
+    is still starting when they come (before its worker_init_fn ignores them): it started
+    with them blocked, so they cannot kill it then either."""
+    real_init = batch_loader._ignore_stop_signals
+
+    def slow_start(worker_id):
+        if worker_id == 1:
+            time.sleep(1.0)
+        real_init(worker_id)
+
+    monkeypatch.setattr(batch_loader, "_ignore_stop_signals", slow_start)
     want = _take(data.step_batches(DataPosition(), 2, 1, 0, 1), 6)
     loader = StepBatchLoader(data, DataPosition(), 2, 1, 0, 1, workers=2, prefetch=1)
     got = [next(loader)]
