@@ -472,20 +472,16 @@ class Batch:
 
     def to(self, device: torch.device) -> Batch:
         nb = device.type == "cuda"
-        return Batch(
-            **{
-                name: value.to(device, non_blocking=nb)
-                if isinstance(value, torch.Tensor)
-                else value
-                for name, value in self.__dict__.items()
-            }
-        )
+        return self._map_tensors(lambda value: value.to(device, non_blocking=nb))
 
     def pin_memory(self) -> Batch:
         """A copy in page-locked memory, so that copies to a GPU run asynchronously."""
+        return self._map_tensors(lambda value: value.pin_memory())
+
+    def _map_tensors(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> Batch:
         return Batch(
             **{
-                name: value.pin_memory() if isinstance(value, torch.Tensor) else value
+                name: fn(value) if isinstance(value, torch.Tensor) else value
                 for name, value in self.__dict__.items()
             }
         )

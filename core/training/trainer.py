@@ -594,8 +594,7 @@ class Trainer:
         if ctx.enabled:
             summed = torch.tensor(local, dtype=torch.int64)
             summed = summed.to(comm_device(ctx, self.device), non_blocking=True)
-            all_reduce_sum(summed, ctx)
-            summed = summed.to(self.device, non_blocking=True)
+            all_reduce_sum(summed, ctx)  # on the training device: NCCL on CUDA, gloo on CPU
             n_masked, n_seq, counts = summed[0], summed[1], None
         # float32 on the device: MPS has no float64, and a step's few sums need no more.
         sums = torch.zeros(2, dtype=torch.float32, device=self.device)
@@ -755,14 +754,20 @@ class Trainer:
             pending.clear()
             marks.clear()
 
+        def evaluates_after(step: int) -> bool:
+            return bool(cfg.eval_every) and step % cfg.eval_every == 0 and step < cfg.steps
+
+        def saves_after(step: int) -> bool:
+            return bool(cfg.save_every) and step % cfg.save_every == 0 and step < cfg.steps
+
         def read_after(step: int) -> bool:
             """Whether step ``step``'s numbers are read as soon as it is launched: at each log
             interval, and before anything that needs them (evaluation, a save, the end)."""
             return (
                 len(pending) + 1 >= self.log_every
                 or step == cfg.steps
-                or bool(cfg.eval_every and step % cfg.eval_every == 0)
-                or bool(cfg.save_every and step % cfg.save_every == 0)
+                or evaluates_after(step)
+                or saves_after(step)
             )
 
         while self.step < cfg.steps:
@@ -791,12 +796,11 @@ class Trainer:
             if stats is None:
                 continue
             yield from reported(stats)
-            last = self.step == cfg.steps
-            if cfg.eval_every and self.step % cfg.eval_every == 0 and not last:
+            if evaluates_after(self.step):
                 metrics = self.evaluate()
                 if metrics is not None:
                     yield event("eval", metrics=metrics)
-            if cfg.save_every and self.step % cfg.save_every == 0 and not last:
+            if saves_after(self.step):
                 saved = event("checkpoint")
                 if saved.checkpoint is not None:  # None: no listener writes checkpoints
                     yield saved
