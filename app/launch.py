@@ -127,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationName("BertScope")
     app.setOrganizationName("BertScope")
     app.setApplicationDisplayName("BertScope")
+    from app.gui_gc import GuiGarbageCollector
+
+    collector = GuiGarbageCollector(parent=app)  # collections on this thread's event loop only
 
     from app.main_window import MainWindow
 
@@ -161,15 +164,25 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.flush()
 
     QTimer.singleShot(0, build)
-    if args.report_startup:
 
-        def report_probed(_bundle) -> None:
-            if not getattr(report_probed, "done", False):
-                report_probed.done = True
-                sys.stdout.write(f"probed {time.perf_counter() - _T0:.3f}\n")
-                sys.stdout.flush()
+    def after_first_probe(_analysis) -> None:
+        window.state.probed.disconnect(after_first_probe)
+        if args.report_startup:
+            sys.stdout.write(f"probed {time.perf_counter() - _T0:.3f}\n")
+            sys.stdout.flush()
+        QTimer.singleShot(0, freeze)  # once every view has painted the first probe
 
-        window.state.probed.connect(report_probed)
+    def freeze() -> None:
+        from app.gui_gc import freeze_startup_objects, full_collection_seconds
+
+        before = full_collection_seconds() if args.report_startup else 0.0
+        freeze_startup_objects()
+        if args.report_startup:
+            after = full_collection_seconds()
+            sys.stdout.write(f"gc-full {before * 1e3:.1f} ms, after freeze {after * 1e3:.1f} ms\n")
+            sys.stdout.flush()
+
+    window.state.probed.connect(after_first_probe)
 
     if args.tab == "train" or args.train:
         window.tabs.setCurrentWidget(window.train)
@@ -208,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         QTimer.singleShot(quit_after, quit_now)
     status = app.exec()
     heartbeat.stop()
+    collector.stop()
     return int(status)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import os
 import shutil
 import traceback
@@ -110,8 +109,12 @@ def memory_reserved(device: torch.device) -> int | None:
 
 
 def release_cached_memory(device: torch.device) -> None:
-    """Give the allocator's cached blocks back (after an out-of-memory error, a failed move)."""
-    gc.collect()  # tensors only a reference cycle still holds
+    """Give the allocator's cached blocks back (after an out-of-memory error, a failed move).
+
+    No ``gc.collect()`` here: this runs on the window's engine thread, where a collection could
+    destroy GUI objects from the wrong thread (the window collects on its GUI thread only,
+    ``app/gui_gc.py``). The callers drop the exception's frames first, so the tensors a failed
+    step held are freed by reference counting before the cache is emptied."""
     if device.type == "cuda" and torch.cuda.is_available():
         torch.cuda.empty_cache()
     elif device.type == "mps" and torch.backends.mps.is_available():

@@ -3,6 +3,7 @@ private settings file per test, and a main window that is closed (worker stopped
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import tempfile
@@ -34,6 +35,27 @@ def _offscreen_screen() -> str:
 
 if os.environ.get("QT_QPA_PLATFORM", "offscreen") == "offscreen":
     os.environ["QT_QPA_PLATFORM"] = _offscreen_screen()
+
+
+@pytest.fixture(scope="package", autouse=True)
+def gui_thread_garbage_collector(qapp):
+    """As in the window (``app/launch.py``): no automatic collection, which could start inside
+    one of Qt's locked regions and deadlock; a GUI-thread timer collects instead. The core tests
+    that run after these get automatic collection back."""
+    from app.gui_gc import GuiGarbageCollector
+
+    collector = GuiGarbageCollector()
+    yield collector
+    collector.stop()
+    gc.collect()
+
+
+@pytest.fixture(autouse=True)
+def collect_closed_windows():
+    """Free each test's closed windows here, at a safe point, not inside a later test's Qt call
+    (autouse, so torn down after qtbot has closed its widgets)."""
+    yield
+    gc.collect()
 
 
 @pytest.fixture(scope="session")
