@@ -13,7 +13,6 @@ from PySide6.QtCore import QByteArray, QSize, Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QDockWidget,
     QFrame,
-    QGraphicsOpacityEffect,
     QGridLayout,
     QLabel,
     QLineEdit,
@@ -27,6 +26,7 @@ from PySide6.QtWidgets import (
 from app.state import AppState
 from app.views.masked_words import MaskedWords
 from app.views.token_strip import TokenStrip
+from app.widgets.dim_overlay import DimOverlay
 
 if TYPE_CHECKING:  # pragma: no cover
     from core.analysis.summary import ProbeAnalysis
@@ -132,6 +132,7 @@ class ProbeView(QWidget):
         self.stale_banner.setVisible(False)
         layout.addWidget(self.stale_banner)
         layout.addWidget(self.area, 1)
+        self.dimmer = DimOverlay(self.area)  # over the panels while they are out of date
 
         self.sentence.returnPressed.connect(self._on_submitted)
         self.pair.returnPressed.connect(self._on_submitted)
@@ -284,7 +285,7 @@ class ProbeView(QWidget):
         """Mark the panels out of date (dimmed, with a banner saying why), or clear the mark."""
         if message is None:
             self.stale_banner.setVisible(False)
-            self.area.setGraphicsEffect(None)
+            self.dimmer.cover(False)
             return
         analysis = self.state.analysis
         shown = f"{analysis.result.text!r}" if analysis is not None else "nothing"
@@ -293,9 +294,7 @@ class ProbeView(QWidget):
             f"{shown}; they update with the next probe that succeeds."
         )
         self.stale_banner.setVisible(True)
-        effect = QGraphicsOpacityEffect(self.area)
-        effect.setOpacity(0.45)
-        self.area.setGraphicsEffect(effect)
+        self.dimmer.cover(True)
 
     @Slot(str)
     def _on_probe_failed(self, message: str) -> None:

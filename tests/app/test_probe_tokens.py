@@ -123,6 +123,31 @@ def test_a_failed_probe_marks_the_previous_result_out_of_date(qtbot, window):
     assert probe.is_stale
     assert "Out of date" in probe.stale_banner.text()
     assert "the lord came to the city ." in probe.stale_banner.text()
-    assert probe.area.graphicsEffect().opacity() == pytest.approx(0.45)
+    assert probe.dimmer.isVisible() and probe.dimmer.geometry() == probe.area.rect()
+    assert probe.area.graphicsEffect() is None  # no offscreen re-composition (it ghosted)
     probe_and_wait(qtbot, window, "he saw the city .")
-    assert not probe.is_stale and probe.area.graphicsEffect() is None
+    assert not probe.is_stale and not probe.dimmer.isVisible()
+
+
+def test_the_out_of_date_panels_are_one_clean_dimmed_copy(qtbot, window):
+    """Every pixel of the dimmed panels is the undimmed pixel under one translucent sheet:
+    no offset second copy (an empty sentence + Enter drew two, every time)."""
+    start_and_wait(qtbot, window)
+    probe = window.probe
+    with qtbot.waitSignal(window.state.probe_failed, timeout=WAIT_MS):
+        window.state.request_probe("")
+    qtbot.wait(50)  # the banner is in, the panels laid out again below it
+    dimmed = probe.area.grab().toImage()
+    probe.dimmer.hide()
+    clear = probe.area.grab().toImage()
+    assert (dimmed.width(), dimmed.height()) == (clear.width(), clear.height())
+    sheet = probe.dimmer.colour()
+    a = sheet.alphaF()
+    worst = 0.0
+    for y in range(0, clear.height(), 7):
+        for x in range(0, clear.width(), 7):
+            before, after = clear.pixelColor(x, y), dimmed.pixelColor(x, y)
+            for channel in ("red", "green", "blue"):
+                want = getattr(before, channel)() * (1 - a) + getattr(sheet, channel)() * a
+                worst = max(worst, abs(getattr(after, channel)() - want))
+    assert worst <= 3  # rounding only
