@@ -299,6 +299,24 @@ def _script_first_probe(window, args: argparse.Namespace) -> None:
         _shoot(window, args.screenshot)
         window.close()
 
+    def fail(what: str, message: str) -> None:
+        """Nobody is there to read a dialog: the reason goes to stderr, the exit status is 1."""
+        if done["probed"]:
+            return
+        done["probed"] = True
+        line = message if what in message else f"{what}: {message}"
+        sys.stderr.write(f"error: {line}\n")
+        sys.stderr.flush()
+        from PySide6.QtWidgets import QApplication
+
+        QApplication.instance().exit(1)
+        window.close()
+
+    if args.screenshot:  # instead of the modal "Cannot open model" dialog
+        window.state.load_failed.disconnect(window._on_load_failed)
+        window.state.load_failed.connect(lambda source, message: fail(source, message))
+        window.state.probe_failed.connect(lambda message: fail("probe", message))
+
     def on_probed(_bundle) -> None:
         if done["probed"]:
             return

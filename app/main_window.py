@@ -387,14 +387,13 @@ class MainWindow(QMainWindow):
         self.probe.sentence.setText(text)
         self.probe.pair.setText(pair or "")
         if model and Path(model).is_dir():
+            self.state.text, self.state.pair = text, (pair or None)  # probed once it loaded
             self.state.open_folder(model)
-        else:
-            keys = list(self.state.entries)
-            wanted = [
-                k for k in keys if model and self.state.entries[k].name.split(" (")[0] == model
-            ]
-            if wanted or keys:
-                self.state.load((wanted or keys)[0])
+            return
+        keys = list(self.state.entries)
+        wanted = [k for k in keys if model and self.state.entries[k].name.split(" (")[0] == model]
+        if wanted or keys:
+            self.state.load((wanted or keys)[0])
         self.state.request_probe(text, pair)
 
     # -- actions -----------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -88,3 +89,24 @@ def test_main_py_quits_by_itself_when_asked(tmp_path, demo_root):
     assert reported == ["shown", "plots"]
     assert "Traceback" not in err
     assert QSettings(str(ini), QSettings.Format.IniFormat).contains("window/geometry")
+
+
+@pytest.mark.parametrize("broken", ["config.json", "model.safetensors"])
+def test_a_screenshot_of_a_broken_model_exits_non_zero_with_the_reason(tmp_path, demo_root, broken):
+    folder = tmp_path / "broken-bert"
+    shutil.copytree(demo_root / "bert-mini", folder)
+    (folder / broken).write_bytes(b"{not what it should be")
+    shot = tmp_path / "shot.png"
+    proc, _lines = launch(
+        [str(folder), "--settings", str(tmp_path / "s.ini"), "--screenshot", str(shot)]
+    )
+    try:
+        _, err = proc.communicate(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and broken in errors[0], err
+    assert "Traceback" not in err
+    assert not shot.exists()
