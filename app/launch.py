@@ -17,10 +17,12 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 _T0 = time.perf_counter()
+log = logging.getLogger(__name__)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -114,7 +116,20 @@ def make_settings(path: Path | None, scripted: bool = False):
     return QSettings("BertScope", "BertScope")
 
 
+def _import_engine_early() -> None:
+    """Start importing torch and ``core`` at once, beside Qt's and pyqtgraph's imports: torch's
+    import is most of the time to a first probe, and the engine thread (started once the window
+    is on screen) then finds the modules imported or waits on their import locks."""
+    try:
+        import torch  # noqa: F401
+
+        import core.analysis  # noqa: F401
+    except Exception:  # the engine thread imports them again and reports the error properly
+        log.debug("early engine import failed", exc_info=True)
+
+
 def main(argv: list[str] | None = None) -> int:
+    threading.Thread(target=_import_engine_early, name="engine-import", daemon=True).start()
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
@@ -132,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     collector = GuiGarbageCollector(parent=app)  # collections on this thread's event loop only
 
     from app.main_window import MainWindow
+    from app.views.probe_view import FIRST_VIEWS
 
     settings = make_settings(args.settings, scripted_run(args))
     if args.theme:
@@ -154,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         import pyqtgraph as pg
 
         pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
-        window.probe.build_plots()  # the window arranges its panels around them
+        window.probe.build_plots(FIRST_VIEWS)  # the window arranges its panels around them
         if args.tab in ("compare", "cost", "calculator"):
             window.tabs.setCurrentWidget(window.compare)
             pages = {"compare": 0, "cost": 1, "calculator": 2}
@@ -169,8 +185,14 @@ def main(argv: list[str] | None = None) -> int:
         window.state.probed.disconnect(after_first_probe)
         if args.report_startup:
             sys.stdout.write(f"probed {time.perf_counter() - _T0:.3f}\n")
+            window.repaint()  # what the views drew, on screen now (they paint on the next pass)
+            sys.stdout.write(f"painted {time.perf_counter() - _T0:.3f}\n")
             sys.stdout.flush()
-        QTimer.singleShot(0, freeze)  # once every view has painted the first probe
+        QTimer.singleShot(0, build_the_rest)  # once the first views have painted it
+
+    def build_the_rest() -> None:
+        window.probe.build_plots()  # each draws the probe on screen as it is built
+        QTimer.singleShot(0, freeze)
 
     def freeze() -> None:
         from app.gui_gc import freeze_startup_objects, full_collection_seconds

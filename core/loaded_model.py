@@ -83,6 +83,13 @@ def meta_model(config: ModelConfig, heads: Heads | None = None) -> nn.Module:
         _SKIP_INIT.on = False
 
 
+def materialize(model: nn.Module, device: str | torch.device) -> nn.Module:
+    """``model.to_empty(device)`` without its ``empty_like`` of meta tensors, which goes through
+    ``torch._refs`` and, on first use, imports sympy (about 2 s of a first probe): each tensor
+    becomes a fresh uninitialised one of its shape and dtype (ties and sharing kept)."""
+    return model._apply(lambda t: torch.empty(t.shape, dtype=t.dtype, device=device))
+
+
 # -- will it fit? ----------------------------------------------------------------------------
 def available_memory(device: torch.device) -> int | None:
     """Bytes free for new tensors on ``device``: ``MemAvailable`` from /proc/meminfo for the CPU
@@ -156,8 +163,7 @@ def check_fits(
 
     Counts on a meta-device model, so an absurd config is refused without allocating anything.
     """
-    with torch.device("meta"):
-        model = build_model(config, heads)
+    model = meta_model(config, heads)
     return _check_fits(model, resolve_device(device), dtype, source)
 
 
@@ -225,13 +231,14 @@ def load_model(
         raise CheckpointError(str(err)) from None
     raw_shapes, tensors, file_bytes = peek_weights(folder)
     shapes = engine_shapes(raw_shapes, config)
-    with torch.device("meta"):
-        model = build_model(config, detect_heads(set(shapes), config.model_type))
+    # Not initialised: the file's weights replace every value (and a meta-device init goes
+    # through torch._refs, whose first use imports torch._dynamo: seconds before a first probe).
+    model = meta_model(config, detect_heads(set(shapes), config.model_type))
     check_shapes(model, shapes, str(folder))
     target = resolve_device(device)
     _check_fits(model, target, dtype, str(folder), file_bytes)
     state = hf_to_engine(read_weights(folder) if tensors is None else tensors, config)
-    model.to_empty(device="cpu")
+    materialize(model, "cpu")
     model.to(dtype)
     load_state(model, state, str(folder))
     tokenizer = load_tokenizer(folder, config.model_type, config.max_position_embeddings)

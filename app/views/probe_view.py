@@ -50,6 +50,8 @@ MIN_SIZES = {
     "statistics": QSize(420, 200),
 }
 NARROW_WIDTH = 1500
+PLOT_VIEWS = ("heatmap", "grid", "statistics", "focus", "layers")  # the pyqtgraph views
+FIRST_VIEWS = ("heatmap", "grid")  # with Masked words (plain Qt): what a first probe shows
 STRIP_MAX_HEIGHT = (
     66  # two rows of token chips  # below this window width the bottom panels share one tab group
 )
@@ -145,7 +147,7 @@ class ProbeView(QWidget):
 
     @property
     def plots_built(self) -> bool:
-        return self.heatmap is not None
+        return all(getattr(self, name) is not None for name in PLOT_VIEWS)
 
     def _loading_label(self, name: str) -> QLabel:
         label = QLabel("preparing plots\u2026")
@@ -159,50 +161,52 @@ class ProbeView(QWidget):
         widgets = {name: dock.widget() for name, dock in self.docks.items()}
         return {"heatmap": self.area.centralWidget(), **widgets}
 
-    def build_plots(self) -> None:
-        """Create the pyqtgraph views. Deferred by the launcher until the window is on screen,
-        because importing pyqtgraph takes most of a second."""
-        if self.plots_built:
-            return
+    def build_plots(self, names: tuple[str, ...] = PLOT_VIEWS) -> None:
+        """Create the pyqtgraph views named in ``names`` (each once) in place of their
+        "preparing plots" labels. Deferred by the launcher until the window is on screen, and
+        split there: the heatmap and head grid before the first probe, the rest right after
+        it (every view draws ``state.analysis`` when it is built)."""
         from app.views.attention_heatmap import AttentionHeatmap
         from app.views.head_grid import HeadGrid
         from app.views.head_statistics import HeadStatistics
         from app.views.layer_outputs import LayerOutputs
         from app.views.token_focus import TokenFocus
 
-        state = self.state
-        self.heatmap = AttentionHeatmap(state)
-        self.grid = HeadGrid(state)
-        self.statistics = HeadStatistics(state)
-        self.focus = TokenFocus(state)
-        self.layers = LayerOutputs(state)
-        for name, view in (
-            ("heatmap", self.heatmap),
-            ("grid", self.grid),
-            ("statistics", self.statistics),
-            ("focus", self.focus),
-            ("layers", self.layers),
-        ):
+        classes = {
+            "heatmap": AttentionHeatmap,
+            "grid": HeadGrid,
+            "statistics": HeadStatistics,
+            "focus": TokenFocus,
+            "layers": LayerOutputs,
+        }
+        new = [name for name in PLOT_VIEWS if name in names and getattr(self, name) is None]
+        if not new:
+            return
+        for name in new:
+            view = classes[name](self.state)
             view.setMinimumSize(MIN_SIZES[name])
-        old = self.area.centralWidget()
-        self.area.setCentralWidget(self.heatmap)
-        old.deleteLater()
-        for name, view in (
-            ("grid", self.grid),
-            ("statistics", self.statistics),
-            ("focus", self.focus),
-            ("layers", self.layers),
-        ):
-            old = self.docks[name].widget()
-            self.docks[name].setWidget(view)
+            setattr(self, name, view)
+            if name == "heatmap":
+                old = self.area.centralWidget()
+                self.area.setCentralWidget(view)
+            else:
+                old = self.docks[name].widget()
+                self.docks[name].setWidget(view)
             old.deleteLater()
-        self.strip.token_selected.connect(self.focus.show_token)
-        self.grid.selected.connect(self.heatmap.select)
-        self.heatmap.selected.connect(self.grid.highlight)
-        self.heatmap.scale_changed.connect(self.grid.set_display)
-        self.heatmap.scale_changed.connect(self.focus.set_display)
-        self.strip.span_selected.connect(self.heatmap.zoom_to)
-        self.grid.highlight(self.heatmap.layer, self.heatmap.head)  # each drew state.analysis
+        if "heatmap" in new:
+            self.strip.span_selected.connect(self.heatmap.zoom_to)
+        if self.heatmap is not None and self.grid is not None and {"heatmap", "grid"} & set(new):
+            self.grid.selected.connect(self.heatmap.select)
+            self.heatmap.selected.connect(self.grid.highlight)
+            self.heatmap.scale_changed.connect(self.grid.set_display)
+            self.grid.set_display(self.heatmap.scale, self.heatmap.word_level)
+            self.grid.highlight(self.heatmap.layer, self.heatmap.head)
+        if self.heatmap is not None and self.focus is not None and {"heatmap", "focus"} & set(new):
+            self.strip.token_selected.connect(self.focus.show_token)
+            self.heatmap.scale_changed.connect(self.focus.set_display)
+            self.focus.set_display(self.heatmap.scale, self.heatmap.word_level)
+            if self.strip.selected_index is not None:
+                self.focus.show_token(self.strip.selected_index)
         self.plots_created.emit()
 
     def arrange(self, window_width: int, window_height: int) -> None:

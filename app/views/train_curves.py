@@ -9,13 +9,16 @@ the plots names the runs in their colours. The numbers plotted are exactly the t
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from app.training_runs import RunSeries
-from app.widgets.plot_canvas import PlotCanvas
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pyqtgraph as pg
 
 # (key, title, source): "step" series per optimizer step, "eval" per held-out evaluation
 PLOTS = (
@@ -34,55 +37,83 @@ MIN_PLOT_WIDTH = 180  # pixels: below this per column, the grid uses fewer colum
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 
 
-class TokenAxis(pg.AxisItem):
-    """Tokens seen as 40k, 1.2M: short labels that never run into each other."""
+def token_axis(orientation: str) -> pg.AxisItem:
+    """An axis labelling tokens seen as 40k, 1.2M: short labels that never run into each other
+    (a factory, so pyqtgraph is imported only once the curves are built)."""
+    import pyqtgraph as pg
 
-    def tickStrings(self, values, scale, spacing):
-        out = []
-        for v in values:
-            v = v * scale
-            if abs(v) >= 1e6:
-                out.append(f"{v / 1e6:g}M")
-            elif abs(v) >= 1e3:
-                out.append(f"{v / 1e3:g}k")
-            else:
-                out.append(f"{v:g}")
-        return out
+    class TokenAxis(pg.AxisItem):
+        def tickStrings(self, values, scale, spacing):
+            out = []
+            for v in values:
+                v = v * scale
+                if abs(v) >= 1e6:
+                    out.append(f"{v / 1e6:g}M")
+                elif abs(v) >= 1e3:
+                    out.append(f"{v / 1e3:g}k")
+                else:
+                    out.append(f"{v:g}")
+            return out
+
+    return TokenAxis(orientation)
 
 
 class TrainCurves(QWidget):
+    """The plots are built when the Train tab is first shown or a run is first plotted: the
+    window's start-up (and its first probe) need none of them."""
+
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.canvas = PlotCanvas()
         # a key above the plots instead of a legend that would sit on the curves
         self.key = QLabel("")
         self.key.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.key.setTextFormat(Qt.TextFormat.RichText)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(0)
-        layout.addWidget(self.key)
-        layout.addWidget(self.canvas, 1)
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._layout.setSpacing(0)
+        self._layout.addWidget(self.key)
+        self._canvas = None
         self.plots: dict[str, pg.PlotItem] = {}
         self.items: dict[tuple[str, str], pg.PlotDataItem] = {}  # (run, key) -> curve
         self.series: dict[str, RunSeries] = {}
         self.colors: dict[str, str] = {}
+        self.columns = 0
+
+    @property
+    def canvas(self):
+        """The plots' canvas, built on first use."""
+        if self._canvas is None:
+            self._build()
+        return self._canvas
+
+    def _build(self) -> None:
+        import pyqtgraph as pg
+
+        from app.widgets.plot_canvas import PlotCanvas
+
+        self._canvas = PlotCanvas()
+        self._layout.addWidget(self._canvas, 1)
         for key, title, _source in PLOTS:
-            plot = pg.PlotItem(axisItems={"bottom": TokenAxis("bottom")})
+            plot = pg.PlotItem(axisItems={"bottom": token_axis("bottom")})
             plot.setTitle(title, size="8pt")
             plot.setMinimumWidth(140)
             plot.showGrid(x=True, y=True, alpha=0.2)
             plot.setClipToView(True)
             plot.setDownsampling(auto=True, mode="peak")
             self.plots[key] = plot
-        self.columns = 0
-        self._arrange(COLUMNS)
-        self.canvas.apply_palette()
+        self._arrange(max(2, min(COLUMNS, self.width() // MIN_PLOT_WIDTH)))
+        self._canvas.apply_palette()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        _ = self.canvas
 
     def _arrange(self, columns: int) -> None:
         """Lay the plots out in ``columns`` columns (fewer in a narrow window)."""
         if columns == self.columns:
             return
+        import pyqtgraph as pg
+
         old = self.canvas.ci
         for plot in self.plots.values():
             if plot.scene() is not None:
@@ -98,7 +129,8 @@ class TrainCurves(QWidget):
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
-        self._arrange(max(2, min(COLUMNS, self.width() // MIN_PLOT_WIDTH)))
+        if self._canvas is not None:
+            self._arrange(max(2, min(COLUMNS, self.width() // MIN_PLOT_WIDTH)))
 
     def _update_key(self) -> None:
         runs = [
@@ -120,6 +152,9 @@ class TrainCurves(QWidget):
 
     def show_run(self, run: str, series: RunSeries, family: str | None = None) -> None:
         """Plot (or redraw) ``series`` under the name ``run``."""
+        import pyqtgraph as pg
+
+        _ = self.canvas
         self.series[run] = series
         color = self.color_for(run, family)
         for key, _title, source in PLOTS:
