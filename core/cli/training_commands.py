@@ -288,10 +288,8 @@ def _config_from_args(args: argparse.Namespace, saved: dict | None) -> TrainConf
             "attention_probs_dropout_prob": args.dropout,
             "classifier_dropout_prob": args.dropout,  # ALBERT's SOP head
         }
-    if not saved:
-        if not args.arch:
-            raise InputError("--arch is required (bert or albert)")
-        data.setdefault("preset", f"{args.arch}-mini")
+    if not saved and not args.arch:
+        raise InputError("--arch is required (bert or albert)")
     return TrainConfig.from_dict(data)  # checked as it is made
 
 
