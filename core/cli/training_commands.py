@@ -522,8 +522,8 @@ def _run_train(args: argparse.Namespace, events: JsonlEvents | None) -> int:
 # -- eval ----------------------------------------------------------------------------------------
 def heldout_line(n_sequences: int, cap: int | None, files: str, seed: int) -> str:
     """Which examples were scored, in the words ``train`` and ``eval`` both print."""
-    first = f"the first {cap} sequences" if cap is not None else "all sequences"
-    return f"held-out examples: {n_sequences} scored ({first} of {files}), seed {seed}"
+    which = "the first" if cap is not None and n_sequences >= cap else "all"
+    return f"held-out examples: {which} {n_sequences} sequences of {files}, seed {seed}"
 
 
 def _file_names(paths: list[str]) -> str:

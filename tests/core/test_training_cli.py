@@ -238,7 +238,7 @@ def test_eval_of_a_run_scores_the_runs_heldout_examples_by_default(tmp_path, cap
     assert main(args) == 0
     printed = capsys.readouterr().out
     heldout = folder / "heldout.txt"
-    expected = f"held-out examples: 5 scored (the first 5 sequences of {heldout}), seed 1241"
+    expected = f"held-out examples: the first 5 sequences of {heldout}, seed 1241"
     assert expected in printed.splitlines()
     summary = json.loads((out / "final" / "training_summary.json").read_text())["eval"]
     assert summary["n_sequences"] == 5
