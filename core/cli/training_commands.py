@@ -536,10 +536,14 @@ def run_eval(args: argparse.Namespace) -> int:
         check_output_file(args.json, "--json")
     # A folder `train` wrote: by default the examples its held-out evaluation scored.
     run = saved_run_settings(args.model)
-    seq_len = args.seq_len or (run.seq_len if run else 128)
-    batch_size = args.batch_size or ((run.eval_batch_size or run.batch_size) if run else 32)
-    max_examples = args.max_examples or (run.eval_examples if run else _EVAL_EXAMPLES)
-    seed = args.seed if args.seed is not None else (run.seed if run else 0) + EVAL_SEED_OFFSET
+
+    def given_or(value, default):
+        return default if value is None else value
+
+    seq_len = given_or(args.seq_len, run.seq_len if run else 128)
+    batch_size = given_or(args.batch_size, (run.eval_batch_size or run.batch_size) if run else 32)
+    max_examples = given_or(args.max_examples, run.eval_examples if run else _EVAL_EXAMPLES)
+    seed = given_or(args.seed, (run.seed if run else 0) + EVAL_SEED_OFFSET)
     metrics = evaluate_model(
         args.model,
         args.corpus,
