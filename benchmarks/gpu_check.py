@@ -42,7 +42,14 @@ from benchmarks.bench_training import forward_flops  # noqa: E402
 from core.analysis.probe import probe  # noqa: E402
 from core.config import PRESETS  # noqa: E402
 from core.cost.memory import training_memory  # noqa: E402
-from core.device import describe_device, resolve_device, startup_summary  # noqa: E402
+from core.device import (  # noqa: E402
+    cuda_unavailable_reason,
+    describe_device,
+    resolve_device,
+    startup_summary,
+    torch_build,
+)
+from core.errors import InputError  # noqa: E402
 from core.loaded_model import load_model  # noqa: E402
 from core.precision import resolve_precision  # noqa: E402
 from core.tokenizer import load_tokenizer  # noqa: E402
@@ -366,6 +373,21 @@ def mib(n: int | None) -> str:
     return "-" if n is None else f"{n / 2**20:,.0f}"
 
 
+def no_gpu_message(asked: str | None, err: InputError) -> str:
+    """One line for a device the check cannot use: for the default (CUDA) on a machine without
+    a visible CUDA device, what to run instead."""
+    if asked is not None and not asked.startswith("cuda"):
+        return str(err)
+    if torch.cuda.is_available():  # CUDA works, but not the device asked for (cuda:N)
+        return str(err)
+    why = cuda_unavailable_reason()
+    return (
+        f"no CUDA device is visible ({torch_build()}{'; ' + why if why else ''}); this check "
+        "needs a GPU: run `python benchmarks/gpu_check.py --dry-run` for the same code paths "
+        "on the CPU at tiny sizes"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dry-run", action="store_true", help="tiny sizes on the CPU")
@@ -390,7 +412,11 @@ def main(argv: list[str] | None = None) -> int:
         args.log_every = 2
         args.precision, args.compile_backend, args.resume_steps = "fp32", "eager", 4
         args.models = ["bert-tiny", "albert-tiny"]
-    device = resolve_device(args.device or ("cpu" if args.dry_run else "cuda"))
+    try:
+        device = resolve_device(args.device or ("cpu" if args.dry_run else "cuda"))
+    except InputError as err:
+        print(f"gpu_check: {no_gpu_message(args.device, err)}", file=sys.stderr)
+        return 2
     corpus = CORPUS / ("heldout.txt" if args.dry_run else "train.txt")
     tol = 1e-5 if device.type == "cpu" else 1e-4
     outcomes: list[Outcome] = []

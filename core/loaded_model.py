@@ -6,6 +6,7 @@ tokenizer; ``save_model(loaded, path)`` writes a folder transformers loads.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from dataclasses import dataclass, field
@@ -33,6 +34,8 @@ from core.hf_checkpoint import (
     save_weights,
 )
 from core.tokenizer import Encoded, Tokenizer, load_tokenizer
+
+log = logging.getLogger(__name__)
 
 
 def build_model(config: ModelConfig, heads: Heads | None = None) -> nn.Module:
@@ -177,6 +180,9 @@ class LoadedModel:
     name: str
     path: Path | None = None
     extra_files: dict[str, bytes] = field(default_factory=dict, repr=False)
+    # Problems the model was loaded despite (``allow_tokenizer_mismatch=True``), one line each,
+    # for the CLI to print and the window to show.
+    warnings: tuple[str, ...] = ()
 
     @property
     def heads(self) -> Heads:
@@ -207,16 +213,52 @@ class LoadedModel:
         return self.run(self.encode(text, pair), output_attentions)
 
 
+def tokenizer_mismatches(tokenizer: Tokenizer, config: ModelConfig, source: str) -> list[str]:
+    """Where ``tokenizer`` (read from ``source``, e.g. ``tokenizer.json``) disagrees with the
+    model's embeddings, one phrase each: more token ids than the embeddings have rows, a
+    special token whose id is outside them, or a pad token other than ``pad_token_id``. Empty
+    when they agree. A tokenizer with *fewer* tokens than rows is fine (vocabularies are often
+    padded to a round number of rows)."""
+    rows = config.vocab_size
+    vocab = tokenizer.backend.get_vocab(with_added_tokens=True)
+    n_ids = max(tokenizer.vocab_size, max(vocab.values(), default=-1) + 1)
+    found = []
+    if n_ids > rows:
+        found.append(
+            f"{source} has {n_ids} tokens but the model's embeddings have {rows} rows "
+            "(vocab_size in config.json)"
+        )
+    for role, token in tokenizer.special.items():
+        token_id = tokenizer.token_id(role)
+        if token_id >= rows:
+            found.append(
+                f"its {role} token {token!r} is id {token_id}, outside the embeddings' {rows} rows"
+            )
+    pad_id = tokenizer.token_id("pad")
+    if pad_id != config.pad_token_id:
+        found.append(
+            f"its pad token {tokenizer.special['pad']!r} is id {pad_id} but config.json has "
+            f"pad_token_id {config.pad_token_id}"
+        )
+    return found
+
+
 def load_model(
     path: str | os.PathLike,
     device: str | torch.device | None = None,
     dtype: torch.dtype = torch.float32,
+    allow_tokenizer_mismatch: bool = False,
 ) -> LoadedModel:
     """Load a Hugging Face-format BERT/ALBERT folder (config.json, weights, tokenizer).
 
     Before any weight is allocated, the tensor shapes in the file (the safetensors header) are
     compared with the model ``config.json`` describes, and its size with the memory available:
     either failure is a one-line :class:`CheckpointError`, not an allocator traceback.
+
+    A tokenizer that does not fit the embeddings (another model's tokenizer: more tokens than
+    rows, special-token ids outside them, a pad id other than ``pad_token_id``) would give
+    confident nonsense, so it is refused too, unless ``allow_tokenizer_mismatch``: then the
+    model loads and :attr:`LoadedModel.warnings` says what is wrong.
     """
     folder = Path(path)
     if not folder.exists():
@@ -235,22 +277,38 @@ def load_model(
     # through torch._refs, whose first use imports torch._dynamo: seconds before a first probe).
     model = meta_model(config, detect_heads(set(shapes), config.model_type))
     check_shapes(model, shapes, str(folder))
+    # The tokenizer before the weights: a mismatch costs no weight read.
+    tokenizer = load_tokenizer(folder, config.model_type, config.max_position_embeddings)
+    source = "tokenizer.json" if (folder / "tokenizer.json").is_file() else "vocab.txt"
+    warnings: tuple[str, ...] = ()
+    mismatches = tokenizer_mismatches(tokenizer, config, source)
+    if mismatches and not allow_tokenizer_mismatch:
+        raise CheckpointError(
+            f"{folder}: the tokenizer does not fit the model: {'; '.join(mismatches)} "
+            "(another model's tokenizer? its ids would index the wrong rows); load it anyway "
+            "with --allow-tokenizer-mismatch (allow_tokenizer_mismatch=True)"
+        )
+    if mismatches:
+        warnings = (
+            f"{folder}: loaded despite a tokenizer that does not fit the model: "
+            f"{'; '.join(mismatches)}; its outputs may be nonsense",
+        )
+        log.warning("%s", warnings[0])
     target = resolve_device(device)
     _check_fits(model, target, dtype, str(folder), file_bytes)
     state = hf_to_engine(read_weights(folder) if tensors is None else tensors, config)
     materialize(model, "cpu")
     model.to(dtype)
     load_state(model, state, str(folder))
-    tokenizer = load_tokenizer(folder, config.model_type, config.max_position_embeddings)
-    if tokenizer.vocab_size > config.vocab_size:
-        raise CheckpointError(
-            f"{folder}: the tokenizer has {tokenizer.vocab_size} tokens but config.json "
-            f"vocab_size is {config.vocab_size}"
-        )
     model.eval()
     move_module(model, target, folder.name)
     return LoadedModel(
-        config=config, model=model, tokenizer=tokenizer, name=folder.name, path=folder
+        config=config,
+        model=model,
+        tokenizer=tokenizer,
+        name=folder.name,
+        path=folder,
+        warnings=warnings,
     )
 
 

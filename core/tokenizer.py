@@ -295,6 +295,28 @@ def strip_left_of_mask(backend: HFTokenizer, mask: str) -> None:
             )  # fmt: skip
 
 
+def read_tokenizer_json(path: Path) -> HFTokenizer:
+    """A ``tokenizer.json``; one line naming ``path`` when it is not valid JSON or valid JSON
+    that is not a tokenizers file (the Rust library would say "expected `,` or `}` at line 1
+    column 9" about ``{"version": "1.0"}``)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise TokenizerError(f"{path}: not UTF-8 text (a tokenizer.json is JSON)") from None
+    except OSError as err:
+        raise TokenizerError(f"{path}: cannot be read ({err.strerror or err})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise TokenizerError(f"{path}: malformed JSON ({err})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
+        raise TokenizerError(f"{path}: not a tokenizers file (no `model` section)")
+    try:
+        return HFTokenizer.from_str(text)
+    except Exception as err:  # the Rust library raises a bare Exception
+        raise TokenizerError(f"{path}: cannot be read ({err})") from None
+
+
 def load_tokenizer(folder: str | Path, model_type: str, max_length: int) -> Tokenizer:
     """Load the tokenizer of a checkpoint folder: ``tokenizer.json``, else ``vocab.txt`` (BERT).
 
@@ -308,10 +330,7 @@ def load_tokenizer(folder: str | Path, model_type: str, max_length: int) -> Toke
     tokenizer_json = folder / "tokenizer.json"
     vocab_txt = folder / "vocab.txt"
     if tokenizer_json.is_file():
-        try:
-            backend = HFTokenizer.from_file(str(tokenizer_json))
-        except Exception as err:  # the Rust library raises a bare Exception
-            raise TokenizerError(f"{tokenizer_json}: cannot be read ({err})") from None
+        backend = read_tokenizer_json(tokenizer_json)
         special = resolve_special_tokens(
             model_type,
             config,

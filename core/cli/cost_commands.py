@@ -8,6 +8,7 @@ import json
 
 import torch
 
+from core.cli.model_commands import add_tokenizer_mismatch_option, load_for_cli
 from core.config import PRESETS, preset
 from core.cost.compare import compare, format_comparison, format_memory
 from core.cost.measure import (
@@ -21,7 +22,7 @@ from core.cost.tradeoff import default_seq
 from core.device import resolve_device
 from core.errors import InputError
 from core.export import dumps_json, save_csv, save_json, save_rows, tidy_rows
-from core.loaded_model import build_model, load_model
+from core.loaded_model import build_model
 from core.output_paths import check_output_file
 
 
@@ -64,6 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     cmp.add_argument("--json", metavar="FILE", help="also write the full result as JSON")
     cmp.add_argument("--csv", metavar="FILE", help="also write tidy CSV rows")
+    add_tokenizer_mismatch_option(cmp)
     cmp.set_defaults(func=run_compare)
 
     mem = subparsers.add_parser(
@@ -87,6 +89,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     mem.add_argument("--json", action="store_true", help="print JSON instead of tables")
     mem.add_argument("--csv", metavar="FILE", help="also write tidy CSV rows")
+    add_tokenizer_mismatch_option(mem)
     mem.set_defaults(func=run_memory)
 
 
@@ -95,8 +98,8 @@ def run_compare(args: argparse.Namespace) -> int:
         if path is not None:
             check_output_file(path, option)
     device = resolve_device(args.device)
-    a = load_model(args.model_a, device=device)
-    b = load_model(args.model_b, device=device)
+    a = load_for_cli(args.model_a, args, device=device)
+    b = load_for_cli(args.model_b, args, device=device)
     if a.name == b.name:
         a.name, b.name = f"{a.name} (A)", f"{b.name} (B)"
     seq = default_seq(a.config, b.config) if args.seq is None else args.seq
@@ -139,7 +142,7 @@ def run_memory(args: argparse.Namespace) -> int:
     if args.preset:
         config, name, heads = preset(args.preset), args.preset, None
     else:
-        loaded = load_model(args.model, device="cpu")
+        loaded = load_for_cli(args.model, args, device="cpu")
         config, name, heads = loaded.config, loaded.name, loaded.heads
     if args.seq is None:
         args.seq = default_seq(config)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from core.analysis.summary import ProbeAnalysis
@@ -11,8 +12,34 @@ from core.config import PRESETS, preset
 from core.cost.params import COMPONENTS, ParamBreakdown, count_parameters
 from core.device import resolve_device, startup_summary
 from core.errors import InputError
-from core.loaded_model import load_model, meta_model
+from core.loaded_model import LoadedModel, load_model, meta_model
 from core.output_paths import check_output_file
+
+
+def add_tokenizer_mismatch_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-tokenizer-mismatch",
+        action="store_true",
+        help="load a model whose tokenizer does not fit its embeddings (more tokens than rows, "
+        "special-token ids outside them or a pad id other than config.json's), with a warning",
+    )
+
+
+def load_for_cli(path: str, args: argparse.Namespace, device=None) -> LoadedModel:
+    """``load_model`` with the command's ``--allow-tokenizer-mismatch``; the warnings of a model
+    loaded despite a mismatch go to stderr as ``warning: ...``."""
+    loaded = load_model(
+        path,
+        device=device,
+        allow_tokenizer_mismatch=getattr(args, "allow_tokenizer_mismatch", False),
+    )
+    print_warnings(loaded.warnings)
+    return loaded
+
+
+def print_warnings(warnings: tuple[str, ...]) -> None:
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     info.add_argument("model", help="Hugging Face-format BERT/ALBERT folder")
     info.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_tokenizer_mismatch_option(info)
     info.set_defaults(func=run_info)
 
     probe = subparsers.add_parser("probe", help="run one sentence and write every layer's outputs")
@@ -36,6 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     probe.add_argument("--top-k", type=int, default=5, help="predictions per [MASK] (default 5)")
     probe.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
+    add_tokenizer_mismatch_option(probe)
     probe.set_defaults(func=run_probe)
 
     params = subparsers.add_parser(
@@ -90,7 +119,7 @@ def breakdown_table(b: ParamBreakdown) -> str:
 
 # -- commands --------------------------------------------------------------------------------
 def run_info(args: argparse.Namespace) -> int:
-    loaded = load_model(args.model, device="cpu")
+    loaded = load_for_cli(args.model, args, device="cpu")
     breakdown = count_parameters(loaded.model)
     config = loaded.config.to_dict()
     if args.json:
@@ -103,6 +132,7 @@ def run_info(args: argparse.Namespace) -> int:
                     "heads": loaded.heads.names(),
                     "effective_layers": loaded.config.effective_layers,
                     "tokenizer_vocab_size": loaded.tokenizer.vocab_size,
+                    "warnings": list(loaded.warnings),
                     "parameters": breakdown_dict(breakdown),
                 },
                 indent=2,
@@ -139,7 +169,7 @@ def run_probe(args: argparse.Namespace) -> int:
         if out.suffix not in (".npz", ".json"):
             raise InputError(f"--out {out}: use a .npz or .json file name")
         check_output_file(out, "--out")
-    loaded = load_model(args.model, device=args.device)
+    loaded = load_for_cli(args.model, args, device=args.device)
     analysis = analyze(loaded, args.text, args.pair, args.top_k)
     r = analysis.result
     print(probe_report(analysis))

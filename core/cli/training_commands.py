@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from core.cli.model_commands import add_tokenizer_mismatch_option, print_warnings
 from core.config import PRESETS
 from core.device import describe_device, startup_summary
 from core.errors import BertScopeError, InputError
@@ -39,10 +40,13 @@ from core.training.setup import (
     evaluate_model,
     find_resume_checkpoint,
     prepare_training,
+    saved_run_settings,
 )
-from core.training.trainer import EvalMetrics, ProgressEvent
+from core.training.trainer import EVAL_SEED_OFFSET, EvalMetrics, ProgressEvent
 
 log = logging.getLogger(__name__)
+
+_EVAL_EXAMPLES = TrainConfig().eval_examples  # `train`'s --eval-examples default
 
 # CLI option -> TrainConfig field, for options that map one to one.
 _FIELDS = {
@@ -222,12 +226,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     ev.add_argument("model", help="Hugging Face-format BERT/ALBERT folder")
     ev.add_argument("--corpus", nargs="+", required=True, metavar="FILE", help="UTF-8 text files")
-    ev.add_argument("--seq-len", type=int, default=128, help="sequence length (default 128)")
-    ev.add_argument("--batch-size", type=int, default=32, help="default 32")
-    ev.add_argument("--max-examples", type=int, help="cap on sequences (default: all)")
-    ev.add_argument("--seed", type=int, default=1234, help="masking/pairing seed (default 1234)")
+    ev.add_argument(
+        "--seq-len",
+        type=int,
+        help="sequence length (default: the run's --seq-len for a folder `train` wrote, else 128)",
+    )
+    ev.add_argument(
+        "--batch-size", type=int, help="default: the run's evaluation batch size, else 32"
+    )
+    ev.add_argument(
+        "--max-examples",
+        type=int,
+        help=f"sequences scored, the first N (default: the run's --eval-examples, as `train`'s "
+        f"held-out evaluation scores, else {_EVAL_EXAMPLES})",
+    )
+    ev.add_argument(
+        "--seed",
+        type=int,
+        help=f"masking/pairing seed (default: the run's --seed + {EVAL_SEED_OFFSET}, as "
+        f"`train`'s evaluation, else {EVAL_SEED_OFFSET})",
+    )
     ev.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
     ev.add_argument("--precision", choices=PRECISION_CHOICES, default="auto")
+    add_tokenizer_mismatch_option(ev)
     ev.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's)")
     ev.add_argument(
         "--json",
@@ -267,11 +288,16 @@ def _config_from_args(args: argparse.Namespace, saved: dict | None) -> TrainConf
             "attention_probs_dropout_prob": args.dropout,
             "classifier_dropout_prob": args.dropout,  # ALBERT's SOP head
         }
-    if not saved:
-        if not args.arch:
-            raise InputError("--arch is required (bert or albert)")
-        data.setdefault("preset", f"{args.arch}-mini")
+    if not saved and not args.arch:
+        raise InputError("--arch is required (bert or albert)")
     return TrainConfig.from_dict(data)  # checked as it is made
+
+
+def _heldout_files(args: argparse.Namespace, config: TrainConfig) -> str:
+    """The text the run's held-out examples come from."""
+    if args.eval_corpus:
+        return _file_names(args.eval_corpus)
+    return f"every {config.heldout_every}th document of {_file_names(args.corpus)}"
 
 
 def _fmt_time(seconds: float) -> str:
@@ -409,7 +435,19 @@ def _run_train(args: argparse.Namespace, events: JsonlEvents | None) -> int:
         printer = ProgressPrinter() if show else None
         listeners = [f for f in (emit, printer) if f is not None]
 
+        said_device = not show
+
+        def say_device() -> None:
+            # The torch build and device first, before set-up's lines (README "GPU"); once
+            # the settings and files passed, so a bad one is still a one-line error.
+            nonlocal said_device
+            if not said_device:
+                said_device = True
+                sys.stderr.write(startup_summary(device) + "\n")
+                sys.stderr.flush()
+
         def on_prepare(ev: ProgressEvent) -> None:
+            say_device()
             for listener in listeners:
                 listener(ev)
 
@@ -435,8 +473,8 @@ def _run_train(args: argparse.Namespace, events: JsonlEvents | None) -> int:
         if emit is not None:
             trainer.add_listener(emit)
         if show:
+            say_device()
             n_params = sum(p.numel() for p in trainer.model.parameters())
-            sys.stderr.write(startup_summary(device) + "\n")
             sys.stderr.write(
                 f"training {config.preset} ({n_params / 1e6:.2f}M parameters, vocabulary "
                 f"{trainer.model.config.vocab_size}) on {describe_device(device)} x "
@@ -460,6 +498,14 @@ def _run_train(args: argparse.Namespace, events: JsonlEvents | None) -> int:
                 )
             if result.metrics is not None:
                 lines.append("held-out: " + format_metrics(result.metrics))
+                lines.append(
+                    heldout_line(
+                        result.metrics.n_sequences,
+                        config.eval_examples,
+                        _heldout_files(args, config),
+                        config.seed + EVAL_SEED_OFFSET,
+                    )
+                )
             if result.final_model is not None:
                 lines.append(f"model: {result.final_model}")
             if result.checkpoint is not None:
@@ -474,29 +520,64 @@ def _run_train(args: argparse.Namespace, events: JsonlEvents | None) -> int:
 
 
 # -- eval ----------------------------------------------------------------------------------------
+def heldout_line(n_sequences: int, cap: int | None, files: str, seed: int) -> str:
+    """Which examples were scored, in the words ``train`` and ``eval`` both print."""
+    which = "the first" if cap is not None and n_sequences >= cap else "all"
+    return f"held-out examples: {which} {n_sequences} sequences of {files}, seed {seed}"
+
+
+def _file_names(paths: list[str]) -> str:
+    return ", ".join(str(p) for p in paths)
+
+
 def run_eval(args: argparse.Namespace) -> int:
     _set_threads(args.threads)
     if args.json not in (None, "-"):
         check_output_file(args.json, "--json")
+    # A folder `train` wrote: by default the examples its held-out evaluation scored.
+    run = saved_run_settings(args.model)
+
+    def given_or(value, default):
+        return default if value is None else value
+
+    seq_len = given_or(args.seq_len, run.seq_len if run else 128)
+    batch_size = given_or(args.batch_size, (run.eval_batch_size or run.batch_size) if run else 32)
+    max_examples = given_or(args.max_examples, run.eval_examples if run else _EVAL_EXAMPLES)
+    seed = given_or(args.seed, (run.seed if run else 0) + EVAL_SEED_OFFSET)
     metrics = evaluate_model(
         args.model,
         args.corpus,
-        seq_len=args.seq_len,
-        batch_size=args.batch_size,
-        max_examples=args.max_examples,
-        seed=args.seed,
+        seq_len=seq_len,
+        batch_size=batch_size,
+        max_examples=max_examples,
+        seed=seed,
         precision=args.precision,
         device=args.device,
+        allow_tokenizer_mismatch=args.allow_tokenizer_mismatch,
+        on_warning=lambda w: print_warnings((w,)),
     )
+    scored = heldout_line(metrics.n_sequences, max_examples, _file_names(args.corpus), seed)
     if args.json is not None:
-        text = json.dumps({"model": str(args.model), **metrics.to_dict()}, indent=2)
+        text = json.dumps(
+            {
+                "model": str(args.model),
+                **metrics.to_dict(),
+                "corpus": [str(p) for p in args.corpus],
+                "max_examples": max_examples,
+                "seed": seed,
+                "seq_len": seq_len,
+            },
+            indent=2,
+        )
         if args.json == "-":
             print(text)
+            print(scored, file=sys.stderr)
             return 0
         write_text_atomic(Path(args.json), text + "\n")
         print(f"wrote {args.json}")
     # The units of `train`'s held-out line: accuracy in %, losses in nats.
     print(f"model: {args.model}")
+    print(scored)
     print(f"MLM accuracy:   {metrics.mlm_accuracy:.2%}")
     print(f"MLM perplexity: {metrics.perplexity:,.2f}  (loss {metrics.mlm_loss:.4f} nats)")
     if metrics.sentence_task:

@@ -30,7 +30,7 @@ class TrainConfig:
     """
 
     arch: str = "bert"  # "bert" (MLM + NSP) or "albert" (MLM + SOP)
-    preset: str = "bert-mini"  # a core.config preset of that family
+    preset: str | None = None  # a core.config preset of that family; None: ARCH-mini
     steps: int = 1000  # optimizer steps
     batch_size: int = 32  # sequences per micro-batch per process
     grad_accum: int = 1  # micro-batches per optimizer step
@@ -64,6 +64,8 @@ class TrainConfig:
     config_overrides: dict = field(default_factory=dict)  # other ModelConfig fields
 
     def __post_init__(self) -> None:
+        if self.preset is None:  # the family's small preset, whichever family was asked for
+            object.__setattr__(self, "preset", f"{self.arch}-mini")
         object.__setattr__(self, "adam_betas", tuple(self.adam_betas))
         object.__setattr__(self, "config_overrides", dict(self.config_overrides))
         self._validate()

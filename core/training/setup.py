@@ -9,10 +9,11 @@ shared cache; the other ranks wait and reuse both.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -259,6 +260,23 @@ def check_init_folder(config: TrainConfig, tokenizer: object) -> Path:
     return folder
 
 
+def saved_run_settings(folder: str | os.PathLike) -> TrainConfig | None:
+    """The settings of the run that wrote a model folder (``final/``'s
+    ``training_summary.json``, a checkpoint's ``training_args.json``), or None for a folder no
+    run of this engine wrote (or whose settings cannot be read)."""
+    folder = Path(folder)
+    for name in (ckpt.SUMMARY_FILE, ckpt.ARGS_FILE):
+        path = folder / name
+        if not path.is_file():
+            continue
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8")).get("train")
+            return TrainConfig.from_dict(saved) if isinstance(saved, dict) else None
+        except (OSError, UnicodeDecodeError, ValueError, TypeError, AttributeError, InputError):
+            return None
+    return None
+
+
 def evaluate_model(
     model: LoadedModel | str | os.PathLike,
     corpus: PathList,
@@ -268,10 +286,16 @@ def evaluate_model(
     seed: int = 1234,
     precision: str = "auto",
     device: str | torch.device | None = None,
+    allow_tokenizer_mismatch: bool = False,
+    on_warning: Callable[[str], None] | None = None,
 ) -> EvalMetrics:
     """Held-out MLM accuracy/perplexity and NSP/SOP accuracy of a model (loaded, or a folder
     loaded on ``device`` once the settings and files have passed) on text files: the same
-    pairs and masks for the same ``seed`` (``python -m core eval``)."""
+    pairs and masks for the same ``seed`` (``python -m core eval``). The first
+    ``max_examples`` sequences under ``seed`` are the ones a run's evaluation scores with
+    ``eval_examples`` and ``seed + EVAL_SEED_OFFSET`` (see :func:`saved_run_settings`).
+    ``on_warning``
+    receives the warnings of a folder loaded despite ``allow_tokenizer_mismatch``."""
     if batch_size < 1:
         raise InputError(f"batch size must be a positive integer, got {batch_size}")
     if max_examples is not None and max_examples < 1:
@@ -279,7 +303,13 @@ def evaluate_model(
     if seed < 0:
         raise InputError(f"seed must be an integer >= 0, got {seed}")
     files = check_corpus(corpus)
-    loaded = model if isinstance(model, LoadedModel) else load_model(model, device=device)
+    if isinstance(model, LoadedModel):
+        loaded = model
+    else:
+        loaded = load_model(model, device=device, allow_tokenizer_mismatch=allow_tokenizer_mismatch)
+    if on_warning is not None:
+        for warning in loaded.warnings:
+            on_warning(warning)
     if not loaded.heads.mlm:
         raise InputError(f"{loaded.path}: the model has no MLM head to evaluate")
     if seq_len > loaded.config.max_position_embeddings:

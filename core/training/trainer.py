@@ -239,6 +239,11 @@ Listener = Callable[[ProgressEvent], "ProgressEvent | None"]
 LossFn = Callable[..., Losses]
 
 
+# What a run's evaluation adds to its seed, so the held-out masks and pairs are not those of
+# the training data of the same seed; ``python -m core eval`` of a run's folder uses the same.
+EVAL_SEED_OFFSET = 1234
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -678,7 +683,7 @@ class Trainer:
                 self.config.eval_examples,
                 self.ctx.rank,
                 self.ctx.world_size,
-                seed=self.config.seed + 1234,
+                seed=self.config.seed + EVAL_SEED_OFFSET,
             )
             self._eval_cache = [prepare(batch) for batch in batches]
         return oom_guarded(

@@ -35,3 +35,24 @@ def test_gpu_check_dry_run_passes_on_the_cpu():
             assert f"PASS training {model} {mode}" in out
     assert "PASS resume on cpu" in out and "PASS probe with attentions on cpu" in out
     assert out.rstrip().endswith("8 passed, 0 failed")
+
+
+def test_without_a_gpu_it_says_so_in_one_line_and_names_dry_run():
+    """Not a traceback: one line that no CUDA device is visible, pointing to --dry-run; exit 2."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    run = subprocess.run(
+        [sys.executable, "benchmarks/gpu_check.py"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "CUDA_VISIBLE_DEVICES": ""},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 2
+    assert run.stdout == ""
+    (line,) = run.stderr.strip().splitlines()
+    assert line.startswith("gpu_check: no CUDA device is visible")
+    assert "--dry-run" in line and "Traceback" not in run.stderr

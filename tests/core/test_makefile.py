@@ -4,6 +4,7 @@ changes, and the installed-build check run for real against this venv's torch.""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -97,3 +98,82 @@ def test_system_packages_come_before_the_venv_is_made(tmp_path):
     apt = next(i for i, line in enumerate(lines) if re.search(r"make\b.* apt\b", line))
     venv = next(i for i, line in enumerate(lines) if "-m venv" in line)
     assert apt < venv
+
+
+def stub_venv(tmp_path: Path, version: str, cuda: str | None) -> tuple[Path, Path, dict]:
+    """A venv whose python imports a stand-in torch (``version``, built for ``cuda``) and whose
+    pip only logs what it was asked (nothing is installed), and a PATH where dpkg knows every
+    system package: the torch stamp's recipe runs for real, without touching this machine."""
+    venv = tmp_path / ".venv"
+    (venv / "bin").mkdir(parents=True)
+    stub = tmp_path / "stub" / "torch"
+    stub.mkdir(parents=True)
+    (stub / "__init__.py").write_text(
+        f"import types\n__version__ = {version!r}\nversion = types.SimpleNamespace(cuda={cuda!r})\n"
+    )
+    log = tmp_path / "pip.log"
+    python = venv / "bin" / "python"
+    python.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$1" = -m ] && [ "$2" = pip ]; then echo "$@" >> {log}; exit 0; fi\n'
+        f'PYTHONPATH={stub.parent} exec {sys.executable} "$@"\n'
+    )
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    (fake_bin / "dpkg").write_text("#!/bin/sh\nexit 0\n")
+    for tool in (python, fake_bin / "dpkg"):
+        tool.chmod(0o755)
+    env = {**os.environ, "PATH": f"{fake_bin}:{os.environ['PATH']}"}
+    return venv, log, env
+
+
+def make_torch_stamp(venv: Path, choice: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            f"VENV={venv}",
+            f"TORCH={choice}",
+            f"{venv}/.torch-{choice}",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_a_cuda_request_answered_with_a_cpu_build_stops_unlabelled(tmp_path):
+    """`make run TORCH=cu999` where pip hands out the local CPU wheel: the recipe reinstalls,
+    finds the build is not the one asked for, says so in one line and writes no stamp."""
+    venv, log, env = stub_venv(tmp_path, "2.13.0+cpu", None)
+    run = make_torch_stamp(venv, "cu999", env)
+    assert run.returncode != 0
+    assert "install -q torch==2.13.0 --index-url https://download.pytorch.org/whl/cu999" in (
+        log.read_text()
+    )  # it did try the install (stubbed)
+    (message,) = [line for line in run.stderr.splitlines() if line.startswith("TORCH=cu999")]
+    assert "asked for torch 2.13.0 built for CUDA (cu999)" in message
+    assert "pip installed torch 2.13.0+cpu without CUDA (CPU only)" in message
+    assert not (venv / ".torch-cu999").exists()
+
+
+@pytest.mark.parametrize(
+    ("choice", "version", "cuda"),
+    [("cu126", "2.13.0+cu126", "12.6"), ("cpu", "2.13.0+cpu", None), ("pypi", "2.13.0", "12.8")],
+)
+def test_a_matching_build_is_labelled_and_not_reinstalled(tmp_path, choice, version, cuda):
+    venv, log, env = stub_venv(tmp_path, version, cuda)
+    run = make_torch_stamp(venv, choice, env)
+    assert run.returncode == 0, run.stderr
+    assert (venv / f".torch-{choice}").exists()
+    assert not log.exists()  # already the build asked for: pip was not run
+
+
+def test_a_cpu_request_answered_with_a_cuda_build_stops(tmp_path):
+    venv, _, env = stub_venv(tmp_path, "2.13.0+cu128", "12.8")
+    run = make_torch_stamp(venv, "cpu", env)
+    assert run.returncode != 0
+    assert "pip installed torch 2.13.0+cu128 built for CUDA 12.8" in run.stderr
+    assert not (venv / ".torch-cpu").exists()

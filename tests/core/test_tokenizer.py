@@ -167,3 +167,19 @@ def test_a_role_with_no_token_is_refused_by_name(tmp_path):
     (tmp_path / "tokenizer_config.json").write_text(json.dumps({"mask_token": "<m>"}))
     with pytest.raises(TokenizerError, match="not in the vocabulary: mask '<m>'"):
         load_tokenizer(tmp_path, "bert", 128)
+
+
+@pytest.mark.parametrize("text", ['{"version": "1.0"}', "[1,2]", '{"model": 3}', '"text"'])
+def test_valid_json_that_is_not_a_tokenizers_file_is_named_so(tmp_path, text):
+    """Not the Rust library's "expected `,` or `}` at line 1 column 9"."""
+    (tmp_path / "tokenizer.json").write_text(text)
+    with pytest.raises(TokenizerError) as err:
+        load_tokenizer(tmp_path, "bert", 64)
+    path = tmp_path / "tokenizer.json"
+    assert str(err.value) == f"{path}: not a tokenizers file (no `model` section)"
+
+
+def test_a_tokenizer_json_that_is_not_json_says_malformed(tmp_path):
+    (tmp_path / "tokenizer.json").write_text('{"model": ')
+    with pytest.raises(TokenizerError, match=r"tokenizer.json: malformed JSON \(Expecting value"):
+        load_tokenizer(tmp_path, "bert", 64)

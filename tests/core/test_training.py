@@ -372,6 +372,20 @@ def test_bad_settings_fail_before_any_work(tmp_path, changes, message):
     assert not (tmp_path / "out").exists()
 
 
+def test_the_default_preset_follows_the_family():
+    """TrainConfig(arch="albert") is an albert-mini run, not a complaint about a bert-mini
+    preset nobody named; an explicit preset of the other family is still refused."""
+    assert TrainConfig(arch="albert").preset == "albert-mini"
+    assert TrainConfig(arch="bert").preset == "bert-mini"
+    assert TrainConfig().preset == "bert-mini"
+    saved = TrainConfig(arch="albert").to_dict()
+    assert TrainConfig.from_dict(saved).preset == "albert-mini"
+    with pytest.raises(InputError, match="preset 'bert-mini' belongs to bert, not albert"):
+        TrainConfig(arch="albert", preset="bert-mini")
+    with pytest.raises(InputError, match="preset 'albert-base' belongs to albert, not bert"):
+        TrainConfig(arch="bert", preset="albert-base")
+
+
 def test_precision_choice():
     cpu = torch.device("cpu")
     assert resolve_precision("auto", cpu) == "fp32"

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from core.cli import main
-from tests.core.training_text import write_corpus
+from tests.core.training_text import write_corpus, write_train_and_heldout
 
 TINY_ARGS = [
     "--preset",
@@ -225,3 +225,44 @@ def test_config_file_gives_the_model_sizes_and_the_tokenizer_the_vocabulary(
     )
     assert main(resume) == 2
     assert "--config starts a new run" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_eval_of_a_run_scores_the_runs_heldout_examples_by_default(tmp_path, capsys):
+    """`eval` of a run's folder with no settings but the corpus gives the numbers of `train`'s
+    final held-out line: the run's sequence length, --eval-examples cap and seed, not eval's
+    own defaults (which scored every sequence at 128 tokens), and both say which examples."""
+    folder = write_train_and_heldout(tmp_path, seed=11)
+    out = tmp_path / "run"
+    args = train(folder, out, "--steps", "2", "--eval-examples", "5", "--seed", "7", "--quiet")
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    heldout = folder / "heldout.txt"
+    expected = f"held-out examples: the first 5 sequences of {heldout}, seed 1241"
+    assert expected in printed.splitlines()
+    summary = json.loads((out / "final" / "training_summary.json").read_text())["eval"]
+    assert summary["n_sequences"] == 5
+    assert main(["eval", str(out / "final"), "--corpus", str(heldout), "--json"]) == 0
+    captured = capsys.readouterr()
+    scores = json.loads(captured.out)
+    assert expected in captured.err
+    for key in ("mlm_accuracy", "mlm_loss", "perplexity", "sentence_accuracy", "sentence_loss"):
+        assert scores[key] == pytest.approx(summary[key], rel=1e-6, abs=1e-9), key
+    assert (scores["n_sequences"], scores["n_masked"]) == (5, summary["n_masked"])
+    # Without --json, the same line among the scores.
+    assert main(["eval", str(out / "final"), "--corpus", str(heldout)]) == 0
+    assert expected in capsys.readouterr().out.splitlines()
+
+
+def test_train_prints_the_device_line_first(tmp_path, capsys):
+    """README: `train` prints the torch build and device line first, before set-up's lines."""
+    import torch
+
+    from core.device import startup_summary
+
+    folder = write_train_and_heldout(tmp_path, seed=5)
+    assert main(train(folder, tmp_path / "run", "--steps", "2")) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == startup_summary(torch.device("cpu"))
+    assert err.count(err[0]) == 1
+    assert "training the tokenizer" in err[1]
