@@ -409,6 +409,14 @@ class TrainingProcess(QObject):
                     reason = "the trainer process was killed"
                     if self._intent:
                         reason += " before it could save a checkpoint"
+                    # a kill mid-save leaves only a temporary folder: not listed
+                    saved = [
+                        folder
+                        for _, folder in RunRecord("", self.settings.to_dict()).checkpoints()
+                        if (folder / "trainer_state.pt").is_file()
+                    ]
+                    if saved:
+                        reason += f"; Resume continues from {saved[-1].name}"
                 else:
                     reason = f"the trainer exited with status {code}"
                     if self.log_lines:
@@ -573,6 +581,13 @@ class RunFollower(QObject):
 
     @Slot()
     def poll(self) -> None:
+        if not self._ended and not self.events_path.parent.is_dir():
+            # Nothing more can be read; the trainer stops itself at its next write.
+            self.timer.stop()
+            self._ended = True
+            self.error_message = f"run folder {self.events_path.parent} was deleted"
+            self.ended.emit("failed", self.error_message)
+            return
         alive = group_alive(self.pid_value)  # before reading: nothing is written after death
         data, self._log_offset = self._read(self.log_path, self._log_offset)
         for line in data.replace(b"\r", b"\n").split(b"\n"):

@@ -562,7 +562,12 @@ class TrainView(QWidget):
 
     def probe_checkpoint(self, key: str) -> None:
         """Make the checkpoint the current model (loading it on the engine thread) and show the
-        Probe tab, which probes its sentence with it."""
+        Probe tab, which probes its sentence with it. One whose folder was deleted since (and
+        not loaded before) is said so in the status line."""
+        entry = self.state.entries.get(key)
+        if entry is not None and not entry.is_loaded and entry.path and not entry.path.is_dir():
+            self._show_error(f"{entry.name}: its folder {entry.path} was deleted")
+            return
         self.state.select(key)
         self.probe_requested.emit(key)
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 import gc
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 
 from app.training_runs import TRAIN_LOG, RunHistory, RunRecord, TrainSettings, read_events
 from tests.core.training_text import TINY_TRAIN_ARGS, write_train_and_heldout
@@ -140,3 +142,140 @@ def test_the_window_starts_on_a_garbage_history_and_says_so_once(make_window, se
     again = TrainView(window.state, history_path=path, runs_root=path.parent / "none")
     assert again.history.problem is None and len(backups(path)) == 1
     again.deleteLater()
+
+
+# -- folders deleted while in use ---------------------------------------------------------------
+def test_a_loaded_model_whose_folder_was_deleted_still_probes(qtbot, window, tmp_path):
+    from tests.app.helpers import WAIT_MS, probe_and_wait, start_and_wait
+    from tests.tiny_models import engine_checkpoint, tiny_config
+
+    start_and_wait(qtbot, window)
+    folder = engine_checkpoint(tmp_path / "mine", tiny_config("bert"), seed=4)
+    with qtbot.waitSignal(window.state.probed, timeout=WAIT_MS):
+        window.state.open_folder(folder)
+    shutil.rmtree(folder)
+    bundle = probe_and_wait(qtbot, window, "the king went to the city .")
+    assert bundle.result.text == "the king went to the city ."
+    assert window.state.current.path == folder  # the weights are in memory
+
+
+def test_a_listed_checkpoint_whose_folder_was_deleted_says_so(qtbot, tmp_path, demo_root, runs):
+    view = make_view(qtbot, demo_root, tmp_path / "runs.json", runs["root"])
+    out = tmp_path / "copy"
+    shutil.copytree(runs["done"], out)
+    record = RunRecord(out.name, settings_for(out, runs["corpus"]), status="done")
+    view._list_checkpoint(record, out / "checkpoint-0000002", 2)
+    # a checkpoint event whose folder is already gone is not listed
+    view._list_checkpoint(record, out / "checkpoint-0000009", 9)
+    assert view.checkpoint_names() == [f"{out.name} @ step 2"]
+    shutil.rmtree(out)
+    key = view.checkpoints.item(0).data(Qt.ItemDataRole.UserRole)
+    view.probe_checkpoint(key)
+    assert view.status.text() == (
+        f"{out.name} @ step 2: its folder {out / 'checkpoint-0000002'} was deleted"
+    )
+    assert view.state.current_key == ""  # nothing was asked of the engine
+
+
+def test_the_follower_of_a_run_whose_folder_was_deleted_says_so(qtbot, tmp_path, demo_root, runs):
+    """A run training in the background (here a stand-in process group) whose folder goes:
+    the re-attached follower ends it with one line instead of waiting or raising."""
+    out = tmp_path / "background-run"
+    out.mkdir()
+    (out / "events.jsonl").write_text("")
+    stand_in = subprocess.Popen(["sleep", "120"], start_new_session=True)
+    try:
+        history = RunHistory(tmp_path / "runs.json")
+        record = RunRecord(out.name, settings_for(out, runs["corpus"]), status="background")
+        record.pid = stand_in.pid
+        history.add(record)
+        view = make_view(qtbot, demo_root, history.path, tmp_path)
+        assert view.status.text().startswith("re-attached to background-run")
+        shutil.rmtree(out)
+        with qtbot.waitSignal(view.run_ended, timeout=10_000) as blocker:
+            pass
+        assert blocker.args[1:] == ["failed", f"run folder {out} was deleted"]
+        assert view.status.text() == f"{out.name} failed: run folder {out} was deleted"
+    finally:
+        stand_in.kill()
+        stand_in.wait()
+
+
+# -- a trainer killed in the middle of a checkpoint ----------------------------------------------
+# Test-only: a sitecustomize on the child's PYTHONPATH stops the trainer (SIGSTOP) just before
+# checkpoint-4's temporary folder is renamed into place: a complete folder under its temporary
+# name, the state a kill mid-write leaves. The test then kills it for real (SIGKILL).
+STOP_BEFORE_RENAME = """
+import os, signal
+_replace = os.replace
+def replace(src, dst, *args, **kwargs):
+    if os.path.basename(os.fspath(src)).startswith(".checkpoint-0000004.tmp-"):
+        os.kill(os.getpid(), signal.SIGSTOP)
+    return _replace(src, dst, *args, **kwargs)
+os.replace = replace
+"""
+
+
+def process_state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "?"
+
+
+def test_a_trainer_killed_mid_checkpoint_resumes_from_the_last_complete_one_exactly(
+    qtbot, window, tmp_path, demo_root, monkeypatch
+):
+    import os
+    import signal
+
+    import numpy as np
+    from numpy.testing import assert_array_equal
+
+    from tests.app.test_train_view import configure, start_run, wait_ended, weights
+    from tests.core.training_text import write_corpus
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    write_corpus(corpus / "train.txt", n_docs=12, seed=3)
+    write_corpus(corpus / "heldout.txt", n_docs=4, seed=4)
+    view = window.train
+    tokenizer = str(demo_root / "bert-mini")  # one vocabulary for both runs (see test_train_view)
+    configure(window, corpus, tmp_path / "straight", steps=6, every=2)
+    view.form.tokenizer.setText(tokenizer)
+    view.start_button.click()
+    straight, _, _ = wait_ended(qtbot, view, "done")
+
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(STOP_BEFORE_RENAME)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")]))
+    configure(window, corpus, tmp_path / "killed", steps=6, every=2)
+    view.form.tokenizer.setText(tokenizer)
+    record = start_run(qtbot, view)
+    pid = next(iter(view.session.runners.values())).pid
+    qtbot.waitUntil(lambda: process_state(pid) == "T", timeout=240_000)
+    half = [p.name for p in record.out.iterdir() if p.name.startswith(".checkpoint-0000004.tmp-")]
+    assert len(half) == 1 and not (record.out / "checkpoint-0000004").exists()
+    os.kill(pid, signal.SIGKILL)
+    record, _, message = wait_ended(qtbot, view, "failed")
+    assert message == "the trainer process was killed; Resume continues from checkpoint-0000002"
+    assert view.status.text() == f"{record.name} failed: {message}"
+    rows = {row[0]: row for row in view.run_rows()}
+    assert rows[record.name][1] == "failed"
+
+    monkeypatch.delenv("PYTHONPATH")
+    view.runs.setCurrentItem(view._item(record.name))
+    assert view.resume_button.isEnabled()
+    view.resume_button.click()
+    resumed, _, _ = wait_ended(qtbot, view, "done")
+    assert resumed is record
+    assert not [p.name for p in record.out.iterdir() if p.name.startswith(".")]  # debris gone
+    a, b = weights(straight.out / "final"), weights(record.out / "final")
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    steps = [e for e in read_events(straight.out / TRAIN_LOG) if e["kind"] == "step"]
+    again = [e for e in read_events(record.out / TRAIN_LOG) if e["kind"] == "step"]
+    assert [e["step"] for e in again] == [1, 2, 3, 4, 5, 6]
+    assert_array_equal([e["losses"]["mlm"] for e in again], [e["losses"]["mlm"] for e in steps])
+    _, y = view.curves.curve(record.name, "mlm")
+    assert_array_equal(y, [e["losses"]["mlm"] for e in steps])
