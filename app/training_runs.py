@@ -23,6 +23,7 @@ import json
 import logging
 import math
 import os
+import re
 import shlex
 import signal
 import sys
@@ -408,6 +409,14 @@ class TrainingProcess(QObject):
                     reason = "the trainer process was killed"
                     if self._intent:
                         reason += " before it could save a checkpoint"
+                    # a kill mid-save leaves only a temporary folder: not listed
+                    saved = [
+                        folder
+                        for _, folder in RunRecord("", self.settings.to_dict()).checkpoints()
+                        if (folder / "trainer_state.pt").is_file()
+                    ]
+                    if saved:
+                        reason += f"; Resume continues from {saved[-1].name}"
                 else:
                     reason = f"the trainer exited with status {code}"
                     if self.log_lines:
@@ -572,6 +581,13 @@ class RunFollower(QObject):
 
     @Slot()
     def poll(self) -> None:
+        if not self._ended and not self.events_path.parent.is_dir():
+            # Nothing more can be read; the trainer stops itself at its next write.
+            self.timer.stop()
+            self._ended = True
+            self.error_message = f"run folder {self.events_path.parent} was deleted"
+            self.ended.emit("failed", self.error_message)
+            return
         alive = group_alive(self.pid_value)  # before reading: nothing is written after death
         data, self._log_offset = self._read(self.log_path, self._log_offset)
         for line in data.replace(b"\r", b"\n").split(b"\n"):
@@ -642,7 +658,9 @@ class RunRecord:
             p.name.startswith("checkpoint-") and (p / "trainer_state.pt").is_file()
             for p in (self.out.iterdir() if self.out.is_dir() else [])
         )
-        return self.status in ("paused", "stopped", "failed") and from_disk
+        # a record rebuilt from its folder may not know its corpus: nothing to resume on
+        known = bool(self.settings.get("corpus"))
+        return self.status in ("paused", "stopped", "failed") and from_disk and known
 
     def checkpoints(self) -> list[tuple[int, Path]]:
         """(step, folder) of every checkpoint on disk, oldest first."""
@@ -654,27 +672,184 @@ class RunRecord:
         return sorted(found)
 
 
-class RunHistory:
-    """The runs the window knows, kept across restarts in one JSON file (written atomically)."""
+def _looks_like_a_run(folder: Path) -> bool:
+    """A folder a run wrote: its log, its events, a checkpoint or its export."""
+    try:
+        if not folder.is_dir():
+            return False
+        names = {p.name for p in folder.iterdir()}
+    except OSError:
+        return False
+    return bool(
+        names & {TRAIN_LOG, EVENTS_FILE, "final"}
+        or any(n.startswith("checkpoint-") and n[11:].isdigit() for n in names)
+    )
 
-    def __init__(self, path: str | os.PathLike):
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def rebuild_record(folder: Path, settings: dict | None = None) -> RunRecord:
+    """A run's record from what its folder holds, for a history that was lost: the settings of
+    its newest checkpoint (``training_args.json``) or export (``training_summary.json``), the
+    steps, metrics and end of its ``train_log.jsonl``. The corpus is not in the folder: a
+    record rebuilt without ``settings`` that name it cannot be resumed from the window."""
+    folder = Path(folder)
+    checkpoints = RunRecord(folder.name, {"out": str(folder)}).checkpoints()
+    train: dict = {}
+    for _, checkpoint in reversed(checkpoints):
+        train = _read_json(checkpoint / "training_args.json").get("train") or {}
+        if train:
+            break
+    if not train:
+        train = _read_json(folder / "final" / "training_summary.json").get("train") or {}
+    names = {f.name for f in fields(TrainSettings)}
+    known = {k: v for k, v in train.items() if k in names and v is not None}
+    values = {**TrainSettings(corpus=[], eval_corpus=[]).to_dict(), **known, **(settings or {})}
+    values["out"] = str(folder)
+    if (folder / MODEL_CONFIG_FILE).is_file() and values.get("model_config") is None:
+        values["model_config"] = _read_json(folder / MODEL_CONFIG_FILE) or None
+    events = read_events(folder / TRAIN_LOG) or read_events(folder / EVENTS_FILE)
+    steps = [e for e in events if e.get("kind") == "step" and isinstance(e.get("step"), int)]
+    metrics = next((e["metrics"] for e in reversed(events) if e.get("metrics")), None)
+    done = (folder / "final").is_dir() or (events and events[-1].get("kind") == "done")
+    message = "rebuilt from its folder"
+    if not values.get("corpus"):
+        message += " (corpus unknown: start a new run to train on)"
+    try:
+        created = folder.stat().st_mtime
+    except OSError:
+        created = time.time()
+    return RunRecord(
+        name=folder.name,
+        settings=TrainSettings.from_dict(values).to_dict(),
+        status="done" if done else "stopped",
+        message=message,
+        metrics=metrics,
+        steps_done=steps[-1]["step"] if steps else 0,
+        created=created,
+    )
+
+
+_OUT = re.compile(r'"out"\s*:\s*("(?:[^"\\]|\\.)*")')
+_RECORD_START = re.compile(r'\{\s*"name"\s*:')
+
+
+def salvage_records(text: str) -> tuple[list[dict], list[Path]]:
+    """What can be read from a damaged history: the run records that are still whole, and the
+    output folders named anywhere in it (those of cut-off records too)."""
+    decoder = json.JSONDecoder()
+    whole: list[dict] = []
+    for match in _RECORD_START.finditer(text):
+        try:
+            item, _ = decoder.raw_decode(text, match.start())
+        except ValueError:
+            continue
+        if isinstance(item, dict) and isinstance(item.get("settings"), dict):
+            whole.append(item)
+    outs = []
+    for match in _OUT.finditer(text):
+        with contextlib.suppress(ValueError):
+            outs.append(Path(json.loads(match.group(1))))
+    return whole, outs
+
+
+class RunHistory:
+    """The runs the window knows, kept across restarts in one JSON file (written atomically).
+
+    A file that cannot be read as a history (cut short by a crash or a full disk, or garbage)
+    is never overwritten: it is renamed ``NAME.corrupt-<time>``, the records still whole in it
+    are kept, and the rest is rebuilt from the run folders it names and those in ``search``
+    (the runs root); :attr:`problem` says so in one line.
+    """
+
+    def __init__(self, path: str | os.PathLike, search: list[Path] | tuple[Path, ...] = ()):
         self.path = Path(path)
+        self.search = [Path(p) for p in search]
         self.records: list[RunRecord] = []
+        self.problem: str | None = None  # one line: the file was damaged, what was done
+        self._keep_file = False
         self.load()
 
     def load(self) -> None:
         self.records = []
+        self.problem = None
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
             return
-        for item in data.get("runs", []) if isinstance(data, dict) else []:
+        except OSError as err:
+            self.problem = f"could not read the run history {self.path}: {err.strerror or err}"
+            return
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            self._recover(raw, "not UTF-8 text")
+            return
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            # Cut short (a crash or a full disk mid-write): the error is at the very end.
+            short = err.pos >= len(text.rstrip()) - 1 or err.msg.startswith("Unterminated")
+            what = "cut short" if short else "not valid JSON"
+            self._recover(raw, f"{what} at line {err.lineno}")
+            return
+        if not isinstance(data, dict) or not isinstance(data.get("runs", []), list):
+            self._recover(raw, "not a run history")
+            return
+        for item in data.get("runs", []):
             try:
                 self.records.append(RunRecord(**item))
             except TypeError:
                 log.warning("skipping a malformed run record in %s", self.path)
 
+    def _recover(self, raw: bytes, reason: str) -> None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        backup = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        n = 1
+        while backup.exists():
+            n += 1
+            backup = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
+        try:
+            os.replace(self.path, backup)
+        except OSError as err:
+            self.problem = (
+                f"the run history {self.path} is damaged ({reason}) and could not be set aside "
+                f"({err.strerror or err}): runs are not remembered until it is removed"
+            )
+            self._keep_file = True  # never overwrite the only copy
+            return
+        whole, outs = salvage_records(raw.decode("utf-8", errors="replace"))
+        for item in whole:
+            with contextlib.suppress(TypeError):
+                self.records.append(RunRecord(**item))
+        known = {r.out for r in self.records}
+        candidates: list[Path] = []
+        for root in [*self.search, *(o.parent for o in outs)]:
+            with contextlib.suppress(OSError):
+                candidates += sorted(p for p in root.iterdir() if p.is_dir())
+        candidates = [*outs, *candidates]
+        for folder in dict.fromkeys(candidates):
+            if folder not in known and _looks_like_a_run(folder):
+                self.records.append(rebuild_record(folder))
+                known.add(folder)
+        self.records.sort(key=lambda r: r.created)
+        self.problem = (
+            f"the run history was damaged ({reason}): kept it as {backup.name}, found "
+            f"{len(self.records)} run{'s' if len(self.records) != 1 else ''} in the run folders"
+        )
+        log.warning("%s: %s", self.path, self.problem)
+        with contextlib.suppress(OSError):
+            self.save()
+
     def save(self) -> None:
+        if self._keep_file:
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
         tmp.write_text(

@@ -40,7 +40,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from core.config import Heads, ModelConfig
-from core.errors import CheckpointError
+from core.errors import BertScopeError, CheckpointError
 
 log = logging.getLogger(__name__)
 
@@ -360,25 +360,58 @@ def _ordinary_permissions(folder: Path) -> None:
             os.chmod(os.path.join(root, name), 0o666 & ~umask)
 
 
+_OS_ERROR = re.compile(r"os error (\d+)")
+
+
+def write_failure(err: BaseException) -> str:
+    """Why a write failed, in a few words: the operating system's reason (``No space left on
+    device``, ``File too large``) wherever the writer kept it: an ``OSError`` itself or in its
+    chain (``torch.save`` raises a ``RuntimeError`` whose context is the ``OSError``), or an
+    ``(os error N)`` in a Rust library's message (safetensors, tokenizers); else the first line
+    of the message."""
+    seen: set[int] = set()
+    link: BaseException | None = err
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        if isinstance(link, OSError) and link.errno:
+            return os.strerror(link.errno)
+        match = _OS_ERROR.search(str(link))
+        if match:
+            return os.strerror(int(match.group(1)))
+        link = link.__cause__ or link.__context__
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 def atomic_folder(target: Path, write) -> None:
     """Run ``write(tmp_folder)`` then swap the result in for ``target``.
 
     A crash or error while writing leaves ``target`` as it was: the new folder is only renamed
-    over it once complete.
+    over it once complete. A write that fails (a full disk, a file size limit, no permission)
+    raises :class:`CheckpointError` in one line naming ``target`` and the system's reason, with
+    the temporary folder removed.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    tmp: Path | None = None
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
         write(tmp)
         _ordinary_permissions(tmp)
         if target.exists():
             old = target.with_name(f".{target.name}.old-{os.getpid()}")
             os.replace(target, old)
-            os.replace(tmp, target)
+            try:
+                os.replace(tmp, target)
+            except BaseException:
+                os.replace(old, target)  # the previous folder back where it was
+                raise
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException as err:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(err, Exception) and not isinstance(err, BertScopeError):
+            raise CheckpointError(f"could not write {target}: {write_failure(err)}") from None
         raise

@@ -245,13 +245,17 @@ class TrainForm(QWidget):
                 present.add(resolved)
         self.corpus_changed.emit()
 
+    def runs_root(self) -> Path:
+        """The folder new runs are written under."""
+        return Path(self.out.text().strip() or default_runs_root())
+
     def settings(self, stamp: str | None = None) -> list[TrainSettings]:
         """One :class:`TrainSettings` per family, each writing to its own folder."""
         stamp = stamp or time.strftime("%H%M%S")
         heldout = self.heldout.text().strip()
         tokenizer = self.tokenizer.text().strip() or None
         runs = []
-        root = Path(self.out.text().strip() or default_runs_root())
+        root = self.runs_root()
         config = self.chosen_config
         for arch in self.families:
             preset = f"{arch}-{self.size.currentData()}" if config is None else f"{arch}-mini"

@@ -105,7 +105,6 @@ class TrainView(QWidget):
     ):
         super().__init__(parent)
         self.state = state
-        self.history = RunHistory(history_path or default_history_path())
         self.session: TrainSession | None = None
         self.sessions: list[TrainSession] = []  # this one and re-attached background ones
         self.series: dict[str, RunSeries] = {}
@@ -115,6 +114,10 @@ class TrainView(QWidget):
         self._dirty: set[str] = set()
 
         self.form = TrainForm(runs_root)
+        # A damaged history is rebuilt from the run folders, the runs root's among them.
+        self.history = RunHistory(
+            history_path or default_history_path(), search=[self.form.runs_root()]
+        )
         self.start_button = QPushButton("Start")
         self.start_button.setToolTip("Check the corpus, then start training")
         self.pause_button = QPushButton("Pause")
@@ -243,6 +246,10 @@ class TrainView(QWidget):
         self._fill_runs()
         self._reattach()
         self._update_buttons()
+        if self.history.problem:  # said once, here; the bad file is kept beside the history
+            self.status.setText(self.history.problem)
+            self.status.setToolTip(f"{self.history.path}: {self.history.problem}")
+            self.status.setStyleSheet("color: #b9770e;")
         self._shown = False
         # What closing does without asking ("stop", "background"): set for SIGTERM and
         # scripted runs, where nobody is there to answer the prompt.
@@ -555,7 +562,12 @@ class TrainView(QWidget):
 
     def probe_checkpoint(self, key: str) -> None:
         """Make the checkpoint the current model (loading it on the engine thread) and show the
-        Probe tab, which probes its sentence with it."""
+        Probe tab, which probes its sentence with it. One whose folder was deleted since (and
+        not loaded before) is said so in the status line."""
+        entry = self.state.entries.get(key)
+        if entry is not None and not entry.is_loaded and entry.path and not entry.path.is_dir():
+            self._show_error(f"{entry.name}: its folder {entry.path} was deleted")
+            return
         self.state.select(key)
         self.probe_requested.emit(key)
 

@@ -19,12 +19,21 @@ import torch
 from torch import nn
 
 from core.config import ModelConfig
+from core.errors import CheckpointError, TrainingError
+from core.hf_checkpoint import write_failure
 from core.tokenizer import Tokenizer
 from core.training import run_checkpoints as ckpt
 from core.training.distributed import DistContext, barrier
 from core.training.trainer import ProgressEvent
 
 LOG_FILE = "train_log.jsonl"
+
+
+def check_run_folder(out_dir: Path) -> None:
+    """Raise :class:`TrainingError` if the run folder is gone: deleted while training, nothing
+    more can be saved there (a checkpoint would make a new folder holding only itself)."""
+    if not Path(out_dir).is_dir():
+        raise TrainingError(f"run folder {out_dir} was deleted while training: stopped")
 
 
 class CheckpointWriter:
@@ -63,16 +72,27 @@ class CheckpointWriter:
         state = self.trainer_state()  # every rank takes part
         folder = None
         if self.ctx.is_main:
-            folder = ckpt.save_checkpoint(
-                self.out_dir,
-                ev.step,
-                self.model,
-                self.model_config,
-                self.tokenizer,
-                state,
-                self.args,
-                self.keep,
-            )
+            check_run_folder(self.out_dir)
+            try:
+                folder = ckpt.save_checkpoint(
+                    self.out_dir,
+                    ev.step,
+                    self.model,
+                    self.model_config,
+                    self.tokenizer,
+                    state,
+                    self.args,
+                    self.keep,
+                )
+            except CheckpointError as err:
+                check_run_folder(self.out_dir)  # deleted while the checkpoint was written
+                previous = ckpt.latest_checkpoint(self.out_dir)
+                kept = (
+                    f"; {previous.name} is intact (--resume continues from it)"
+                    if previous is not None
+                    else "; no earlier checkpoint to resume from"
+                )
+                raise CheckpointError(f"{err}{kept}") from None
         barrier(self.ctx)
         folder = folder or self.out_dir / ckpt.checkpoint_name(ev.step)
         return dataclasses.replace(ev, checkpoint=str(folder))
@@ -150,5 +170,10 @@ class JsonlLog:
         self.path.write_text("".join(k + "\n" for k in keep), encoding="utf-8")
 
     def __call__(self, ev: ProgressEvent) -> None:
-        with self.path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(ev.to_dict(), allow_nan=False) + "\n")
+        line = json.dumps(ev.to_dict(), allow_nan=False) + "\n"
+        try:
+            with self.path.open("a", encoding="utf-8") as f:
+                f.write(line)
+        except OSError as err:
+            check_run_folder(self.path.parent)
+            raise TrainingError(f"could not write {self.path}: {write_failure(err)}") from None

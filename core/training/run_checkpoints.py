@@ -30,7 +30,7 @@ from torch import nn
 
 from core.config import ModelConfig
 from core.errors import CheckpointError
-from core.hf_checkpoint import atomic_folder, hf_architecture, save_weights
+from core.hf_checkpoint import WEIGHT_FILES, atomic_folder, hf_architecture, save_weights
 from core.tokenizer import Tokenizer
 
 log = logging.getLogger(__name__)
@@ -152,7 +152,10 @@ def save_checkpoint(
     """``out_dir/checkpoint-NNNNNNN`` with the trainer state; keeps the newest ``keep``."""
 
     def extra(tmp: Path) -> None:
-        torch.save(trainer_state, tmp / STATE_FILE)
+        # Through a Python file, so a full disk is an OSError in the error's chain (torch's
+        # own writer reports only "unexpected pos"): atomic_folder names the reason.
+        with (tmp / STATE_FILE).open("wb") as f:
+            torch.save(trainer_state, f)
         (tmp / ARGS_FILE).write_text(json.dumps(args, indent=2) + "\n", encoding="utf-8")
 
     folder = write_model_folder(out_dir / checkpoint_name(step), model, config, tokenizer, extra)
@@ -223,10 +226,24 @@ def find_debris(out_dir: Path) -> list[Path]:
     return found
 
 
+_SWAPPED_OUT = re.compile(rf"^\.({_OUR_NAMES})\.old-\d+$")
+
+
 def remove_debris(out_dir: Path) -> list[Path]:
-    """Remove :func:`find_debris`'s folders; returns what was removed."""
+    """Remove :func:`find_debris`'s folders; returns what was removed. A ``.NAME.old-PID``
+    whose ``NAME`` is missing is the previous folder of a swap that a kill interrupted between
+    its two renames (:func:`core.hf_checkpoint.atomic_folder`): it is renamed back, not
+    removed."""
     removed = []
     for folder in find_debris(out_dir):
+        swapped = _SWAPPED_OUT.match(folder.name)
+        if swapped and not (folder.parent / swapped.group(1)).exists():
+            try:
+                os.replace(folder, folder.parent / swapped.group(1))
+                log.info("%s: restored from %s (a swap was interrupted)", swapped.group(1), folder)
+                continue
+            except OSError:
+                pass
         shutil.rmtree(folder, ignore_errors=True)
         if not folder.exists():
             removed.append(folder)
@@ -247,9 +264,23 @@ def list_checkpoints(out_dir: Path) -> list[Path]:
     return [path for _, path in sorted(found)]
 
 
+def is_complete(folder: Path) -> bool:
+    """Whether a checkpoint folder holds all a resume reads: its config, weights, trainer state
+    and run arguments (one damaged by hand, or by a tool that copied it half-way, does not)."""
+    folder = Path(folder)
+    return all((folder / name).is_file() for name in ("config.json", STATE_FILE, ARGS_FILE)) and (
+        any((folder / name).is_file() for name in WEIGHT_FILES)
+    )
+
+
 def latest_checkpoint(out_dir: Path) -> Path | None:
-    found = list_checkpoints(out_dir)
-    return found[-1] if found else None
+    """The newest complete checkpoint (:func:`is_complete`); newer incomplete ones are skipped
+    with a warning naming them."""
+    for folder in reversed(list_checkpoints(out_dir)):
+        if is_complete(folder):
+            return folder
+        log.warning("%s: incomplete checkpoint (files missing), skipped for --resume", folder)
+    return None
 
 
 def load_trainer_state(folder: Path) -> dict:

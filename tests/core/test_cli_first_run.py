@@ -204,7 +204,6 @@ def test_a_new_run_removes_its_own_debris_and_nothing_else(corpus, tmp_path):
     debris = [
         ".checkpoint-0000004.tmp-k2j4x",
         ".final.tmp-a8_b1",
-        ".final.old-4242",
         ".deleting-checkpoint-0000001-4242",
         "checkpoint-0000003",  # half-deleted by an older version: no trainer state
         "cache/.corpus-0123456789abcdef.tmp-zz9",
@@ -212,6 +211,9 @@ def test_a_new_run_removes_its_own_debris_and_nothing_else(corpus, tmp_path):
     for name in debris:
         (out / name).mkdir(parents=True)
         (out / name / "model.safetensors").write_bytes(b"\0" * 64)
+    # the previous final/, moved aside by a swap killed between its two renames: put back
+    (out / ".final.old-4242").mkdir()
+    (out / ".final.old-4242" / "model.safetensors").write_bytes(b"\0" * 64)
     (out / "checkpoint-0000003" / "model.safetensors").unlink()
     (out / "checkpoint-0000003" / "config.json").write_text("{}")
     users = ["my-notes", "checkpoint-0000009", "final-old", ".checkpoint-9", "cache/mine"]
@@ -222,10 +224,10 @@ def test_a_new_run_removes_its_own_debris_and_nothing_else(corpus, tmp_path):
     assert proc.returncode == 0, proc.stderr
     said = [line for line in proc.stderr.splitlines() if line.startswith("removed ")]
     assert said == [
-        "removed 6 temporary folder(s) left by an interrupted run: "
+        "removed 5 temporary folder(s) left by an interrupted run: "
         + ", ".join([*sorted(debris[:-1]), debris[-1]])
     ]
-    assert not any((out / name).exists() for name in debris)
+    assert not any((out / name).exists() for name in [*debris, ".final.old-4242"])
     assert all((out / name / "notes.txt").read_text() == "mine\n" for name in users)
     assert (out / "final" / "model.safetensors").is_file()
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from core.config import Heads
-from core.errors import InputError, TrainingError
+from core.errors import CheckpointError, InputError, TrainingError
 from core.loaded_model import load_model
 from core.precision import resolve_precision
 from core.training import (
@@ -340,12 +340,16 @@ def test_a_failed_save_leaves_the_previous_checkpoint(corpus, tokenizers, tmp_pa
     before = (tmp_path / "checkpoint-0000002" / ckpt.STATE_FILE).read_bytes()
 
     def broken_save(*args, **kwargs):
-        raise OSError("disk full")
+        raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(ckpt.torch, "save", broken_save)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(CheckpointError) as caught:
         for _ in events:
             pass
+    assert str(caught.value) == (
+        f"could not write {tmp_path / 'checkpoint-0000004'}: No space left on device; "
+        "checkpoint-0000002 is intact (--resume continues from it)"
+    )
     assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == ["checkpoint-0000002"]
     assert (tmp_path / "checkpoint-0000002" / ckpt.STATE_FILE).read_bytes() == before
     assert sorted(os.listdir(tmp_path)) == ["cache", "checkpoint-0000002", "train_log.jsonl"]
