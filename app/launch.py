@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     collector = GuiGarbageCollector(parent=app)  # collections on this thread's event loop only
 
     from app.main_window import MainWindow
-    from app.views.probe_view import FIRST_VIEWS
+    from app.probe.probe_view import FIRST_VIEWS
 
     settings = make_settings(args.settings, scripted_run(args))
     if args.theme:

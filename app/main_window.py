@@ -1,6 +1,6 @@
 """The main window: menus, toolbar, status bar, the model sidebar and the Probe tab.
 
-It wires user actions to :class:`app.state.AppState` and shows what comes back: engine errors
+It wires user actions to :class:`app.probe.state.AppState` and shows what comes back: engine errors
 in a dialog (loading, exporting) or in the status bar (probing), never as a crash. Geometry,
 dock layout, theme, recent models and the last sentence live in ``QSettings``; the caller
 passes the settings object so tests can use a private file.
@@ -38,13 +38,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import engine_calls, theme
-from app.state import AppState
-from app.views.compare_view import CompareView
-from app.views.model_card import ModelCard
-from app.views.model_manager import ModelManager
-from app.views.probe_view import DEFAULT_SENTENCE, ProbeView
-from app.views.train_view import TrainView, train_history_path
+from app import theme
+from app.compare.compare_view import CompareView
+from app.models.model_card import ModelCard
+from app.models.model_manager import ModelManager
+from app.probe import calls as engine_calls
+from app.probe.probe_view import DEFAULT_SENTENCE, ProbeView
+from app.probe.state import AppState
+from app.train.train_view import TrainView, train_history_path
 
 if TYPE_CHECKING:  # pragma: no cover
     from core.analysis.summary import ProbeAnalysis

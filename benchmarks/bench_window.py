@@ -128,7 +128,7 @@ def long_input_times(window, app, repeat: int) -> dict[str, float]:
     from PySide6.QtCore import QEventLoop, Qt, QTimer
     from PySide6.QtTest import QTest
 
-    from app.engine_calls import describe_loaded
+    from app.probe.calls import describe_loaded
     from core.random_models import build_random_model
 
     state = window.state
@@ -228,8 +228,8 @@ def window_times(
     import pyqtgraph as pg
 
     pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
-    from app.engine_calls import describe_loaded
     from app.main_window import MainWindow
+    from app.probe.calls import describe_loaded
 
     tmp = tempfile.mkdtemp()
     window = MainWindow(QSettings(str(Path(tmp) / "s.ini"), QSettings.Format.IniFormat))
@@ -516,7 +516,7 @@ def main() -> None:
     print(f"| {loop['ticks']} | {loop['median_gap_ms']:.1f} | {loop['max_gap_ms']:.1f} |")
     if long is not None:
         print_long(long, long_repeat)
-    from app.engine_calls import engine_threads
+    from app.probe.calls import engine_threads
 
     threads = engine_threads(torch.get_num_threads())
     print(f"\nengine torch threads: {threads} (the window leaves one core to the GUI thread)")

@@ -131,12 +131,15 @@ def export_table(table: QTableWidget | QTreeWidget, path: str | os.PathLike) -> 
     return path
 
 
+VIEW_PACKAGES = ("app.probe.", "app.compare.", "app.train.", "app.models.")
+
+
 def export_name(widget: QWidget, fallback: str) -> str:
     """A file-name stem for a plot or table: its ``export_name`` or object name."""
     name = getattr(widget, "export_name", "") or widget.objectName()
     if not name:  # named after the view that holds it: "AttentionHeatmap-plot-1"
         parent = widget.parentWidget()
-        while parent is not None and not type(parent).__module__.startswith("app.views"):
+        while parent is not None and not type(parent).__module__.startswith(VIEW_PACKAGES):
             parent = parent.parentWidget()
         name = f"{type(parent).__name__}-{fallback}" if parent is not None else fallback
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or fallback

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import QTimer
 
-from app.state import AppState
-from app.views.compare_view import CompareView
+from app.compare.compare_view import CompareView
+from app.probe.state import AppState
 from core.config import preset
 from core.cost.calculator import PAPER_CONFIGS, calculate, relative_difference
 from core.cost.memory import training_memory

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from app.engine_calls import DEMO_ROOT
-from app.state import AppState
-from app.views.attention_heatmap import MEAN, ROLLOUT
-from app.views.compare_view import CompareView
+from app.compare.compare_view import CompareView
+from app.probe.attention_heatmap import MEAN, ROLLOUT
+from app.probe.calls import DEMO_ROOT
+from app.probe.state import AppState
 from core.analysis import attention_stats, layer_stats, probe
 from core.analysis.side_by_side import head_summary, matching_layer
 from core.loaded_model import load_model

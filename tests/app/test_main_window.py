@@ -287,8 +287,8 @@ def test_the_train_tabs_compare_opens_those_two_models_in_the_compare_tab(
 
 def test_calculator_models_become_sizes_in_the_train_form(qtbot, window):
     """Add to models (Compare tab, Calculator) → the Train tab can train that configuration."""
-    from app.engine_calls import describe_loaded
-    from app.state import CALCULATOR_KEY
+    from app.probe.calls import describe_loaded
+    from app.probe.state import CALCULATOR_KEY
     from core.random_models import build_random_model
 
     start_and_wait(qtbot, window)

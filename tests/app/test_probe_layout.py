@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QSettings, Qt
 
-from app.views.probe_view import MIN_SIZES
+from app.probe.probe_view import MIN_SIZES
 from tests.app.helpers import WAIT_MS
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from app.engine_calls import model_display_name
+from app.probe.calls import model_display_name
 from core.analysis import layer_stats, predict_masked, probe
 from core.analysis.words import word_guesses
 from core.loaded_model import load_model

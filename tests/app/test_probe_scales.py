@@ -8,7 +8,7 @@ import pytest
 from numpy.testing import assert_allclose
 from PySide6.QtGui import QPalette
 
-from app.views.attention_heatmap import MAX_VISIBLE, MEAN, scale_for_display
+from app.probe.attention_heatmap import MAX_VISIBLE, MEAN, scale_for_display
 from core.analysis import attention_stats, probe
 from core.analysis.words import word_attention, word_level
 from core.loaded_model import load_model

@@ -193,7 +193,7 @@ def test_token_focus_statistics_and_layer_outputs_match_core(qtbot, window, core
 
 
 def test_pca_slider_glides_between_layer_projections(qtbot, window, core_models):
-    from app.views.layer_outputs import ANIMATION_MS
+    from app.probe.layer_outputs import ANIMATION_MS
 
     start_and_wait(qtbot, window)
     layers = window.probe.layers

@@ -15,7 +15,7 @@ import threading
 import pytest
 from PySide6.QtCore import Qt, QTimer
 
-from app import engine_calls
+from app.probe import calls as engine_calls
 from tests.app.helpers import WAIT_MS, start_and_wait
 
 TICKS_WHILE_HELD = 25  # timer ticks the GUI thread must serve while the probe is held

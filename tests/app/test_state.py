@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from app.state import discover_demos
+from app.probe.state import discover_demos
 from tests.app.helpers import TEXT, start_and_wait, wait_idle
 
 
@@ -45,7 +45,7 @@ def test_a_result_that_arrives_after_a_newer_request_is_dropped(qtbot, window, m
     only the newer sentence reaches the views."""
     import threading
 
-    from app import engine_calls
+    from app.probe import calls as engine_calls
 
     start_and_wait(qtbot, window)
     started, release = threading.Event(), threading.Event()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
-from app.training_runs import TRAIN_LOG, RunHistory, RunRecord, TrainSettings, read_events
+from app.train.runs import TRAIN_LOG, RunHistory, RunRecord, TrainSettings, read_events
 from tests.core.training_text import TINY_TRAIN_ARGS, write_train_and_heldout
 
 
@@ -68,8 +68,8 @@ def write_history(path: Path, runs: dict[str, Path]) -> bytes:
 
 
 def make_view(qtbot, demo_root, history_path: Path, runs_root: Path):
-    from app.state import AppState
-    from app.views.train_view import TrainView
+    from app.probe.state import AppState
+    from app.train.train_view import TrainView
 
     state = AppState(demo_root)
     view = TrainView(state, history_path=history_path, runs_root=runs_root)
@@ -128,7 +128,7 @@ def test_a_damaged_run_history_is_kept_aside_and_rebuilt_from_the_run_folders(
 
 
 def test_the_window_starts_on_a_garbage_history_and_says_so_once(make_window, settings):
-    from app.views.train_view import train_history_path
+    from app.train.train_view import train_history_path
 
     path = train_history_path(settings)
     path.write_bytes(b"\x00" * 64)
@@ -137,7 +137,7 @@ def test_the_window_starts_on_a_garbage_history_and_says_so_once(make_window, se
     assert len(backups(path)) == 1
     window.close()
     # the next start finds a good (rebuilt) history: nothing more to say
-    from app.views.train_view import TrainView
+    from app.train.train_view import TrainView
 
     again = TrainView(window.state, history_path=path, runs_root=path.parent / "none")
     assert again.history.problem is None and len(backups(path)) == 1

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from numpy.testing import assert_array_equal
 
-from app.training_runs import (
+from app.train.runs import (
     RunHistory,
     RunRecord,
     RunSeries,
@@ -162,7 +162,7 @@ def test_the_run_history_survives_a_restart_and_finds_runs_that_ended(tmp_path):
 def test_a_calculator_configuration_trains_as_its_family_with_its_sizes(qtbot, tmp_path):
     """The Compare tab's calculator configurations are Size choices: one run of their family,
     started with ``--config`` on a file the run folder holds (a resume keeps its sizes)."""
-    from app.views.train_form import TrainForm
+    from app.train.train_form import TrainForm
     from core.cli import training_commands
     from core.config import preset
     from core.training.config import model_sizes_from_file

@@ -16,7 +16,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 from safetensors.numpy import load_file
 
-from app.training_runs import TRAIN_LOG, read_events
+from app.train.runs import TRAIN_LOG, read_events
 from tests.app.helpers import WAIT_MS, select_model, start_and_wait, wait_idle
 from tests.core.training_text import write_corpus
 
@@ -30,7 +30,7 @@ def _no_prompt_at_teardown(make_window):
     yield
     from PySide6.QtWidgets import QApplication
 
-    from app.views.train_view import TrainView
+    from app.train.train_view import TrainView
 
     for widget in QApplication.topLevelWidgets():
         train = getattr(widget, "train", None)
@@ -409,7 +409,7 @@ def test_closing_during_a_run_asks_and_each_answer_does_what_it_says(
     assert seen and not window.isVisible()
     saved = view.history.find(record.out)
     assert saved.status == "background" and saved.pid
-    from app.training_runs import group_alive
+    from app.train.runs import group_alive
 
     assert group_alive(saved.pid)
     at_close = saved.steps_done
@@ -422,7 +422,7 @@ def test_closing_during_a_run_asks_and_each_answer_does_what_it_says(
 
 
 def check_reattach_and_stop(qtbot, make_window, settings, record, saved, at_close) -> None:
-    from app.training_runs import group_alive
+    from app.train.runs import group_alive
     from core import load_model
 
     # Reopening re-attaches the live view to it: the curves grow past where they were

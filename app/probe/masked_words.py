@@ -24,8 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.engine_calls import MaskAnswer
-from app.state import AppState
+from app.probe.calls import MaskAnswer
+from app.probe.state import AppState
 from app.widgets.plot_export import install_table_menu
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.state import AppState
+from app.probe.state import AppState
 from app.widgets.plot_export import install_table_menu
 
 CONFIG_FIELDS = (

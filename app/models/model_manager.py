@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.state import AppState, ModelEntry
+from app.probe.state import AppState, ModelEntry
 
 KEY_ROLE = Qt.ItemDataRole.UserRole
 NO_GPU = "No GPU (CUDA or MPS) on this machine: models stay on the CPU"

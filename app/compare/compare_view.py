@@ -33,8 +33,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.compare_session import CompareSession
-from app.state import AppState
+from app.compare.session import CompareSession
+from app.probe.state import AppState
 
 DEFAULT_COMPARE_SENTENCE = "the [MASK] of the lord came upon him , weeping bitterly ."
 PAGES = ("side by side", "cost", "calculator")
@@ -112,13 +112,13 @@ class CompareView(QWidget):
         """Create the plots, the cost panel and the calculator (once)."""
         if self.is_built:
             return
-        from app.views.aligned_token_strips import AlignedTokenStrips
-        from app.views.cost_panel import CostPanel
-        from app.views.head_summary_plot import HeadSummaryPlot
-        from app.views.paired_heatmaps import PairedHeatmaps
-        from app.views.paired_masked_words import PairedMaskedWords
-        from app.views.param_calculator import ParamCalculator
-        from app.views.transition_curves import TransitionCurves
+        from app.compare.aligned_token_strips import AlignedTokenStrips
+        from app.compare.cost_panel import CostPanel
+        from app.compare.head_summary_plot import HeadSummaryPlot
+        from app.compare.paired_heatmaps import PairedHeatmaps
+        from app.compare.paired_masked_words import PairedMaskedWords
+        from app.compare.param_calculator import ParamCalculator
+        from app.compare.transition_curves import TransitionCurves
 
         self.strips = AlignedTokenStrips()
         self.heatmaps = PairedHeatmaps()

@@ -11,8 +11,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from app.compare_calls import CompareBundle
-from app.views.transition_curves import MODEL_COLORS
+from app.compare.calls import CompareBundle
+from app.compare.transition_curves import MODEL_COLORS
 from app.widgets.plot_canvas import PlotCanvas
 
 MASS_COLORS = {

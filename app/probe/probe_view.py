@@ -23,9 +23,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.state import AppState
-from app.views.masked_words import MaskedWords
-from app.views.token_strip import TokenStrip
+from app.probe.masked_words import MaskedWords
+from app.probe.state import AppState
+from app.probe.token_strip import TokenStrip
 from app.widgets.dim_overlay import DimOverlay
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -166,11 +166,11 @@ class ProbeView(QWidget):
         "preparing plots" labels. Deferred by the launcher until the window is on screen, and
         split there: the heatmap and head grid before the first probe, the rest right after
         it (every view draws ``state.analysis`` when it is built)."""
-        from app.views.attention_heatmap import AttentionHeatmap
-        from app.views.head_grid import HeadGrid
-        from app.views.head_statistics import HeadStatistics
-        from app.views.layer_outputs import LayerOutputs
-        from app.views.token_focus import TokenFocus
+        from app.probe.attention_heatmap import AttentionHeatmap
+        from app.probe.head_grid import HeadGrid
+        from app.probe.head_statistics import HeadStatistics
+        from app.probe.layer_outputs import LayerOutputs
+        from app.probe.token_focus import TokenFocus
 
         classes = {
             "heatmap": AttentionHeatmap,

@@ -6,7 +6,7 @@ elapsed time and ETA, the trainer's memory figure and its one-line error if it f
 the run history (tick a run to overlay its curves), the checkpoints (each is also listed in
 the Models sidebar: pick one to probe it while the run goes on) and the log's last lines.
 
-Training runs in child processes (:mod:`app.training_runs`); the engine thread only checks the
+Training runs in child processes (:mod:`app.train.runs`); the engine thread only checks the
 corpus and names the devices. Closing the window during a run asks whether to stop it (a
 checkpoint is saved), keep it training in the background, or not close.
 """
@@ -38,9 +38,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import train_calls
-from app.state import CALCULATOR_KEY, AppState
-from app.training_runs import (
+from app.probe.state import CALCULATOR_KEY, AppState
+from app.train import calls as train_calls
+from app.train.runs import (
     EVENTS_FILE,
     TRAIN_LOG,
     RunHistory,
@@ -50,8 +50,8 @@ from app.training_runs import (
     group_alive,
     read_events,
 )
-from app.views.train_curves import TrainCurves
-from app.views.train_form import TrainForm
+from app.train.train_curves import TrainCurves
+from app.train.train_form import TrainForm
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Signal, Slot
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from app.state import AppState
+from app.probe.state import AppState
 from app.theme import token_categories, token_label_style, token_pens
 from app.widgets.plot_canvas import PlotCanvas
 from app.widgets.token_axis import TokenAxis

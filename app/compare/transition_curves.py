@@ -11,7 +11,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from app.compare_calls import CompareBundle
+from app.compare.calls import CompareBundle
 from app.widgets.plot_canvas import PlotCanvas
 
 MODEL_COLORS = ("#3b75af", "#c8413e")  # model A, model B

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.state import AppState
+from app.probe.state import AppState
 from app.theme import display_token, segment_pens, token_categories, token_label_style, token_pens
 from app.widgets.matrix_plot import MatrixPlot
 from app.widgets.plot_canvas import PlotCanvas

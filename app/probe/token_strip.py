@@ -17,7 +17,7 @@ from PySide6.QtCore import QPoint, QPointF, QRectF, QSize, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QFont, QFontMetricsF, QMouseEvent, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QMenu, QSizePolicy, QToolTip, QWidget
 
-from app.state import AppState
+from app.probe.state import AppState
 from app.theme import display_token, token_colors
 
 MAX_DROPPED_WORDS = 40  # greyed words of the cut text shown after the marker

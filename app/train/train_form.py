@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.training_runs import DEFAULT_CORPUS, DEFAULT_HELDOUT, TrainSettings
+from app.train.runs import DEFAULT_CORPUS, DEFAULT_HELDOUT, TrainSettings
 
 FAMILIES = (
     ("BERT and ALBERT, one after the other", "both"),

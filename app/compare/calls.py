@@ -1,4 +1,4 @@
-"""The engine calls of the Compare tab (as :mod:`app.engine_calls` for the Probe tab), run on
+"""The engine calls of the Compare tab (as :mod:`app.probe.calls` for the Probe tab), run on
 the engine thread (``AppState.engine``).
 
 Each function calls ``core`` and returns plain data; ``core`` is imported inside them, so
@@ -74,7 +74,7 @@ def build_config_model(config: ModelConfig, name: str, seed: int = 0) -> tuple[A
     it would not fit in memory or its vocabulary is smaller than the tokenizer's."""
     import torch
 
-    from app.engine_calls import describe_loaded
+    from app.probe.calls import describe_loaded
     from core.errors import InputError
     from core.loaded_model import LoadedModel, build_model, check_fits
     from core.random_models import random_tokenizer

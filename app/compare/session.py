@@ -16,9 +16,9 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from app import compare_calls
+from app.compare import calls as compare_calls
 from app.engine import Job
-from app.state import AppState, ModelEntry
+from app.probe.state import AppState, ModelEntry
 
 DEFAULT_PAIR = ("bert-mini", "albert-mini")
 

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.compare_session import CompareSession
+from app.compare.session import CompareSession
 from app.widgets.plot_canvas import PlotCanvas
 from app.widgets.plot_export import install_table_menu
 

@@ -31,8 +31,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import compare_calls
-from app.state import CALCULATOR_KEY, AppState
+from app.compare import calls as compare_calls
+from app.probe.state import CALCULATOR_KEY, AppState
 from app.widgets.plot_export import install_table_menu
 
 FIELDS = (  # attribute, label, minimum, maximum, tooltip

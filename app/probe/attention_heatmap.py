@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.state import AppState
+from app.probe.state import AppState
 from app.theme import ATTENTION_COLORMAP, is_dark, token_label_style
 from app.widgets.matrix_plot import MatrixPlot
 from app.widgets.plot_canvas import PlotCanvas

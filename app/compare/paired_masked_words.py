@@ -13,9 +13,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.compare_calls import CompareBundle
+from app.compare.calls import CompareBundle
+from app.probe.masked_words import PROB_ROLE, ProbabilityBar
 from app.theme import display_token
-from app.views.masked_words import PROB_ROLE, ProbabilityBar
 from app.widgets.plot_export import install_table_menu
 
 

@@ -22,9 +22,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.compare_calls import CompareBundle
+from app.compare.calls import CompareBundle
+from app.probe.attention_heatmap import MEAN, ROLLOUT, head_name
 from app.theme import ATTENTION_COLORMAP, token_label_style
-from app.views.attention_heatmap import MEAN, ROLLOUT, head_name
 from app.widgets.matrix_plot import MatrixPlot
 from app.widgets.plot_canvas import PlotCanvas
 

@@ -2,7 +2,7 @@
 
 Plain functions submitted to the engine (``core`` and torch are imported inside them, so the
 GUI thread never pays for it). The training itself never runs here: it is a child process
-(:mod:`app.training_runs`).
+(:mod:`app.train.runs`).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from __future__ import annotations
 from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import QGridLayout, QLabel, QWidget
 
-from app.compare_calls import CompareBundle
+from app.compare.calls import CompareBundle
 from app.widgets.piece_strip import PieceStrip
 
 A, B = 0, 1

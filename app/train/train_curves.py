@@ -15,7 +15,7 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from app.training_runs import RunSeries
+from app.train.runs import RunSeries
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyqtgraph as pg

@@ -16,9 +16,9 @@ from PySide6.QtCore import QEvent, Signal, Slot
 from PySide6.QtGui import QPalette, QTransform
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from app.state import AppState
+from app.probe.attention_heatmap import DARK_FLOOR, scale_for_display
+from app.probe.state import AppState
 from app.theme import ATTENTION_COLORMAP, is_dark
-from app.views.attention_heatmap import DARK_FLOOR, scale_for_display
 from app.widgets.matrix_plot import MatrixImage
 from app.widgets.plot_canvas import PlotCanvas
 

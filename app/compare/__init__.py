@@ -1,0 +1,1 @@
+"""The Compare tab: two models side by side (CompareSession, its engine calls, its views)."""

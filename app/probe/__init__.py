@@ -1,0 +1,1 @@
+"""The Probe tab: one sentence through one model (AppState, its engine calls, its views)."""
