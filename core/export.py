@@ -28,6 +28,7 @@ from core.analysis.attention import AttentionStats
 from core.analysis.hidden_states import LayerStats
 from core.analysis.probe import MaskPrediction, ProbeResult, TokenInfo
 from core.analysis.summary import ProbeAnalysis
+from core.atomic import atomic_path, write_text_atomic
 from core.cost.compare import Comparison, ModelSummary
 from core.cost.flops import FlopsEstimate
 from core.cost.measure import Latency, MeasuredMemory
@@ -101,13 +102,6 @@ def from_jsonable(data: Any) -> Any:
     return {k: from_jsonable(v) for k, v in data.items()}
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8", newline="")
-    os.replace(tmp, path)
-
-
 def dumps_json(obj: Any, meta: dict | None = None, indent: int | None = None) -> str:
     payload = {
         "format": FORMAT,
@@ -122,7 +116,7 @@ def dumps_json(obj: Any, meta: dict | None = None, indent: int | None = None) ->
 def save_json(obj: Any, path: str | os.PathLike, meta: dict | None = None) -> Path:
     """Write ``obj`` (any analysis result) and ``meta`` (model names, settings) atomically."""
     path = Path(path)
-    _atomic_write(path, dumps_json(obj, meta) + "\n")
+    write_text_atomic(path, dumps_json(obj, meta) + "\n", newline="")
     return path
 
 
@@ -437,14 +431,14 @@ def dumps_csv(rows: list[dict]) -> str:
 def save_csv(obj: Any, path: str | os.PathLike, meta: dict | None = None) -> Path:
     """Write the tidy rows of ``obj`` (see :func:`tidy_rows`) atomically."""
     path = Path(path)
-    _atomic_write(path, dumps_csv(tidy_rows(obj, meta)))
+    write_text_atomic(path, dumps_csv(tidy_rows(obj, meta)), newline="")
     return path
 
 
 def save_rows(rows: list[dict], path: str | os.PathLike) -> Path:
     """Write already built tidy rows (e.g. several results concatenated) atomically."""
     path = Path(path)
-    _atomic_write(path, dumps_csv(rows))
+    write_text_atomic(path, dumps_csv(rows), newline="")
     return path
 
 
@@ -513,18 +507,13 @@ def write_probe(
     out: Path, tokens: list[str], arrays: dict[str, np.ndarray], truncated: bool
 ) -> None:
     """Write probe arrays to .npz (arrays + tokens) or .json (nested lists), atomically."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    if out.suffix == ".npz":
-        with open(tmp, "wb") as f:
-            np.savez_compressed(
-                f, tokens=np.asarray(tokens), truncated=np.asarray(truncated), **arrays
-            )
-    else:
+    if out.suffix != ".npz":
         payload = {
             "tokens": tokens,
             "truncated": truncated,
             **{k: v.tolist() for k, v in arrays.items()},
         }
-        tmp.write_text(json.dumps(payload))
-    tmp.replace(out)
+        write_text_atomic(out, json.dumps(payload))
+        return
+    with atomic_path(out) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, tokens=np.asarray(tokens), truncated=np.asarray(truncated), **arrays)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import collections
 import hashlib
-import os
 import re
 import tempfile
 from pathlib import Path
 
 import torch
 
+from core.atomic import write_text_atomic
 from core.config import preset
 from core.loaded_model import LoadedModel, build_model
 from core.tokenizer import SPECIAL_DEFAULTS, Tokenizer, wordpiece_from_vocab
@@ -49,9 +49,7 @@ def random_vocab(
     digest = hashlib.sha1(text.encode()).hexdigest()[:12]
     path = Path(tempfile.gettempdir()) / f"bertscope-random-vocab-{digest}.txt"
     if not path.is_file():
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        write_text_atomic(path, text)
     return path
 
 

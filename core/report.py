@@ -11,10 +11,10 @@ import html
 import os
 from pathlib import Path
 
+from core.atomic import write_text_atomic
 from core.cost.compare import Comparison
 from core.cost.params import COMPONENTS
 from core.cost.tradeoff import cost_rows, format_ratio, format_value, tradeoff_sentence
-from core.export import _atomic_write
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -147,5 +147,5 @@ def save_comparison_html(
 ) -> Path:
     """Write :func:`comparison_html` atomically (temporary file, then rename)."""
     path = Path(path)
-    _atomic_write(path, comparison_html(c, images, title))
+    write_text_atomic(path, comparison_html(c, images, title), newline="")
     return path

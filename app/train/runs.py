@@ -36,6 +36,8 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, QProcess, QTimer, Signal, Slot
 
+from core.atomic import write_text_atomic
+
 log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -102,9 +104,7 @@ class TrainSettings:
         """Make the run folder, with the calculator's sizes in it for ``--config``."""
         Path(self.out).mkdir(parents=True, exist_ok=True)
         if self.model_config is not None:
-            tmp = self.model_config_file.with_suffix(".tmp")
-            tmp.write_text(json.dumps(self.model_config, indent=2), encoding="utf-8")
-            tmp.replace(self.model_config_file)
+            write_text_atomic(self.model_config_file, json.dumps(self.model_config, indent=2))
 
     def arguments(self, resume: bool = False) -> list[str]:
         """The ``python -m core train`` arguments (after ``-m core``)."""
@@ -850,12 +850,8 @@ class RunHistory:
     def save(self) -> None:
         if self._keep_file:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-        tmp.write_text(
-            json.dumps({"runs": [asdict(r) for r in self.records]}, indent=1), encoding="utf-8"
-        )
-        os.replace(tmp, self.path)
+        text = json.dumps({"runs": [asdict(r) for r in self.records]}, indent=1)
+        write_text_atomic(self.path, text, fsync=True)
 
     def add(self, record: RunRecord) -> RunRecord:
         self.records = [r for r in self.records if r.out != record.out]

@@ -2,7 +2,7 @@
 
 Plots go through pyqtgraph's own exporters (``exporters.ImageExporter`` / ``SVGExporter``) on
 the canvas' whole layout, so titles, axes, legends and colour bars come along. Every write goes
-to a temporary file in the same folder, then ``os.replace``. :func:`export_all` writes every
+to a temporary file in the same folder, then renamed (``core.atomic``). :func:`export_all` writes every
 plot and table under a widget (File -> Export plots and tables).
 """
 
@@ -18,11 +18,9 @@ from PySide6.QtCore import QBuffer, QIODevice
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QFileDialog, QMenu, QTableWidget, QTreeWidget, QWidget
 
+from core.atomic import atomic_path, write_text_atomic
+
 PLOT_SUFFIXES = (".png", ".svg")
-
-
-def _tmp_for(path: Path) -> Path:
-    return path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
 
 
 def _svg_exporter():
@@ -81,13 +79,12 @@ def export_plot(canvas, path: str | os.PathLike) -> Path:
     suffix = path.suffix.lower()
     if suffix not in PLOT_SUFFIXES:
         raise ValueError(f"{path}: plots export to .png or .svg")
-    tmp = _tmp_for(path)
-    if suffix == ".png":
-        if not plot_image(canvas).save(str(tmp), "PNG"):
-            raise OSError(f"{path}: could not write the image")
-    else:
-        _svg_exporter()(canvas.ci).export(fileName=str(tmp))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        if suffix == ".png":
+            if not plot_image(canvas).save(str(tmp), "PNG"):
+                raise OSError(f"{path}: could not write the image")
+        else:
+            _svg_exporter()(canvas.ci).export(fileName=str(tmp))
     return path
 
 
@@ -125,10 +122,7 @@ def export_table(table: QTableWidget | QTreeWidget, path: str | os.PathLike) -> 
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
     writer.writerows(rows)
-    tmp = _tmp_for(path)
-    tmp.write_text(out.getvalue(), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(path, out.getvalue())
 
 
 VIEW_PACKAGES = ("app.probe.", "app.compare.", "app.train.", "app.models.")

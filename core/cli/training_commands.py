@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import signal
 import sys
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from core.atomic import write_text_atomic
 from core.cli.model_commands import add_tokenizer_mismatch_option, print_warnings
 from core.config import PRESETS
 from core.device import describe_device, startup_summary
@@ -587,15 +587,3 @@ def run_eval(args: argparse.Namespace) -> int:
         )
     print(f"sequences: {metrics.n_sequences}, masked tokens: {metrics.n_masked}")
     return 0
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
