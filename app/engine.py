@@ -10,8 +10,11 @@ never use a model at once and a move to another device cannot race a probe. The 
   ``on_done(result)``. If it returns a generator, each yielded value reaches
   ``on_progress(value)`` and the generator's return value reaches ``on_done(result)``.
 * An exception reaches ``on_error(message)`` with the one-line :func:`error_message`.
-* ``is_stale()`` ("newest wins", a generation number) is asked before the job runs (a stale job
-  is skipped without any callback) and again before ``on_done`` (a stale result is dropped).
+* ``is_stale()`` is asked before the job runs (a stale job is skipped without any callback) and
+  again before ``on_done`` (a stale result is dropped).
+* "Newest wins" is :meth:`Engine.submit_latest`: a job submitted on a named channel makes every
+  earlier job of that channel stale, and :meth:`Engine.invalidate` does so without a new job
+  (the model changed, so nothing queued for the old one may land).
 * :meth:`Job.cancel`: a queued job never runs; a running generator is closed (``gen.close()``)
   at its next ``yield``. A cancelled job reports only ``on_cancelled()``.
 * Every callback runs on the GUI thread (queued signals), never on the worker.
@@ -162,6 +165,7 @@ class Engine(QObject):
         self._worker.cancelled.connect(self._on_cancelled)
         self._worker.skipped.connect(self._on_skipped)
         self._jobs: list[Job] = []  # submitted and not yet ended, in order
+        self._latest: dict[str, int] = {}  # channel -> number of its newest request
         self._closed = False
 
     @property
@@ -205,6 +209,47 @@ class Engine(QObject):
             self.busy_changed.emit(True)
         self._submitted.emit(job)
         return job
+
+    def submit_latest(
+        self,
+        channel: str,
+        fn: Callable[..., Any],
+        *args: Any,
+        on_done: Callable[[Any], None] | None = None,
+        on_error: Callable[[str], None] | None = None,
+        on_progress: Callable[[Any], None] | None = None,
+        on_cancelled: Callable[[], None] | None = None,
+        **kwargs: Any,
+    ) -> Job:
+        """Like :meth:`submit`, but newest wins on ``channel``: a later request (or
+        :meth:`invalidate`) on the same channel skips this job if it is still queued and drops
+        its outcome if it is running; nothing of a stale job reaches its callbacks."""
+        number = self.invalidate(channel)
+        latest = self._latest
+
+        def is_stale() -> bool:
+            return latest[channel] != number  # read from the worker thread: an int compare
+
+        def unless_stale(callback: Callable[..., None] | None) -> Callable[..., None] | None:
+            if callback is None:
+                return None
+            return lambda *a: None if is_stale() else callback(*a)
+
+        return self.submit(
+            fn,
+            *args,
+            on_done=on_done,
+            on_error=unless_stale(on_error),
+            on_progress=unless_stale(on_progress),
+            on_cancelled=on_cancelled,
+            is_stale=is_stale,
+            **kwargs,
+        )
+
+    def invalidate(self, channel: str) -> int:
+        """Make every job on ``channel`` stale; returns the channel's new request number."""
+        self._latest[channel] = self._latest.get(channel, 0) + 1
+        return self._latest[channel]
 
     def _end(self, job: Job) -> None:
         job.done = True

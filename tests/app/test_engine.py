@@ -237,3 +237,39 @@ def test_cancelled_plain_function_finishes_but_reports_only_cancelled(qtbot, eng
     release.set()
     qtbot.waitUntil(lambda: job.done, timeout=WAIT_MS)
     assert rec.calls == [("cancelled", None)]
+
+
+def test_submit_latest_runs_only_the_newest_queued_request_of_a_channel(qtbot, engine):
+    release, ran = threading.Event(), []
+    rec = Recorder()
+    blocker = engine.submit(_held, release, "blocker", **rec.callbacks())
+    jobs = [engine.submit_latest("probe", ran.append, n, **rec.callbacks()) for n in (1, 2, 3)]
+    other = engine.submit_latest("cost", ran.append, "cost", **rec.callbacks())
+    release.set()
+    qtbot.waitUntil(
+        lambda: blocker.done and all(j.done for j in jobs) and other.done, timeout=WAIT_MS
+    )
+    assert ran == [3, "cost"]  # 1 and 2 were superseded while queued; another channel is untouched
+    assert rec.calls == [("done", "blocker"), ("done", None), ("done", None)]
+
+
+def test_invalidate_drops_a_running_requests_result_and_error(qtbot, engine):
+    started, release = threading.Event(), threading.Event()
+    rec = Recorder()
+
+    def work(fail: bool):
+        started.set()
+        release.wait(WAIT_MS / 1000)
+        if fail:
+            raise CheckpointError("late failure")
+        return "late"
+
+    for fail in (False, True):
+        started.clear()
+        release.clear()
+        job = engine.submit_latest("probe", work, fail, **rec.callbacks())
+        assert started.wait(WAIT_MS / 1000)
+        engine.invalidate("probe")  # the model changed while it ran
+        release.set()
+        qtbot.waitUntil(lambda job=job: job.done, timeout=WAIT_MS)
+    assert rec.calls == []
