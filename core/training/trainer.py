@@ -432,6 +432,34 @@ def _forward_module(
     return forward
 
 
+def _step_loader(
+    data: PretrainingData,
+    position: DataPosition,
+    settings: TrainConfig,
+    ctx: DistContext,
+    device: torch.device,
+    prepare: Callable[[Batch], Batch] | None,
+) -> StepBatchLoader:
+    """This rank's steps from ``position`` on, built ahead by ``settings.data_workers`` batch
+    workers (None: the device's default) and, on CUDA, pinned for asynchronous copies."""
+    if device.type == "cuda" and device.index is not None:
+        torch.cuda.set_device(device)  # where the loader's pin-memory thread pins
+    workers = settings.data_workers
+    if workers is None:
+        workers = default_workers(device, ctx.world_size)
+    return StepBatchLoader(
+        data,
+        position,
+        settings.batch_size,
+        settings.grad_accum,
+        ctx.rank,
+        ctx.world_size,
+        workers=workers,
+        pin_memory=device.type == "cuda",
+        prepare=prepare,
+    )
+
+
 # -- the trainer ---------------------------------------------------------------------------------
 class Trainer:
     """Pretrain ``model`` (built and initialised, on the CPU) on ``train_data``.
@@ -499,21 +527,8 @@ class Trainer:
         self._prepare = host_preparation(
             self.device, settings.compile, settings.seq_len, train_data.config.predictions_cap
         )
-        if self.device.type == "cuda" and self.device.index is not None:
-            torch.cuda.set_device(self.device)  # where the loader's pin-memory thread pins
-        workers = settings.data_workers
-        if workers is None:
-            workers = default_workers(self.device, self.ctx.world_size)
-        self._batches = StepBatchLoader(
-            train_data,
-            self.position,
-            settings.batch_size,
-            settings.grad_accum,
-            self.ctx.rank,
-            self.ctx.world_size,
-            workers=workers,
-            pin_memory=self.device.type == "cuda",
-            prepare=self._prepare,
+        self._batches = _step_loader(
+            train_data, self.position, settings, self.ctx, self.device, self._prepare
         )
         log.info(
             "training %s on %s, precision %s, %d process(es), %d batch worker(s), "
@@ -522,7 +537,7 @@ class Trainer:
             describe_device(self.device),
             self.precision,
             self.ctx.world_size,
-            workers,
+            self._batches.workers,
             self.log_every,
         )
 
