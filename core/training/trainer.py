@@ -770,8 +770,9 @@ class Trainer:
 
     # -- the loop ------------------------------------------------------------------------------
     def events(self) -> Iterator[ProgressEvent]:
-        """Train, yielding a :class:`ProgressEvent` after every step, evaluation and save
-        (each one already seen by the listeners)."""
+        """Train, yielding a :class:`ProgressEvent` for every step (in bursts, as their numbers
+        are read back: :class:`PendingReads`), evaluation and save, each one already seen by
+        the listeners."""
         try:
             yield from self._events()
         finally:
