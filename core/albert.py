@@ -26,7 +26,7 @@ from core.blocks import (
     activation,
     check_family,
     init_weights,
-    padding_mask,
+    run_layers,
     select_positions,
 )
 from core.config import Heads, ModelConfig
@@ -95,14 +95,7 @@ class AlbertTransformer(nn.Module):
         (the projection first, effective_layers + 1 of (B, T, H)) and, when asked, the attention
         probabilities of every use of a layer (effective_layers of (B, nh, T, T))."""
         x = self.embedding_hidden_mapping_in(e)  # (B, T, H)
-        mask = padding_mask(attention_mask, x.dtype)  # (B, 1, 1, T) or None
-        hidden_states = [x]
-        attentions = []
-        for layer in self.schedule:
-            x, probs = layer(x, mask, output_attentions)
-            hidden_states.append(x)
-            attentions.append(probs)
-        return tuple(hidden_states), tuple(attentions) if output_attentions else None
+        return run_layers(self.schedule, x, attention_mask, output_attentions)
 
 
 class AlbertMLMHead(nn.Module):

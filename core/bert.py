@@ -20,7 +20,7 @@ from core.blocks import (
     activation,
     check_family,
     init_weights,
-    padding_mask,
+    run_layers,
     select_positions,
 )
 from core.config import Heads, ModelConfig
@@ -68,19 +68,18 @@ class BertEncoder(nn.Module):
         super().__init__()
         self.layer = nn.ModuleList(BertLayer(config) for _ in range(config.num_hidden_layers))
 
+    @property
+    def schedule(self) -> list[BertLayer]:
+        """The layer objects a token passes through, in order: each once (as ALBERT's
+        ``schedule``, where shared ones repeat)."""
+        return list(self.layer)
+
     def forward(
         self, x: torch.Tensor, attention_mask: torch.Tensor | None, output_attentions: bool
     ) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...] | None]:
         """Every layer's output (the input first, L + 1 of (B, T, H)) and, when asked, every
         layer's attention probabilities (L of (B, nh, T, T))."""
-        mask = padding_mask(attention_mask, x.dtype)  # (B, 1, 1, T) or None
-        hidden_states = [x]
-        attentions = []
-        for layer in self.layer:
-            x, probs = layer(x, mask, output_attentions)
-            hidden_states.append(x)
-            attentions.append(probs)
-        return tuple(hidden_states), tuple(attentions) if output_attentions else None
+        return run_layers(self.layer, x, attention_mask, output_attentions)
 
 
 class BertPooler(nn.Module):

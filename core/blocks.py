@@ -1,5 +1,6 @@
 """Pieces both families use in the same way: activations, the padding mask, multi-head
-self-attention, and the output object a forward pass returns.
+self-attention, the loop over the encoder's layers, and the output object a forward pass
+returns.
 
 The attention projects Q, K and V with one fused ``qkv`` matrix (one matmul instead of three;
 the layout and the checkpoint key mapping are documented in ``core.hf_checkpoint``). Without ``need_weights`` it runs
@@ -10,6 +11,7 @@ probabilities the analysis views show (identical maths, as in transformers' eage
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -126,6 +128,26 @@ def attention(
         with sdpa_kernel(SDPBackend.MATH):
             return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
+
+
+def run_layers(
+    layers: Sequence[nn.Module],
+    x: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    output_attentions: bool,
+) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...] | None]:
+    """The encoder loop of both families, over the layers a token passes through in order
+    (BERT's distinct layers; ALBERT's shared ones, repeated by its schedule). Returns every
+    layer's output (``x`` first, len(layers) + 1 of (B, T, H)) and, when asked, every use of a
+    layer's attention probabilities (len(layers) of (B, nh, T, T))."""
+    mask = padding_mask(attention_mask, x.dtype)  # (B, 1, 1, T) or None
+    hidden_states = [x]
+    attentions = []
+    for layer in layers:
+        x, probs = layer(x, mask, output_attentions)
+        hidden_states.append(x)
+        attentions.append(probs)
+    return tuple(hidden_states), tuple(attentions) if output_attentions else None
 
 
 @dataclass

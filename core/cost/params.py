@@ -79,24 +79,19 @@ class ParamBreakdown:
         return self.unique[component] / self.total_unique if self.total_unique else 0.0
 
 
-def _layers_in_order(model: nn.Module) -> list[nn.Module]:
-    """Encoder layer modules in the order a token visits them (shared ones repeat)."""
-    encoder = model.encoder
-    return list(encoder.schedule) if hasattr(encoder, "schedule") else list(encoder.layer)
-
-
 def count_parameters(model: nn.Module) -> ParamBreakdown:
     unique = dict.fromkeys(COMPONENTS, 0)
     effective = dict.fromkeys(COMPONENTS, 0)
+    layers = model.encoder.schedule  # in the order a token visits them (shared ones repeat)
     layer_param_ids: set[int] = set()
-    for layer in _layers_in_order(model):
+    for layer in layers:
         layer_param_ids.update(id(p) for p in layer.parameters())
     for name, p in model.named_parameters():  # deduplicated: shared tensors appear once
         unique[component_of(name)] += p.numel()
         if id(p) not in layer_param_ids:
             effective[component_of(name)] += p.numel()
     names = {id(p): name for name, p in model.named_parameters()}
-    for layer in _layers_in_order(model):
+    for layer in layers:
         for p in layer.parameters():  # deduplicated within a layer
             effective[component_of(names[id(p)])] += p.numel()
     return ParamBreakdown(unique=unique, effective=effective)

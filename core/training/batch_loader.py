@@ -17,11 +17,16 @@ does so), and the main process unpacks it into views: its cost per step is ~1.5-
 256 x 128 (``benchmarks/bench_data.py``), against 26-75 ms to build the step itself. A
 worker's exception reaches the consumer as the same exception, with its one-line message (not
 the DataLoader's re-raise with a traceback text), at the step where it happened.
+
+What a GPU step needs from a batch is decided here too, where the batch is built:
+:func:`host_batch` (flat masked-position indices, no mask when nothing is padded, fixed shapes
+under torch.compile), chosen per device by :func:`host_preparation`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import pickle
@@ -63,6 +68,45 @@ def default_workers(device: torch.device, world_size: int = 1, cpu_count: int | 
             log.warning("ignoring LOCAL_WORLD_SIZE=%r (not an integer)", env)
     cpus_per_rank = max(1, cpu_count) // max(1, local)
     return min(4, max(1, cpus_per_rank - 1))
+
+
+def host_batch(batch: Batch, seq_len: int | None = None, per_row: int | None = None) -> Batch:
+    """``batch`` prepared on the CPU for an accelerator (or torch.compile): masked positions as
+    flat int64 indices, so the GPU gathers rows without reporting a count back; with
+    ``seq_len``/``per_row`` (torch.compile) fixed shapes: the sequences padded to ``seq_len``
+    (attention mask 0) and the indices to ``per_row`` per sequence (label -100, which the loss
+    ignores). An unpadded batch loses its attention mask (None: no padding), so the model need
+    not ask the GPU. Runs where the batches are built (a data worker), not in the loop."""
+    fields = dict(batch.__dict__)
+    rows, width = batch.input_ids.shape
+    if seq_len is not None and width < seq_len:
+        for name in ("input_ids", "token_type_ids", "attention_mask", "mlm_positions"):
+            value = fields[name]
+            fields[name] = torch.cat([value, value.new_zeros(rows, seq_len - width)], dim=1)
+    index = fields["mlm_positions"].flatten().nonzero().squeeze(1)  # (N,) row-major
+    labels = fields["mlm_labels"]
+    if per_row is not None and index.numel() < rows * per_row:
+        extra = rows * per_row - index.numel()
+        index = torch.cat([index, index.new_zeros(extra)])
+        labels = torch.cat([labels, labels.new_full((extra,), -100)])
+    fields["mlm_positions"], fields["mlm_labels"] = index, labels
+    mask = batch.attention_mask
+    if seq_len is None and mask is not None and bool(mask.all()):
+        fields["attention_mask"] = None  # no padding: decided here, not by the GPU
+    return Batch(**fields)
+
+
+def host_preparation(
+    device: torch.device, fixed_shapes: bool, seq_len: int, per_row: int
+) -> Callable[[Batch], Batch] | None:
+    """What every batch goes through where it is built (``prepare``): :func:`host_batch` with
+    fixed shapes for torch.compile (one compiled graph), plain :func:`host_batch` on an
+    accelerator, nothing on the CPU (no device to wait for: the plain batch is as fast)."""
+    if fixed_shapes:
+        return functools.partial(host_batch, seq_len=seq_len, per_row=per_row)
+    if device.type != "cpu":
+        return host_batch
+    return None
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,10 @@ matmul of a small model, runs on ~15% of the tokens.
 
 Reads: a launched step's losses, gradient norm and (under torchrun) global counts stay on the
 device; every ``log_every`` steps (and before an evaluation, a save or the end) all pending
-steps are read back in one transfer and reported, so on a GPU the host queues steps ahead
-instead of waiting for each. Batches come prepared for the device (flat masked-position
-indices, no mask when nothing is padded) so a step itself never asks the GPU for a number.
+steps are read back in one transfer and reported (:class:`PendingReads`), so on a GPU the
+host queues steps ahead instead of waiting for each. Batches come prepared for the device
+(:func:`core.training.batch_loader.host_batch`: flat masked-position indices, no mask when
+nothing is padded) so a step itself never asks the GPU for a number.
 
 Precision: fp32 on CPU and MPS unless asked; on CUDA bf16 autocast where supported, else
 fp16 autocast with a gradient scaler (:mod:`core.precision`).
@@ -67,7 +68,7 @@ from core.device import (
 from core.errors import InputError, TrainingError
 from core.precision import resolve_precision, set_tf32
 from core.training import run_checkpoints as ckpt
-from core.training.batch_loader import StepBatchLoader, default_workers
+from core.training.batch_loader import StepBatchLoader, default_workers, host_preparation
 from core.training.config import SAVE_DTYPES, TrainConfig
 from core.training.distributed import (
     DistContext,
@@ -329,30 +330,134 @@ def _evaluate(
     )
 
 
-def host_batch(batch: Batch, seq_len: int | None = None, per_row: int | None = None) -> Batch:
-    """``batch`` prepared on the CPU for an accelerator (or torch.compile): masked positions as
-    flat int64 indices, so the GPU gathers rows without reporting a count back; with
-    ``seq_len``/``per_row`` (torch.compile) fixed shapes: the sequences padded to ``seq_len``
-    (attention mask 0) and the indices to ``per_row`` per sequence (label -100, which the loss
-    ignores). An unpadded batch loses its attention mask (None: no padding), so the model need
-    not ask the GPU. Runs where the batches are built (a data worker), not in the loop."""
-    fields = dict(batch.__dict__)
-    rows, width = batch.input_ids.shape
-    if seq_len is not None and width < seq_len:
-        for name in ("input_ids", "token_type_ids", "attention_mask", "mlm_positions"):
-            value = fields[name]
-            fields[name] = torch.cat([value, value.new_zeros(rows, seq_len - width)], dim=1)
-    index = fields["mlm_positions"].flatten().nonzero().squeeze(1)  # (N,) row-major
-    labels = fields["mlm_labels"]
-    if per_row is not None and index.numel() < rows * per_row:
-        extra = rows * per_row - index.numel()
-        index = torch.cat([index, index.new_zeros(extra)])
-        labels = torch.cat([labels, labels.new_full((extra,), -100)])
-    fields["mlm_positions"], fields["mlm_labels"] = index, labels
-    mask = batch.attention_mask
-    if seq_len is None and mask is not None and bool(mask.all()):
-        fields["attention_mask"] = None  # no padding: decided here, not by the GPU
-    return Batch(**fields)
+# -- deferred reads ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Shown:
+    """What the loop's events report: the newest step read back (the launched ones run ahead)."""
+
+    step: int
+    lr: float
+    position: DataPosition  # after the step
+    tokens_seen: int
+    losses: dict[str, float]
+    grad_norm: float | None
+
+
+class PendingReads:
+    """The steps launched on the device whose numbers are not read yet, and what was read last.
+
+    Reading a step's losses makes the host wait for the device. The loop instead launches steps
+    ahead and reads every pending one back in one transfer when ``log_every`` are pending or
+    something needs the numbers (an evaluation, a save, the end, a stop), so a GPU never idles
+    between steps. A step's time runs from its :class:`StepClock` mark to the next one's; the
+    last 20 steps read back give the rate and the time left that events show."""
+
+    def __init__(self, device: torch.device, log_every: int, shown: _Shown):
+        self.log_every = log_every
+        self.shown = shown
+        self.steps: list[_Launched] = []  # launched, not yet read back, in order
+        self._clock = StepClock(device)
+        self._marks: list = []  # clock marks at the start of each pending step
+        self._recent: deque[tuple[float, int]] = deque(maxlen=20)  # (seconds, tokens) per step
+
+    def start(self) -> None:
+        """Mark the start of the next step."""
+        self._marks.append(self._clock.mark())
+
+    def add(self, launched: _Launched) -> None:
+        self.steps.append(launched)
+
+    @property
+    def full(self) -> bool:
+        """Whether a log interval's steps are pending."""
+        return len(self.steps) >= self.log_every
+
+    def read_back(self, stats: list[StepStats], task: str | None) -> Iterator[_Shown]:
+        """What each pending step's event shows, in order, now that its numbers (``stats``)
+        are read; nothing is pending afterwards."""
+        seconds = self._clock.seconds([*self._marks, self._clock.mark()])
+        for one, st, took in zip(self.steps, stats, seconds, strict=True):
+            self._recent.append((took, st.n_tokens))
+            losses = {"mlm": st.mlm_loss, "total": st.loss}
+            if st.sentence_loss is not None:
+                losses[task] = st.sentence_loss
+            tokens_seen = self.shown.tokens_seen + st.n_tokens
+            self.shown = _Shown(one.step, one.lr, one.position, tokens_seen, losses, st.grad_norm)
+            yield self.shown
+        self.steps.clear()
+        self._marks.clear()
+
+    @property
+    def step_time(self) -> float:
+        """Mean seconds per step, over the recent steps read back."""
+        return sum(t for t, _ in self._recent) / len(self._recent) if self._recent else 0.0
+
+    @property
+    def tokens_per_s(self) -> float:
+        if not self._recent:
+            return 0.0
+        return sum(n for _, n in self._recent) / sum(t for t, _ in self._recent)
+
+
+# -- set-up --------------------------------------------------------------------------------------
+def _optimization(
+    model: nn.Module, settings: TrainConfig, device: torch.device, precision: str
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler, torch.amp.GradScaler]:
+    """The optimizer, its learning-rate schedule and the gradient scaler (on under fp16 only)."""
+    optimizer = build_optimizer(
+        model,
+        settings.optimizer,
+        settings.lr,
+        settings.weight_decay,
+        settings.adam_betas,
+        settings.adam_eps,
+    )
+    scheduler = build_scheduler(optimizer, settings.warmup_steps, settings.steps)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+    return optimizer, scheduler, scaler
+
+
+def _forward_module(
+    model: nn.Module, compile: bool, ctx: DistContext, device: torch.device
+) -> nn.Module:
+    """What the loss calls: ``model`` in DistributedDataParallel under torchrun, compiled when
+    asked (batches then have fixed shapes (B, seq_len)). The module, and its weights the
+    listeners save, stays ``model``."""
+    forward = model
+    if ctx.enabled:
+        ids = [device.index] if device.type == "cuda" else None
+        forward = DistributedDataParallel(model, device_ids=ids)
+    if compile:
+        forward = torch.compile(forward)
+    return forward
+
+
+def _step_loader(
+    data: PretrainingData,
+    position: DataPosition,
+    settings: TrainConfig,
+    ctx: DistContext,
+    device: torch.device,
+    prepare: Callable[[Batch], Batch] | None,
+) -> StepBatchLoader:
+    """This rank's steps from ``position`` on, built ahead by ``settings.data_workers`` batch
+    workers (None: the device's default) and, on CUDA, pinned for asynchronous copies."""
+    if device.type == "cuda" and device.index is not None:
+        torch.cuda.set_device(device)  # where the loader's pin-memory thread pins
+    workers = settings.data_workers
+    if workers is None:
+        workers = default_workers(device, ctx.world_size)
+    return StepBatchLoader(
+        data,
+        position,
+        settings.batch_size,
+        settings.grad_accum,
+        ctx.rank,
+        ctx.world_size,
+        workers=workers,
+        pin_memory=device.type == "cuda",
+        prepare=prepare,
+    )
 
 
 # -- the trainer ---------------------------------------------------------------------------------
@@ -410,53 +515,20 @@ class Trainer:
         )
         move_module(self.model, self.device)
         self.model.train()
-        self.optimizer = build_optimizer(
-            self.model,
-            settings.optimizer,
-            settings.lr,
-            settings.weight_decay,
-            settings.adam_betas,
-            settings.adam_eps,
+        self.optimizer, self.scheduler, self.scaler = _optimization(
+            self.model, settings, self.device, self.precision
         )
-        self.scheduler = build_scheduler(self.optimizer, settings.warmup_steps, settings.steps)
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
         if state is not None:
             self.load_state_dict(state)
         set_tf32(self.device, settings.tf32)
-        if self.ctx.enabled:
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            self.ddp: nn.Module = DistributedDataParallel(self.model, device_ids=ids)
-        else:
-            self.ddp = self.model
-        if settings.compile:
-            # The forward the loss calls is compiled; the module (and its weights, saved by
-            # the listeners) stays self.model. Batches have fixed shapes (B, seq_len).
-            self.ddp = torch.compile(self.ddp)
+        self.ddp = _forward_module(self.model, settings.compile, self.ctx, self.device)
         # Steps between reads of the losses: each read waits for the GPU to finish.
         self.log_every = settings.log_every or (1 if self.device.type == "cpu" else 10)
-        prepare = None
-        if settings.compile:  # fixed shapes: one compiled graph
-            prepare = functools.partial(
-                host_batch, seq_len=settings.seq_len, per_row=train_data.config.predictions_cap
-            )
-        elif self.device.type != "cpu":
-            prepare = host_batch
-        self._prepare = prepare
-        if self.device.type == "cuda" and self.device.index is not None:
-            torch.cuda.set_device(self.device)  # where the loader's pin-memory thread pins
-        workers = settings.data_workers
-        if workers is None:
-            workers = default_workers(self.device, self.ctx.world_size)
-        self._batches = StepBatchLoader(
-            train_data,
-            self.position,
-            settings.batch_size,
-            settings.grad_accum,
-            self.ctx.rank,
-            self.ctx.world_size,
-            workers=workers,
-            pin_memory=self.device.type == "cuda",
-            prepare=prepare,
+        self._prepare = host_preparation(
+            self.device, settings.compile, settings.seq_len, train_data.config.predictions_cap
+        )
+        self._batches = _step_loader(
+            train_data, self.position, settings, self.ctx, self.device, self._prepare
         )
         log.info(
             "training %s on %s, precision %s, %d process(es), %d batch worker(s), "
@@ -465,7 +537,7 @@ class Trainer:
             describe_device(self.device),
             self.precision,
             self.ctx.world_size,
-            workers,
+            self._batches.workers,
             self.log_every,
         )
 
@@ -515,9 +587,6 @@ class Trainer:
     def add_listener(self, listener: Listener) -> None:
         """Call ``listener(event)`` for every event, after the listeners added before it."""
         self._listeners.append(listener)
-
-    def remove_listener(self, listener: Listener) -> None:
-        self._listeners.remove(listener)
 
     def cancel(self) -> None:
         """Stop at the next step boundary (thread-safe)."""
@@ -701,8 +770,9 @@ class Trainer:
 
     # -- the loop ------------------------------------------------------------------------------
     def events(self) -> Iterator[ProgressEvent]:
-        """Train, yielding a :class:`ProgressEvent` after every step, evaluation and save
-        (each one already seen by the listeners)."""
+        """Train, yielding a :class:`ProgressEvent` for every step (in bursts, as their numbers
+        are read back: :class:`PendingReads`), evaluation and save, each one already seen by
+        the listeners."""
         try:
             yield from self._events()
         finally:
@@ -713,106 +783,99 @@ class Trainer:
     def _events(self) -> Iterator[ProgressEvent]:
         cfg = self.config
         self._started = time.perf_counter()
-        recent: deque[tuple[float, int]] = deque(maxlen=20)  # (seconds, tokens) per step
-        per_epoch = self.train_data.examples_per_epoch_estimate
-        clock = StepClock(self.device)
-        pending: list[_Launched] = []  # launched, not yet read back
-        marks: list = []  # clock marks at the start of each pending step
-        shown = {"step": self.step, "losses": {}, "lr": self.scheduler.get_last_lr()[0]}
-        shown.update(grad_norm=None, position=self.position, tokens_seen=self.tokens_seen)
-
-        def event(kind: str, **extra) -> ProgressEvent:
-            step_time = sum(t for t, _ in recent) / len(recent) if recent else 0.0
-            rate = sum(n for _, n in recent) / sum(t for t, _ in recent) if recent else 0.0
-            position = shown["position"]
-            ev = ProgressEvent(
-                kind=kind,
-                step=shown["step"],
-                total_steps=cfg.steps,
-                epoch=position.epoch + position.index / per_epoch,
-                losses=dict(shown["losses"]),
-                lr=shown["lr"],
-                tokens_per_s=rate,
-                elapsed_s=self.elapsed_s,
-                eta_s=step_time * (cfg.steps - shown["step"]),
-                memory_bytes=memory_in_use(self.device)
-                if self.device.type != "cpu"
-                else resident_set_bytes(),
-                grad_norm=shown["grad_norm"],
-                tokens_seen=shown["tokens_seen"],
-                **extra,
-            )
-            return self._dispatch(ev)
-
-        def reported(stats: list[StepStats]) -> Iterator[ProgressEvent]:
-            """The "step" events of the pending steps, now that their numbers are read."""
-            seconds = clock.seconds([*marks, clock.mark()])
-            for one, st, took in zip(pending, stats, seconds, strict=True):
-                self.tokens_seen += st.n_tokens
-                recent.append((took, st.n_tokens))
-                losses = {"mlm": st.mlm_loss, "total": st.loss}
-                if st.sentence_loss is not None:
-                    losses[self.task] = st.sentence_loss
-                shown.update(step=one.step, losses=losses, lr=one.lr, grad_norm=st.grad_norm)
-                shown.update(position=one.position, tokens_seen=self.tokens_seen)
-                yield event("step")
-            pending.clear()
-            marks.clear()
-
-        def evaluates_after(step: int) -> bool:
-            return bool(cfg.eval_every) and step % cfg.eval_every == 0 and step < cfg.steps
-
-        def saves_after(step: int) -> bool:
-            return bool(cfg.save_every) and step % cfg.save_every == 0 and step < cfg.steps
-
-        def read_after(step: int) -> bool:
-            """Whether step ``step``'s numbers are read as soon as it is launched: at each log
-            interval, and before anything that needs them (evaluation, a save, the end)."""
-            return (
-                len(pending) + 1 >= self.log_every
-                or step == cfg.steps
-                or evaluates_after(step)
-                or saves_after(step)
-            )
-
+        lr = self.scheduler.get_last_lr()[0]
+        shown = _Shown(self.step, lr, self.position, self.tokens_seen, {}, None)
+        reads = PendingReads(self.device, self.log_every, shown)
         while self.step < cfg.steps:
             # Under torchrun the ranks agree only where nothing is pending (a collective read);
             # a single process looks at its own flag before every step.
-            if (not pending or not self.ctx.enabled) and self.agree_to_stop():
-                if pending:
-                    yield from reported(self._read(pending))
-                yield event("cancelled")
+            if (not reads.steps or not self.ctx.enabled) and self.agree_to_stop():
+                if reads.steps:
+                    yield from self._step_events(reads, self._read(reads.steps))
+                yield self._event("cancelled", reads)
                 return
-            marks.append(clock.mark())
+            reads.start()
             micro, position = next(self._batches)  # not consumed if we stop: position stays
-            step, lr = self.step + 1, self.scheduler.get_last_lr()[0]
-            read_now = read_after(step)
-
-            def run_step(micro=micro, step=step, lr=lr, position=position, read_now=read_now):
-                launched = self._launch(micro, step, lr, position)
-                # Read before the optimizer step: a non-finite loss stops before it is applied.
-                stats = self._read([*pending, launched]) if read_now else None
-                self._apply()
-                return launched, stats
-
-            launched, stats = self._guarded(run_step)
+            step = self.step + 1
+            evaluates, saves = (
+                self._due_after(step, cfg.eval_every),
+                self._due_after(step, cfg.save_every),
+            )
+            needed = step == cfg.steps or evaluates or saves
+            stats = self._guarded(
+                functools.partial(self._loop_step, micro, step, position, reads, needed)
+            )
             self.step, self.position = step, position
-            pending.append(launched)
             if stats is None:
                 continue
-            yield from reported(stats)
-            if evaluates_after(self.step):
+            yield from self._step_events(reads, stats)
+            if evaluates:
                 metrics = self.evaluate()
                 if metrics is not None:
-                    yield event("eval", metrics=metrics)
-            if saves_after(self.step):
-                saved = event("checkpoint")
+                    yield self._event("eval", reads, metrics=metrics)
+            if saves:
+                saved = self._event("checkpoint", reads)
                 if saved.checkpoint is not None:  # None: no listener writes checkpoints
                     yield saved
         metrics = self.evaluate()
         if metrics is not None:
-            yield event("eval", metrics=metrics)
-        yield event("done", metrics=metrics)
+            yield self._event("eval", reads, metrics=metrics)
+        yield self._event("done", reads, metrics=metrics)
+
+    def _loop_step(
+        self,
+        micro: list[Batch],
+        step: int,
+        position: DataPosition,
+        reads: PendingReads,
+        needed: bool,
+    ) -> list[StepStats] | None:
+        """Launch step ``step``; read it back with every pending step when a log interval is
+        full or its numbers are ``needed`` (before the optimizer step, so that a non-finite
+        loss stops before it is applied); then apply it. The numbers read, or None."""
+        reads.add(self._launch(micro, step, self.scheduler.get_last_lr()[0], position))
+        stats = self._read(reads.steps) if needed or reads.full else None
+        self._apply()
+        return stats
+
+    def _due_after(self, step: int, every: int | None) -> bool:
+        """Whether something done ``every`` steps (evaluation, a save) comes after ``step``;
+        never after the last, whose evaluation and save the end makes anyway."""
+        return bool(every) and step % every == 0 and step < self.config.steps
+
+    def _step_events(self, reads: PendingReads, stats: list[StepStats]) -> Iterator[ProgressEvent]:
+        """The "step" events of the pending steps, now that their numbers are read; the
+        tokens a checkpoint records are those of the steps read."""
+        for shown in reads.read_back(stats, self.task):
+            self.tokens_seen = shown.tokens_seen
+            yield self._event("step", reads)
+
+    def _event(self, kind: str, reads: PendingReads, **extra) -> ProgressEvent:
+        """A ``kind`` event of the newest step read back, passed through the listeners."""
+        shown, steps = reads.shown, self.config.steps
+        ev = ProgressEvent(
+            kind=kind,
+            step=shown.step,
+            total_steps=steps,
+            epoch=shown.position.epoch + shown.position.index / self._examples_per_epoch,
+            losses=dict(shown.losses),
+            lr=shown.lr,
+            tokens_per_s=reads.tokens_per_s,
+            elapsed_s=self.elapsed_s,
+            eta_s=reads.step_time * (steps - shown.step),
+            memory_bytes=memory_in_use(self.device)
+            if self.device.type != "cpu"
+            else resident_set_bytes(),
+            grad_norm=shown.grad_norm,
+            tokens_seen=shown.tokens_seen,
+            **extra,
+        )
+        return self._dispatch(ev)
+
+    @functools.cached_property
+    def _examples_per_epoch(self) -> int:
+        """The epoch estimate's denominator, computed once (it sums over the corpus)."""
+        return self.train_data.examples_per_epoch_estimate
 
     def run(self) -> TrainResult:
         """Drive :meth:`events` to the end; returns the outcome."""

@@ -25,8 +25,8 @@ from core.training.batch_loader import (
     _PackedStep,
     _StepShards,
     default_workers,
+    host_batch,
 )
-from core.training.trainer import host_batch
 from tests.core.training_text import counting_tokenizer, write_counting_corpus
 
 

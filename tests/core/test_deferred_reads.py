@@ -4,6 +4,7 @@ one transfer at each log interval, and times steps with CUDA events on CUDA."""
 
 from __future__ import annotations
 
+import dataclasses
 import traceback
 from unittest import mock
 
@@ -12,8 +13,9 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from core.errors import InputError, TrainingError
-from core.training import TrainConfig, Trainer, prepare_training
-from core.training.trainer import StepClock, host_batch
+from core.training import StepStats, TrainConfig, Trainer, prepare_training
+from core.training.batch_loader import host_batch
+from core.training.trainer import StepClock
 from tests.core.training_text import tiny_train_config, word_tokenizer, write_train_and_heldout
 
 
@@ -62,33 +64,32 @@ def test_reading_every_four_steps_reports_the_same_steps(corpus):
     ],
 )
 def test_steps_are_read_back_at_log_intervals_in_one_transfer(corpus, changes, reads):
+    """The "step" events come in bursts, one per read: a listener notes how many transfers to
+    the host (``tolist``) had happened at each event, and exactly one more precedes each
+    burst than the event before it saw (the launches in between made none)."""
     trainer = make(corpus, **changes)
-    sizes, transfers = [], []
-    read, tolist = Trainer._read, torch.Tensor.tolist
-
-    def counting_read(self, launched):
-        sizes.append(len(launched))
-        transfers.clear()
-        out = read(self, launched)
-        assert len(transfers) == 1  # every pending step's numbers in one transfer
-        return out
-
-    def counting_tolist(self):
-        transfers.append(self.shape)
-        return tolist(self)
-
-    with (
-        mock.patch.object(Trainer, "_read", counting_read),
-        mock.patch.object(torch.Tensor, "tolist", counting_tolist),
-    ):
+    transfers = []
+    tolist = torch.Tensor.tolist
+    seen = []  # (kind, transfers so far) of every event, as the last listener sees it
+    trainer.add_listener(lambda ev: seen.append((ev.kind, len(transfers))))
+    with mock.patch.object(torch.Tensor, "tolist", lambda t: transfers.append(1) or tolist(t)):
         for _ in trainer.events():
             pass
-    assert sizes == reads
+    bursts, before = [], 0
+    for kind, count in seen:
+        if kind == "step" and count > before:
+            assert count == before + 1  # every pending step's numbers in one transfer
+            bursts.append(0)
+        if kind == "step":
+            bursts[-1] += 1
+        before = count
+    assert bursts == reads
 
 
 class HostReads(TorchDispatchMode):
     """ATen calls that make the host wait for a GPU: a scalar read, or a data-dependent
-    shape (nonzero, boolean-mask indexing)."""
+    shape (nonzero, boolean-mask indexing). Reading a step's numbers back (``tolist``) is
+    marked in the same list as "read back"."""
 
     def __init__(self):
         super().__init__()
@@ -107,43 +108,53 @@ class HostReads(TorchDispatchMode):
                 self.calls.append(name)
         return func(*args, **(kwargs or {}))
 
+    def before_read_back(self, step) -> tuple[list[str], StepStats]:
+        """The host reads of ``step()`` (a training step) before its numbers are read back,
+        and its numbers; the read back must be one transfer."""
+        tolist = torch.Tensor.tolist
+        marked = mock.patch.object(
+            torch.Tensor, "tolist", lambda t: self.calls.append("read back") or tolist(t)
+        )
+        with self, marked:
+            stats = step()
+        assert self.calls.count("read back") == 1
+        return self.calls[: self.calls.index("read back")], stats
+
 
 def test_a_launched_step_makes_no_host_read(corpus):
+    """Forward, backward and clipping of a step asks the device for no number before the
+    step's numbers are read back, given batches prepared as the data pipeline prepares them
+    for a GPU."""
     trainer = make(corpus)
-    micro, position = next(trainer._batches)
+    micro, _ = next(trainer._batches)
     prepared = [host_batch(b) for b in micro]  # what the data pipeline hands the GPU loop
-    tolists = []
-    tolist = torch.Tensor.tolist
-    with (
-        HostReads() as reads,
-        mock.patch.object(torch.Tensor, "tolist", lambda t: tolists.append(t) or tolist(t)),
-    ):
-        launched = trainer._launch(prepared, 1, 1e-3, position)
-    assert reads.calls == [] and tolists == []
-    # Compare: the CPU's plain batch gathers with a boolean mask (fine there, a sync on a GPU).
-    with HostReads() as reads:
-        trainer._launch(micro, 1, 1e-3, position)
-    assert reads.calls
-    (stats,) = trainer._read([launched])
+    reads, stats = HostReads().before_read_back(lambda: trainer.train_step(prepared))
+    assert reads == []
     assert stats.n_masked == sum(b.n_masked for b in micro) > 0
     assert stats.n_sequences == 4 and stats.n_tokens == sum(b.n_tokens for b in micro)
+    # Compare: the CPU's plain batch gathers with a boolean mask (fine there, a sync on a GPU).
+    reads, _ = HostReads().before_read_back(lambda: trainer.train_step(micro))
+    assert reads
 
 
 def test_a_non_finite_loss_found_at_a_read_names_its_step(corpus):
+    """Step 3's loss is NaN (as the step reports it; its gradients are sound): read back with
+    steps 1 to 5, the error names step 3, and no step of that read is reported."""
     trainer = make(corpus, log_every=5)
-    real = Trainer._launch
+    loss_fn, steps, reported = trainer.loss_fn, [], []
 
-    def poisoned(self, micro, step, lr, position=None):
-        launched = real(self, micro, step, lr, position)
-        if step == 3:
-            launched.numbers[0] = float("nan")
-        return launched
+    def poisoned(model, batch, *counts):
+        losses = loss_fn(model, batch, *counts)
+        steps.append(len(steps) + 1)  # one micro-batch per step
+        if steps[-1] == 3:
+            return dataclasses.replace(losses, mlm_sum=losses.mlm_sum * float("nan"))
+        return losses
 
-    with (
-        mock.patch.object(Trainer, "_launch", poisoned),
-        pytest.raises(TrainingError, match="the loss became nan at step 3"),
-    ):
+    trainer.loss_fn = poisoned
+    trainer.add_listener(lambda ev: reported.append(ev.kind))
+    with pytest.raises(TrainingError, match="the loss became nan at step 3"):
         list(trainer.events())
+    assert steps == [1, 2, 3, 4, 5] and reported == []
 
 
 def test_cuda_step_times_come_from_the_streams_events():

@@ -545,8 +545,8 @@ def test_compile_setting_trains_through_a_compiled_forward(corpus):
 
 # -- 10/11. batches for the GPU: index gathers, fixed shapes, pinned async copies ----------------
 def test_fixed_shape_batches_give_the_same_loss(corpus):
+    from core.training.batch_loader import host_batch
     from core.training.loss import pretraining_loss
-    from core.training.trainer import host_batch
 
     trainer = make(
         corpus,
@@ -573,7 +573,7 @@ def test_fixed_shape_batches_give_the_same_loss(corpus):
 
 
 def test_cuda_batches_use_indices_and_pinned_async_copies(corpus):
-    from core.training.trainer import host_batch
+    from core.training.batch_loader import host_batch
 
     trainer = make(corpus)
     (batch,), _ = next(trainer._batches)
