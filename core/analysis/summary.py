@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,7 +19,9 @@ from core.analysis.attention import (
 from core.analysis.hidden_states import LayerStats, _pca, layer_stats
 from core.analysis.probe import ProbeResult, probe
 from core.analysis.words import WordLevel, word_attention, word_level
-from core.loaded_model import LoadedModel
+
+if TYPE_CHECKING:
+    from core.loaded_model import LoadedModel
 
 
 @dataclass

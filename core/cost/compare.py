@@ -12,25 +12,22 @@ from __future__ import annotations
 import dataclasses
 import functools
 from dataclasses import dataclass
-
-import torch
+from typing import TYPE_CHECKING
 
 from core.analysis.hidden_states import LayerStats, layer_stats
 from core.analysis.probe import probe
 from core.config import Heads, ModelConfig
 from core.cost.flops import FlopsEstimate, flops_per_token
-from core.cost.measure import (
-    Latency,
-    MeasuredMemory,
-    check_settings,
-    measure_inference_memory,
-    measure_latency,
-    measure_training_memory,
-)
 from core.cost.memory import MemoryEstimate, inference_memory, training_memory
 from core.cost.params import COMPONENTS, ParamReport, param_report
+from core.cost.settings import check_settings
 from core.errors import InputError
-from core.loaded_model import LoadedModel, build_model, meta_model
+
+if TYPE_CHECKING:  # torch and the measurements are imported by the functions that run models
+    import torch
+
+    from core.cost.measure import Latency, MeasuredMemory
+    from core.loaded_model import LoadedModel
 
 
 @dataclass
@@ -70,6 +67,10 @@ def kernel_family(device: torch.device) -> str:
 
 
 def fresh_copy(loaded: LoadedModel, device: torch.device) -> torch.nn.Module:
+    import torch
+
+    from core.loaded_model import build_model
+
     torch.manual_seed(0)
     model = build_model(loaded.config, loaded.heads)
     model.init_weights()
@@ -80,6 +81,8 @@ def fresh_copy(loaded: LoadedModel, device: torch.device) -> torch.nn.Module:
 def _meta_module(config: ModelConfig, heads: Heads) -> torch.nn.Module:
     """The model on the meta device (shapes only), built once per configuration: a cost-panel
     setting changes the figures, not the model, and building is most of their cost."""
+    from core.loaded_model import meta_model
+
     return meta_model(config, heads)
 
 
@@ -126,6 +129,8 @@ def summarize(
     runs: int = 5,
 ) -> ModelSummary:
     """Parameters, modelled and measured memory, FLOPs, latency and layer transitions."""
+    from core.cost.measure import measure_inference_memory, measure_latency, measure_training_memory
+
     check_settings(batch, seq, precision, optimizer, loaded.config)  # before any work
     result = probe(loaded, text)
     predicted = predicted_summary(

@@ -21,8 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from core.config import Heads, ModelConfig
-from core.cost.measure import MLM_FRACTION
 from core.cost.params import ParamReport, param_report
+from core.cost.settings import MLM_FRACTION
 from core.errors import InputError
 
 

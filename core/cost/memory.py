@@ -31,12 +31,13 @@ follows the same inventory with CUDA's kernels and was not measured here.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-from torch import nn
+from typing import TYPE_CHECKING
 
 from core.config import Heads, ModelConfig
-from core.cost.measure import check_settings, masked_count
-from core.loaded_model import meta_model
+from core.cost.settings import check_settings, masked_count
+
+if TYPE_CHECKING:  # torch builds the meta-device model, in _counts
+    from torch import nn
 
 DEVICE_KINDS: tuple[str, ...] = ("cuda", "cpu")
 
@@ -107,6 +108,10 @@ class _Counts:
 
 
 def _counts(model: nn.Module | ModelConfig, heads: Heads | None) -> tuple[ModelConfig, _Counts]:
+    from torch import nn
+
+    from core.loaded_model import meta_model
+
     if isinstance(model, ModelConfig):
         model = meta_model(model, heads)
     params = {id(p): p for p in model.parameters()}

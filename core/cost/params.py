@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-
-from torch import nn
+from typing import TYPE_CHECKING
 
 from core.config import Heads, ModelConfig
 from core.errors import ConfigError
-from core.loaded_model import meta_model
+
+if TYPE_CHECKING:  # torch builds the meta-device model, in param_report
+    from torch import nn
 
 COMPONENTS: tuple[str, ...] = (
     "embeddings",
@@ -186,6 +187,8 @@ def param_report(
     model: nn.Module | ModelConfig, name: str | None = None, heads: Heads | None = None
 ) -> ParamReport:
     """Component breakdown of a model (a module, or a config counted on the meta device)."""
+    from core.loaded_model import meta_model
+
     module = meta_model(model, heads) if isinstance(model, ModelConfig) else model
     config: ModelConfig = module.config
     b = count_parameters(module)
