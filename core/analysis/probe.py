@@ -122,6 +122,36 @@ class ProbeResult:
         text = self.text if tok.sequence == 0 else (self.pair or "")
         return text[tok.span[0] : tok.span[1]]
 
+    def table_rows(self) -> list[dict]:
+        """Tidy rows (:func:`core.export.tidy_rows`): one per token, one per masked-word guess."""
+        rows = [
+            {
+                "table": "tokens",
+                "token_index": i,
+                "token": t.text,
+                "id": t.id,
+                "special": t.special,
+                "continuation": t.continuation,
+                "start": t.span[0] if t.span else None,
+                "end": t.span[1] if t.span else None,
+                "segment": t.segment,
+            }
+            for i, t in enumerate(self.tokens)
+        ]
+        for m in self.masked:
+            for rank, (tok, tid, p) in enumerate(zip(m.tokens, m.ids, m.probs, strict=True), 1):
+                rows.append(
+                    {
+                        "table": "masked",
+                        "token_index": m.position,
+                        "rank": rank,
+                        "prediction": tok,
+                        "id": tid,
+                        "prob": p,
+                    }
+                )
+        return rows
+
 
 def carry_selection(old: ProbeResult, index: int, new: ProbeResult) -> int:
     """The token of ``new`` at the place of ``old.tokens[index]``: the token of the same text

@@ -45,6 +45,22 @@ class ModelSummary:
     layers: LayerStats  # transitions of the probed sentence
     tokens: list[str]
 
+    def table_rows(self) -> list[dict]:
+        """Tidy rows (:func:`core.export.tidy_rows`) of every figure, each named for the model."""
+        rows = (
+            self.params.table_rows()
+            + self.memory_training.table_rows()
+            + self.memory_inference.table_rows()
+        )
+        for m in (self.measured_training, self.measured_inference):
+            if m is not None:
+                rows += m.table_rows(self.name)
+        rows += self.flops.table_rows()
+        if self.latency is not None:
+            rows += self.latency.table_rows(self.name)
+        rows += [{**r, "model": self.name} for r in self.layers.table_rows(self.tokens)]
+        return rows
+
 
 @dataclass
 class Comparison:
@@ -60,6 +76,21 @@ class Comparison:
     @property
     def models(self) -> tuple[ModelSummary, ModelSummary]:
         return self.a, self.b
+
+    def table_rows(self) -> list[dict]:
+        """Tidy rows (:func:`core.export.tidy_rows`) of both models."""
+        return self.a.table_rows() + self.b.table_rows()
+
+    def table_meta(self) -> dict:
+        """The settings both models ran under: the leading columns of every row."""
+        return {
+            "text": self.text,
+            "batch": self.batch,
+            "seq": self.seq,
+            "precision": self.precision,
+            "optimizer": self.optimizer,
+            "device": self.device,
+        }
 
 
 def kernel_family(device: torch.device) -> str:

@@ -41,6 +41,26 @@ class FlopsEstimate:
         """Forward FLOP/s at a measured throughput."""
         return self.forward_per_token * tokens_per_s
 
+    def table_rows(self) -> list[dict]:
+        """Tidy rows (:func:`core.export.tidy_rows`): one per term, then the totals."""
+        terms = [
+            *self.terms.items(),
+            ("forward", self.forward_per_token),
+            ("training", self.training_per_token),
+            ("6N approximation", self.approx_6n_per_token),
+        ]
+        return [
+            {
+                "table": "flops",
+                "model": self.model,
+                "term": term,
+                "flops_per_token": value,
+                "formula": self.formulas.get(term),
+                "seq": self.seq,
+            }
+            for term, value in terms
+        ]
+
 
 def flops_per_token(
     config: ModelConfig,

@@ -22,6 +22,7 @@ Latency: median wall time of several forward passes (eval, no grad) after warm-u
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import time
 import weakref
@@ -166,6 +167,17 @@ class MeasuredMemory:
     seq: int
     precision: str
     optimizer: str | None
+
+    def table_rows(self, model: str | None = None) -> list[dict]:
+        """One tidy row (:func:`core.export.tidy_rows`), named for ``model`` if given."""
+        return [_named_row("measured_memory", model, self)]
+
+
+def _named_row(table: str, model: str | None, result: MeasuredMemory | Latency) -> dict:
+    row: dict = {"table": table}
+    if model is not None:  # else a ``meta`` model name may fill the column
+        row["model"] = model
+    return row | dataclasses.asdict(result)
 
 
 def cuda_peak_rise(run, device: torch.device) -> int:
@@ -353,6 +365,10 @@ class Latency:
     precision: str
     device: str
     tokens_per_s: float  # batch x seq / median
+
+    def table_rows(self, model: str | None = None) -> list[dict]:
+        """One tidy row (:func:`core.export.tidy_rows`), named for ``model`` if given."""
+        return [_named_row("latency", model, self)]
 
 
 def measure_latency(

@@ -72,6 +72,27 @@ class MemoryEstimate:
     def get(self, name: str, default: int = 0) -> int:
         return next((i.bytes for i in self.items if i.name == name), default)
 
+    def table_rows(self) -> list[dict]:
+        """Tidy rows (:func:`core.export.tidy_rows`): one per memory item, with the settings."""
+        return [
+            {
+                "table": "memory",
+                "model": self.model,
+                "mode": self.mode,
+                "item": i.name,
+                "group": i.group,
+                "bytes": i.bytes,
+                "formula": i.formula,
+                "batch": self.batch,
+                "seq": self.seq,
+                "precision": self.precision,
+                "optimizer": self.optimizer,
+                "device": self.device,
+                "attention_kernel": self.attention_kernel,
+            }
+            for i in self.items
+        ]
+
 
 @dataclass(frozen=True)
 class _Term:

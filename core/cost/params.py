@@ -136,6 +136,34 @@ class ParamReport:
             + self.component("embedding projection").share_unique
         )
 
+    def table_rows(self) -> list[dict]:
+        """Tidy rows (:func:`core.export.tidy_rows`): one per component, then the total."""
+        rows = [
+            {
+                "table": "params",
+                "model": self.model,
+                "component": c.component,
+                "unique": c.unique,
+                "effective": c.effective,
+                "share_unique": c.share_unique,
+                "share_effective": c.share_effective,
+                "formula": c.formula,
+            }
+            for c in self.components
+        ]
+        rows.append(
+            {
+                "table": "params",
+                "model": self.model,
+                "component": "total",
+                "unique": self.total_unique,
+                "effective": self.total_effective,
+                "share_unique": 1.0,
+                "share_effective": 1.0,
+            }
+        )
+        return rows
+
 
 def symbols(config: ModelConfig) -> dict[str, int]:
     """V vocab, E embedding width, H hidden, I intermediate, L effective layers, P positions,
