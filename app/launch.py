@@ -123,7 +123,8 @@ def _import_engine_early() -> None:
     try:
         import torch  # noqa: F401
 
-        import core.analysis  # noqa: F401
+        import core.analysis
+        import core.loaded_model  # noqa: F401  (the models; core.analysis alone no longer imports them)
     except Exception:  # the engine thread imports them again and reports the error properly
         log.debug("early engine import failed", exc_info=True)
 

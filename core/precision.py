@@ -13,17 +13,13 @@ import contextlib
 
 import torch
 
+from core.choices import PRECISION_CHOICES, PRECISION_NAMES
 from core.device import cuda_device, describe_device, mps_bf16, native_bf16
 from core.errors import InputError
 
-# Precision name -> autocast dtype (None: plain fp32, no autocast).
-PRECISIONS: dict[str, torch.dtype | None] = {
-    "fp32": None,
-    "bf16": torch.bfloat16,
-    "fp16": torch.float16,
-}
-# What a user may ask for: a precision, or "auto" (resolved per device).
-PRECISION_CHOICES: tuple[str, ...] = ("auto", *PRECISIONS)
+# Precision name (core.choices) -> autocast dtype (None: plain fp32, no autocast).
+_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+PRECISIONS: dict[str, torch.dtype | None] = {name: _DTYPES.get(name) for name in PRECISION_NAMES}
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:

@@ -71,7 +71,8 @@ def engine_info() -> EngineInfo:
     """Import torch and ``core`` (the slow part of start-up) and name the default device."""
     import torch
 
-    import core.analysis  # noqa: F401  (warm the import for the first probe)
+    import core.analysis
+    import core.loaded_model  # noqa: F401  (warm the imports for the first model and probe)
     from core.device import cuda_unavailable_reason, describe_device, resolve_device, torch_build
 
     torch.set_num_threads(engine_threads(torch.get_num_threads()))

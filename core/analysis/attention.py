@@ -55,6 +55,33 @@ class AttentionStats:
         "entropy", "to_cls", "to_sep", "to_punct", "to_self", "to_prev", "to_next",
     )  # fmt: skip
 
+    def table_rows(self) -> list[dict]:
+        """Tidy rows (:func:`core.export.tidy_rows`): one per layer and head, then one per
+        cell of each layer's mean attention map and rollout."""
+        rows = []
+        n_layers, n_heads = self.entropy.shape
+        for layer in range(n_layers):
+            for head in range(n_heads):
+                row = {"table": "heads", "layer": layer + 1, "head": head}
+                for name in self.PER_HEAD:
+                    row[name] = getattr(self, name)[layer, head]
+                rows.append(row)
+        t = self.mean_maps.shape[-1]
+        for layer in range(n_layers):
+            for q in range(t):
+                for k in range(t):
+                    rows.append(
+                        {
+                            "table": "attention_maps",
+                            "layer": layer + 1,
+                            "query": q,
+                            "key": k,
+                            "mean_attention": self.mean_maps[layer, q, k],
+                            "rollout": self.rollout[layer, q, k],
+                        }
+                    )
+        return rows
+
 
 CLARK_PUNCTUATION = frozenset({".", ","})  # the punctuation of Clark et al.'s released code
 

@@ -48,6 +48,38 @@ class LayerStats:
     def num_layers(self) -> int:
         return int(self.l2_distance.shape[0])
 
+    def table_rows(self, tokens: list[str] | None = None) -> list[dict]:
+        """Tidy rows (:func:`core.export.tidy_rows`): one per layer and token (named when
+        ``tokens`` is given), then one per layer transition."""
+        rows = []
+        n_layers, n_tokens = self.norms.shape
+        for layer in range(n_layers):
+            for i in range(n_tokens):
+                row = {"table": "layer_tokens", "layer": layer, "token_index": i}
+                if tokens is not None:
+                    row["token"] = tokens[i]
+                row["norm"] = self.norms[layer, i]
+                row["similarity_to_embedding"] = self.similarity_to_embedding[layer, i]
+                if layer > 0:
+                    row["l2_from_previous"] = self.l2_distance[layer - 1, i]
+                    row["cosine_from_previous"] = self.cosine[layer - 1, i]
+                    row["angle_deg_from_previous"] = self.angle_deg[layer - 1, i]
+                rows.append(row)
+        for layer in range(self.num_layers):
+            rows.append(
+                {
+                    "table": "transitions",
+                    "layer": layer + 1,
+                    "l2_mean": self.l2_mean[layer],
+                    "cosine_mean": self.cosine_mean[layer],
+                    "l2_mean_words": self.l2_mean_words[layer],
+                    "cosine_mean_words": self.cosine_mean_words[layer],
+                    "angle_mean_deg": self.angle_mean_deg[layer],
+                    "angle_mean_deg_words": self.angle_mean_deg_words[layer],
+                }
+            )
+        return rows
+
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Cosine similarity along the last axis; 0 where either vector is zero."""

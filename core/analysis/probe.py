@@ -11,13 +11,17 @@ user typed gets its top-k predictions; :func:`predict_masked` masks any one toke
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from core.errors import InputError
-from core.loaded_model import LoadedModel
-from core.tokenizer import Encoded
+
+if TYPE_CHECKING:  # torch is imported by the functions that run the model
+    import torch
+
+    from core.loaded_model import LoadedModel
+    from core.tokenizer import Encoded
 
 NO_MLM_NOTE = "model has no MLM head: masked-word predictions are not available"
 
@@ -118,6 +122,36 @@ class ProbeResult:
         text = self.text if tok.sequence == 0 else (self.pair or "")
         return text[tok.span[0] : tok.span[1]]
 
+    def table_rows(self) -> list[dict]:
+        """Tidy rows (:func:`core.export.tidy_rows`): one per token, one per masked-word guess."""
+        rows = [
+            {
+                "table": "tokens",
+                "token_index": i,
+                "token": t.text,
+                "id": t.id,
+                "special": t.special,
+                "continuation": t.continuation,
+                "start": t.span[0] if t.span else None,
+                "end": t.span[1] if t.span else None,
+                "segment": t.segment,
+            }
+            for i, t in enumerate(self.tokens)
+        ]
+        for m in self.masked:
+            for rank, (tok, tid, p) in enumerate(zip(m.tokens, m.ids, m.probs, strict=True), 1):
+                rows.append(
+                    {
+                        "table": "masked",
+                        "token_index": m.position,
+                        "rank": rank,
+                        "prediction": tok,
+                        "id": tid,
+                        "prob": p,
+                    }
+                )
+        return rows
+
 
 def carry_selection(old: ProbeResult, index: int, new: ProbeResult) -> int:
     """The token of ``new`` at the place of ``old.tokens[index]``: the token of the same text
@@ -202,6 +236,8 @@ def _top_k(
 ) -> MaskPrediction:
     """Top-k of one row of logits (V,), in float32 probabilities; with ``original_id``, the
     rank and probability of the token that was masked."""
+    import torch
+
     probs = torch.softmax(logits.float(), dim=-1)
     k = max(1, min(int(k), probs.shape[-1]))
     pool = max(k, min(POOL, probs.shape[-1]))
@@ -243,6 +279,8 @@ def probe_encoded(
     full_logits: bool = True,
 ) -> ProbeResult:
     """:func:`probe` for an already encoded input."""
+    import torch
+
     _check_top_k(top_k)
     mask_id = loaded.tokenizer.token_id("mask")
     mask_positions = [i for i, t in enumerate(encoded.input_ids) if t == mask_id]
@@ -313,6 +351,8 @@ def predict_masked(
     Raises :class:`InputError` for a model without an MLM head, a position outside the
     sequence, or a special token.
     """
+    import torch
+
     _check_top_k(top_k)
     if not loaded.heads.mlm:
         raise InputError(f"{loaded.name}: model has no MLM head, so it cannot predict masked words")

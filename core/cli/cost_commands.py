@@ -8,15 +8,11 @@ import json
 
 import torch
 
+from core.choices import OPTIMIZERS, PRECISION_NAMES
 from core.cli.model_commands import add_tokenizer_mismatch_option, load_for_cli
 from core.config import PRESETS, preset
 from core.cost.compare import compare, format_comparison, format_memory
-from core.cost.measure import (
-    OPTIMIZERS,
-    PRECISIONS,
-    measure_inference_memory,
-    measure_training_memory,
-)
+from core.cost.measure import measure_inference_memory, measure_training_memory
 from core.cost.memory import inference_memory, training_memory
 from core.cost.tradeoff import default_seq
 from core.device import resolve_device
@@ -31,7 +27,7 @@ def _settings(p: argparse.ArgumentParser, batch: int = 8, seq_help: str = "defau
     p.add_argument("--seq", type=int, default=None, help=f"sequence length ({seq_help})")
     p.add_argument(
         "--precision",
-        choices=PRECISIONS,
+        choices=PRECISION_NAMES,
         default="fp32",
         help="fp32, or bf16/fp16 mixed precision (torch.autocast)",
     )

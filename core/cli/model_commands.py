@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from core.analysis.summary import ProbeAnalysis
 from core.config import PRESETS, preset
@@ -159,15 +158,13 @@ def run_info(args: argparse.Namespace) -> int:
 
 def run_probe(args: argparse.Namespace) -> int:
     from core.analysis.summary import analyze
-    from core.export import probe_arrays, write_probe
+    from core.export import ARRAY_FORMATS, check_suffix, write
 
     if args.top_k < 1:
         raise InputError(f"--top-k must be >= 1, got {args.top_k}")
     out = None
     if args.out is not None:
-        out = Path(args.out)
-        if out.suffix not in (".npz", ".json"):
-            raise InputError(f"--out {out}: use a .npz or .json file name")
+        out = check_suffix(args.out, ARRAY_FORMATS, "--out")
         check_output_file(out, "--out")
     loaded = load_for_cli(args.model, args, device=args.device)
     analysis = analyze(loaded, args.text, args.pair, args.top_k)
@@ -175,15 +172,7 @@ def run_probe(args: argparse.Namespace) -> int:
     print(probe_report(analysis))
     if out is None:
         return 0
-    arrays = {
-        "input_ids": r.input_ids,
-        "hidden_states": r.hidden_states,
-        "attentions": r.attentions,
-    }
-    if r.mlm_logits is not None:
-        arrays["mlm_logits"] = r.mlm_logits
-    arrays.update(probe_arrays(analysis))  # layer, attention and mask-prediction analysis
-    write_probe(out, r.token_strings, arrays, truncated=r.truncated)
+    write(analysis.arrays(), out)  # the arrays the window's .npz export holds
     note = " (text truncated to the model's maximum length)" if r.truncated else ""
     print(f"wrote {out}: {len(r.tokens)} tokens, {r.num_layers} layers{note}")
     return 0

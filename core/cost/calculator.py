@@ -19,7 +19,6 @@ from core.cost.flops import FlopsEstimate, flops_per_token
 from core.cost.memory import MemoryEstimate, inference_memory, training_memory
 from core.cost.params import ParamReport, param_report
 from core.errors import ConfigError, InputError
-from core.loaded_model import meta_model
 
 XXLARGE_NOTE = (
     "Table 1 prints 235M for ALBERT-xxlarge, but the architecture it states (H=4096, 12 layers, "
@@ -143,6 +142,8 @@ def calculate(
 ) -> Calculation:
     """Parameters by component, training and inference memory and FLOPs of a configuration
     with all pre-training heads (MLM, pooler, NSP or SOP)."""
+    from core.loaded_model import meta_model
+
     seq = min(seq, config.max_position_embeddings)
     module = meta_model(config)  # one module for every count: building it is most of the time
     params = param_report(module, name)

@@ -12,25 +12,22 @@ from __future__ import annotations
 import dataclasses
 import functools
 from dataclasses import dataclass
-
-import torch
+from typing import TYPE_CHECKING
 
 from core.analysis.hidden_states import LayerStats, layer_stats
 from core.analysis.probe import probe
 from core.config import Heads, ModelConfig
 from core.cost.flops import FlopsEstimate, flops_per_token
-from core.cost.measure import (
-    Latency,
-    MeasuredMemory,
-    check_settings,
-    measure_inference_memory,
-    measure_latency,
-    measure_training_memory,
-)
 from core.cost.memory import MemoryEstimate, inference_memory, training_memory
 from core.cost.params import COMPONENTS, ParamReport, param_report
+from core.cost.settings import check_settings
 from core.errors import InputError
-from core.loaded_model import LoadedModel, build_model, meta_model
+
+if TYPE_CHECKING:  # torch and the measurements are imported by the functions that run models
+    import torch
+
+    from core.cost.measure import Latency, MeasuredMemory
+    from core.loaded_model import LoadedModel
 
 
 @dataclass
@@ -48,6 +45,22 @@ class ModelSummary:
     layers: LayerStats  # transitions of the probed sentence
     tokens: list[str]
 
+    def table_rows(self) -> list[dict]:
+        """Tidy rows (:func:`core.export.tidy_rows`) of every figure, each named for the model."""
+        rows = (
+            self.params.table_rows()
+            + self.memory_training.table_rows()
+            + self.memory_inference.table_rows()
+        )
+        for m in (self.measured_training, self.measured_inference):
+            if m is not None:
+                rows += m.table_rows(self.name)
+        rows += self.flops.table_rows()
+        if self.latency is not None:
+            rows += self.latency.table_rows(self.name)
+        rows += [{**r, "model": self.name} for r in self.layers.table_rows(self.tokens)]
+        return rows
+
 
 @dataclass
 class Comparison:
@@ -64,12 +77,31 @@ class Comparison:
     def models(self) -> tuple[ModelSummary, ModelSummary]:
         return self.a, self.b
 
+    def table_rows(self) -> list[dict]:
+        """Tidy rows (:func:`core.export.tidy_rows`) of both models."""
+        return self.a.table_rows() + self.b.table_rows()
+
+    def table_meta(self) -> dict:
+        """The settings both models ran under: the leading columns of every row."""
+        return {
+            "text": self.text,
+            "batch": self.batch,
+            "seq": self.seq,
+            "precision": self.precision,
+            "optimizer": self.optimizer,
+            "device": self.device,
+        }
+
 
 def kernel_family(device: torch.device) -> str:
     return "cpu" if device.type == "cpu" else "cuda"
 
 
 def fresh_copy(loaded: LoadedModel, device: torch.device) -> torch.nn.Module:
+    import torch
+
+    from core.loaded_model import build_model
+
     torch.manual_seed(0)
     model = build_model(loaded.config, loaded.heads)
     model.init_weights()
@@ -80,6 +112,8 @@ def fresh_copy(loaded: LoadedModel, device: torch.device) -> torch.nn.Module:
 def _meta_module(config: ModelConfig, heads: Heads) -> torch.nn.Module:
     """The model on the meta device (shapes only), built once per configuration: a cost-panel
     setting changes the figures, not the model, and building is most of their cost."""
+    from core.loaded_model import meta_model
+
     return meta_model(config, heads)
 
 
@@ -126,6 +160,8 @@ def summarize(
     runs: int = 5,
 ) -> ModelSummary:
     """Parameters, modelled and measured memory, FLOPs, latency and layer transitions."""
+    from core.cost.measure import measure_inference_memory, measure_latency, measure_training_memory
+
     check_settings(batch, seq, precision, optimizer, loaded.config)  # before any work
     result = probe(loaded, text)
     predicted = predicted_summary(

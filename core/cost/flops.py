@@ -21,8 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from core.config import Heads, ModelConfig
-from core.cost.measure import MLM_FRACTION
 from core.cost.params import ParamReport, param_report
+from core.cost.settings import MLM_FRACTION
 from core.errors import InputError
 
 
@@ -40,6 +40,26 @@ class FlopsEstimate:
     def achieved(self, tokens_per_s: float) -> float:
         """Forward FLOP/s at a measured throughput."""
         return self.forward_per_token * tokens_per_s
+
+    def table_rows(self) -> list[dict]:
+        """Tidy rows (:func:`core.export.tidy_rows`): one per term, then the totals."""
+        terms = [
+            *self.terms.items(),
+            ("forward", self.forward_per_token),
+            ("training", self.training_per_token),
+            ("6N approximation", self.approx_6n_per_token),
+        ]
+        return [
+            {
+                "table": "flops",
+                "model": self.model,
+                "term": term,
+                "flops_per_token": value,
+                "formula": self.formulas.get(term),
+                "seq": self.seq,
+            }
+            for term, value in terms
+        ]
 
 
 def flops_per_token(

@@ -22,6 +22,7 @@ Latency: median wall time of several forward passes (eval, no grad) after warm-u
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import time
 import weakref
@@ -34,37 +35,11 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 from core.config import ModelConfig
+from core.cost.settings import check_settings, masked_count
 from core.errors import InputError
 from core.loaded_model import build_model
-from core.precision import PRECISIONS, autocast
-from core.training import OPTIMIZERS, Losses, build_optimizer, pretraining_loss
-
-MLM_FRACTION = 0.15  # BERT's masking rate: the MLM head decodes this share of positions
-
-
-def check_settings(
-    batch: int,
-    seq: int,
-    precision: str,
-    optimizer: str = "adamw",
-    config: ModelConfig | None = None,
-) -> None:
-    for name, value in (("batch", batch), ("seq", seq)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise InputError(f"{name} must be a positive integer, got {value!r}")
-    if precision not in PRECISIONS:
-        raise InputError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
-    if optimizer not in OPTIMIZERS:
-        raise InputError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
-    if config is not None and seq > config.max_position_embeddings:
-        raise InputError(
-            f"seq {seq} is longer than the model's {config.max_position_embeddings} positions"
-        )
-
-
-def masked_count(batch: int, seq: int) -> int:
-    """Positions the MLM head decodes in a training step: round(15% of B x T), at least 1."""
-    return max(1, round(MLM_FRACTION * batch * seq))
+from core.precision import autocast
+from core.training import Losses, build_optimizer, pretraining_loss
 
 
 @dataclass(frozen=True)
@@ -192,6 +167,17 @@ class MeasuredMemory:
     seq: int
     precision: str
     optimizer: str | None
+
+    def table_rows(self, model: str | None = None) -> list[dict]:
+        """One tidy row (:func:`core.export.tidy_rows`), named for ``model`` if given."""
+        return [_named_row("measured_memory", model, self)]
+
+
+def _named_row(table: str, model: str | None, result: MeasuredMemory | Latency) -> dict:
+    row: dict = {"table": table}
+    if model is not None:  # else a ``meta`` model name may fill the column
+        row["model"] = model
+    return row | dataclasses.asdict(result)
 
 
 def cuda_peak_rise(run, device: torch.device) -> int:
@@ -379,6 +365,10 @@ class Latency:
     precision: str
     device: str
     tokens_per_s: float  # batch x seq / median
+
+    def table_rows(self, model: str | None = None) -> list[dict]:
+        """One tidy row (:func:`core.export.tidy_rows`), named for ``model`` if given."""
+        return [_named_row("latency", model, self)]
 
 
 def measure_latency(

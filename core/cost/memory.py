@@ -31,12 +31,13 @@ follows the same inventory with CUDA's kernels and was not measured here.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-from torch import nn
+from typing import TYPE_CHECKING
 
 from core.config import Heads, ModelConfig
-from core.cost.measure import check_settings, masked_count
-from core.loaded_model import meta_model
+from core.cost.settings import check_settings, masked_count
+
+if TYPE_CHECKING:  # torch builds the meta-device model, in _counts
+    from torch import nn
 
 DEVICE_KINDS: tuple[str, ...] = ("cuda", "cpu")
 
@@ -70,6 +71,27 @@ class MemoryEstimate:
 
     def get(self, name: str, default: int = 0) -> int:
         return next((i.bytes for i in self.items if i.name == name), default)
+
+    def table_rows(self) -> list[dict]:
+        """Tidy rows (:func:`core.export.tidy_rows`): one per memory item, with the settings."""
+        return [
+            {
+                "table": "memory",
+                "model": self.model,
+                "mode": self.mode,
+                "item": i.name,
+                "group": i.group,
+                "bytes": i.bytes,
+                "formula": i.formula,
+                "batch": self.batch,
+                "seq": self.seq,
+                "precision": self.precision,
+                "optimizer": self.optimizer,
+                "device": self.device,
+                "attention_kernel": self.attention_kernel,
+            }
+            for i in self.items
+        ]
 
 
 @dataclass(frozen=True)
@@ -107,6 +129,10 @@ class _Counts:
 
 
 def _counts(model: nn.Module | ModelConfig, heads: Heads | None) -> tuple[ModelConfig, _Counts]:
+    from torch import nn
+
+    from core.loaded_model import meta_model
+
     if isinstance(model, ModelConfig):
         model = meta_model(model, heads)
     params = {id(p): p for p in model.parameters()}

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-
-from torch import nn
+from typing import TYPE_CHECKING
 
 from core.config import Heads, ModelConfig
 from core.errors import ConfigError
-from core.loaded_model import meta_model
+
+if TYPE_CHECKING:  # torch builds the meta-device model, in param_report
+    from torch import nn
 
 COMPONENTS: tuple[str, ...] = (
     "embeddings",
@@ -130,6 +131,34 @@ class ParamReport:
             + self.component("embedding projection").share_unique
         )
 
+    def table_rows(self) -> list[dict]:
+        """Tidy rows (:func:`core.export.tidy_rows`): one per component, then the total."""
+        rows = [
+            {
+                "table": "params",
+                "model": self.model,
+                "component": c.component,
+                "unique": c.unique,
+                "effective": c.effective,
+                "share_unique": c.share_unique,
+                "share_effective": c.share_effective,
+                "formula": c.formula,
+            }
+            for c in self.components
+        ]
+        rows.append(
+            {
+                "table": "params",
+                "model": self.model,
+                "component": "total",
+                "unique": self.total_unique,
+                "effective": self.total_effective,
+                "share_unique": 1.0,
+                "share_effective": 1.0,
+            }
+        )
+        return rows
+
 
 def symbols(config: ModelConfig) -> dict[str, int]:
     """V vocab, E embedding width, H hidden, I intermediate, L effective layers, P positions,
@@ -181,6 +210,8 @@ def param_report(
     model: nn.Module | ModelConfig, name: str | None = None, heads: Heads | None = None
 ) -> ParamReport:
     """Component breakdown of a model (a module, or a config counted on the meta device)."""
+    from core.loaded_model import meta_model
+
     module = meta_model(model, heads) if isinstance(model, ModelConfig) else model
     config: ModelConfig = module.config
     b = count_parameters(module)

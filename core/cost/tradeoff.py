@@ -14,8 +14,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Generator
 from dataclasses import dataclass
-
-import torch
+from typing import TYPE_CHECKING
 
 from core.analysis.hidden_states import LayerStats
 from core.config import ModelConfig
@@ -25,15 +24,12 @@ from core.cost.compare import (
     kernel_family,
     predicted_summary,
 )
-from core.cost.measure import (
-    check_settings,
-    measure_inference_memory,
-    measure_latency,
-    measure_training_memory,
-)
 from core.cost.memory import MemoryEstimate
+from core.cost.settings import check_settings
 from core.errors import InputError
-from core.loaded_model import LoadedModel
+
+if TYPE_CHECKING:  # torch and the measurements are imported by measure_pair
+    from core.loaded_model import LoadedModel
 
 # Memory items grouped the way the cost panel breaks a step down: group -> memory item names
 MEMORY_GROUPS: dict[str, tuple[str, ...]] = {
@@ -106,6 +102,10 @@ def measure_pair(
     comparison's settings; yields after each of the six measurements, returns the comparison
     with the measured fields filled in. Memory is measured on fresh random copies (a step
     changes weights), latency on the loaded models, as :func:`core.cost.compare.summarize`."""
+    import torch
+
+    from core.cost.measure import measure_inference_memory, measure_latency, measure_training_memory
+
     if a.device != b.device:
         raise InputError(f"measure both models on one device; got {a.device} and {b.device}")
     c = comparison

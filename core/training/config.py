@@ -7,17 +7,29 @@ import dataclasses
 import math
 import os
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
 
-import torch
-
+from core.choices import OPTIMIZERS, PRECISION_CHOICES
 from core.config import PRESETS, ModelConfig, preset
 from core.errors import InputError
-from core.precision import PRECISION_CHOICES
-from core.tokenizer import Tokenizer
-from core.training.optim import OPTIMIZERS
 
-# Weights of the final export: name -> dtype (None: keep float32).
-SAVE_DTYPES = {"float32": None, "float16": torch.float16, "bfloat16": torch.bfloat16}
+if TYPE_CHECKING:
+    from core.tokenizer import Tokenizer
+
+# Weights of the final export, by name; ``SAVE_DTYPES`` (name -> torch dtype, None: keep
+# float32) is built on first use, so checking a TrainConfig needs no torch.
+SAVE_DTYPE_NAMES: tuple[str, ...] = ("float32", "float16", "bfloat16")
+
+
+def __getattr__(name: str) -> Any:
+    """``SAVE_DTYPES`` on first use (PEP 562): its dtypes are torch's."""
+    if name != "SAVE_DTYPES":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import torch
+
+    table = {"float32": None, "float16": torch.float16, "bfloat16": torch.bfloat16}
+    globals()["SAVE_DTYPES"] = table
+    return table
 
 
 @dataclass(frozen=True)
@@ -112,9 +124,9 @@ class TrainConfig:
             raise InputError(
                 f"unknown precision {self.precision!r}; choose {', '.join(PRECISION_CHOICES)}"
             )
-        if self.save_dtype not in SAVE_DTYPES:
+        if self.save_dtype not in SAVE_DTYPE_NAMES:
             raise InputError(
-                f"unknown save dtype {self.save_dtype!r}; choose {', '.join(SAVE_DTYPES)}"
+                f"unknown save dtype {self.save_dtype!r}; choose {', '.join(SAVE_DTYPE_NAMES)}"
             )
         for name in ("eval_every", "save_every", "keep_checkpoints"):
             if getattr(self, name) < 0:

@@ -24,7 +24,7 @@ from core.hf_checkpoint import write_failure
 from core.tokenizer import Tokenizer
 from core.training import run_checkpoints as ckpt
 from core.training.distributed import DistContext, barrier
-from core.training.trainer import ProgressEvent
+from core.training.events import ProgressEvent
 
 LOG_FILE = "train_log.jsonl"
 

@@ -21,9 +21,9 @@ from torch import nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
+from core.choices import OPTIMIZERS
 from core.errors import InputError
 
-OPTIMIZERS = ("adamw", "lamb")
 NO_DECAY_MARKS = ("bias", "LayerNorm", "layer_norm")
 
 
