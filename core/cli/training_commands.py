@@ -46,7 +46,7 @@ from core.training.trainer import EVAL_SEED_OFFSET, EvalMetrics, ProgressEvent
 
 log = logging.getLogger(__name__)
 
-_EVAL_EXAMPLES = TrainConfig().eval_examples  # `train`'s --eval-examples default
+_EVAL_EXAMPLES = TrainConfig.__dataclass_fields__["eval_examples"].default  # no check at import
 
 # CLI option -> TrainConfig field, for options that map one to one.
 _FIELDS = {
