@@ -12,7 +12,7 @@ from app.probe.attention_heatmap import MAX_VISIBLE, MEAN, scale_for_display
 from core.analysis import attention_stats, probe
 from core.analysis.words import word_attention, word_level
 from core.loaded_model import load_model
-from tests.app.helpers import start_and_wait
+from tests.app.helpers import WAIT_MS, start_and_wait
 
 PIECES = "the kingab came to the cityc ."
 
@@ -76,7 +76,8 @@ def test_word_level_attention_in_heatmap_grid_and_token_focus(qtbot, window, ber
     words = word_level(result)
     heatmap, grid, focus = window.probe.heatmap, window.probe.grid, window.probe.focus
     heatmap.select(1, 3)
-    heatmap.words_box.setChecked(True)
+    with qtbot.waitSignal(window.state.word_level_ready, timeout=WAIT_MS):
+        heatmap.words_box.setChecked(True)  # computed on the engine thread
     expected = word_attention(probe(bert, PIECES).attentions, words)  # (L, heads, W, W)
     assert_allclose(heatmap.plot.image.image, expected[1, 3], atol=1e-6)
     assert heatmap.plot.row_axis.labels == words.labels
