@@ -56,6 +56,8 @@ class PlotCanvas(pg.GraphicsLayoutWidget):
                 item.setMenuEnabled(False)
 
     def contextMenuEvent(self, event: QContextMenuEvent) -> None:
+        # on first use, not at import: plot_export writes through core.atomic, and canvases are
+        # built before the engine thread has imported core (and torch)
         from app.widgets.plot_export import plot_menu
 
         self._disable_view_menus()

@@ -14,6 +14,7 @@ import os
 import re
 from pathlib import Path
 
+import pyqtgraph as pg
 from PySide6.QtCore import QBuffer, QIODevice
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QFileDialog, QMenu, QTableWidget, QTreeWidget, QWidget
@@ -140,10 +141,9 @@ def export_name(widget: QWidget, fallback: str) -> str:
 
 
 def exportables(root: QWidget) -> tuple[list, list]:
-    """Every plot canvas and table under ``root``, in creation order."""
-    from app.widgets.plot_canvas import PlotCanvas
-
-    canvases = root.findChildren(PlotCanvas)
+    """Every plot canvas (any pyqtgraph layout widget: this module knows no canvas class, the
+    canvases import it for their menu) and table under ``root``, in creation order."""
+    canvases = root.findChildren(pg.GraphicsLayoutWidget)
     tables = root.findChildren(QTableWidget) + root.findChildren(QTreeWidget)
     return canvases, tables
 

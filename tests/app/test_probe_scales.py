@@ -128,8 +128,12 @@ def test_a_short_input_shows_every_row_and_column_in_square_cells(qtbot, make_wi
     analysis = start_and_wait(qtbot, window)
     t = len(analysis.result.tokens)
     vb = window.probe.heatmap.plot.getViewBox()
-    qtbot.wait(300)  # the panels settle their sizes
-    (x0, x1), (y0, y1) = vb.viewRange()
-    assert x0 <= -0.45 and y0 <= -0.45 and x1 >= t - 0.55 and y1 >= t - 0.55
-    assert (x0 + x1) / 2 == pytest.approx((t - 1) / 2, abs=0.05)  # centred in its room
-    assert vb.width() / (x1 - x0) == pytest.approx(vb.height() / (y1 - y0), rel=0.02)
+    qtbot.waitUntil(lambda: window.settled, timeout=WAIT_MS)  # the panels were arranged
+
+    def whole_matrix_in_square_cells() -> None:  # once the panels have taken their sizes
+        (x0, x1), (y0, y1) = vb.viewRange()
+        assert x0 <= -0.45 and y0 <= -0.45 and x1 >= t - 0.55 and y1 >= t - 0.55
+        assert (x0 + x1) / 2 == pytest.approx((t - 1) / 2, abs=0.05)  # centred in its room
+        assert vb.width() / (x1 - x0) == pytest.approx(vb.height() / (y1 - y0), rel=0.02)
+
+    qtbot.waitUntil(whole_matrix_in_square_cells, timeout=WAIT_MS)
