@@ -19,6 +19,7 @@ from app.compare.compare_view import CompareView
 from app.probe.state import AppState
 from app.status_bar import WindowStatus
 from app.widgets.actions import make_action
+from app.widgets.plot_export import export_all
 
 EXPORT_FILTERS = "JSON (*.json);;CSV, one row per attention weight (*.csv);;NumPy arrays (*.npz)"
 COMPARISON_FILTERS = (
@@ -113,9 +114,6 @@ class ExportActions(QObject):
         folder = QFileDialog.getExistingDirectory(self.window, "Export plots and tables to", start)
         if not folder:
             return
-        # on first use: it writes through core.atomic, and start-up leaves core to the engine
-        from app.widgets.plot_export import export_all
-
         self.settings.setValue("last_export_dir", folder)
         try:
             written = export_all(self.roots(), folder)

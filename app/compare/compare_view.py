@@ -11,9 +11,9 @@ list) probed with one sentence, side by side, and their cost.
 Probing is an engine job per sentence ("newest wins", as in the Probe tab), asked of the
 :class:`~app.compare.session.CompareSession`; everything shown is computed by ``core`` on the
 engine thread and reaches the pages by the session's signals. The pages are built on first show
-once the engine has started (:meth:`build`): their table menus import ``plot_export``, which
-writes through ``core.atomic``, and ``core`` must never be imported on the GUI thread before the
-engine thread has imported torch.
+once the engine has started (:meth:`build`): their views call ``core``'s side-by-side helpers as
+they draw, and ``core`` must never be imported on the GUI thread before the engine thread has
+imported torch.
 """
 
 from __future__ import annotations

@@ -405,9 +405,10 @@ class AppState(QObject):
             if not self.word_level:
                 show(analysis, None)
                 return
-            # words on: the views get the probe and its word-level attention together
+            # words on: the views get the probe and its word-level attention together (on the
+            # probe's channel, so a newer request drops this one as it would the probe)
             self.engine.submit_latest(
-                WORDS,
+                PROBE,
                 engine_calls.word_views,
                 analysis,
                 on_done=lambda words: show(analysis, words),

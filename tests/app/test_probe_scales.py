@@ -12,7 +12,7 @@ from app.probe.attention_heatmap import MAX_VISIBLE, MEAN, scale_for_display
 from core.analysis import attention_stats, probe
 from core.analysis.words import word_attention, word_level
 from core.loaded_model import load_model
-from tests.app.helpers import WAIT_MS, start_and_wait
+from tests.app.helpers import WAIT_MS, probe_and_wait, start_and_wait
 
 PIECES = "the kingab came to the cityc ."
 
@@ -137,3 +137,17 @@ def test_a_short_input_shows_every_row_and_column_in_square_cells(qtbot, make_wi
         assert vb.width() / (x1 - x0) == pytest.approx(vb.height() / (y1 - y0), rel=0.02)
 
     qtbot.waitUntil(whole_matrix_in_square_cells, timeout=WAIT_MS)
+
+
+def test_with_words_on_the_next_sentence_arrives_word_level(qtbot, window):
+    """The probe and its word-level attention reach the views together: no frame of pieces."""
+    start_and_wait(qtbot, window)
+    heatmap = window.probe.heatmap
+    with qtbot.waitSignal(window.state.word_level_ready, timeout=WAIT_MS):
+        heatmap.words_box.setChecked(True)
+    seen = []
+    window.state.probed.connect(lambda _a: seen.append(list(heatmap.plot.row_axis.labels)))
+    analysis = probe_and_wait(qtbot, window, PIECES)
+    words = word_level(analysis.result)
+    assert heatmap.word_level and seen == [words.labels]
+    assert window.state.word_views.words.labels == words.labels
