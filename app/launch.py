@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.tab == "train" or args.train:
         window.show_tab("train")
-    scripted_run.install(window, args)
+    outcome = scripted_run.install(window, args)
 
     # Python runs signal handlers between bytecodes, possibly in the middle of a paint; the
     # handler only raises a flag, and a timer (which also lets Python run while Qt idles)
@@ -222,4 +222,4 @@ def main(argv: list[str] | None = None) -> int:
     status = app.exec()
     heartbeat.stop()
     collector.stop()
-    return int(status)
+    return outcome.exit_status or int(status)

@@ -3,8 +3,8 @@ window's public methods only:
 
 * ``--screenshot FILE``: after the first probe (and ``--layer``/``--head``, ``--token``,
   ``--mask-token``), save a PNG of the screen and close. A model that fails to load, or a
-  probe that fails, prints one ``error:`` line on stderr and exits with status 1 instead of
-  opening a dialog nobody can close.
+  probe that fails, prints one ``error:`` line on stderr and exits with status 1 (the
+  :class:`Outcome`) instead of opening a dialog nobody can close.
 * ``--train bert|albert|both`` (``--steps``, ``--screenshot-at``): start a run from the Train
   tab's form; with ``--screenshot``, save the screen once the last run is far enough along (or
   every run ended), then close (a run still going saves a checkpoint).
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,18 @@ if TYPE_CHECKING:  # pragma: no cover
 
 SETTLE_MS = 1500  # after the last change, before a screenshot: the views have painted
 RUN_SETTLE_MS = 1000  # after a training run's milestone, before its screenshot
+
+
+@dataclass
+class Outcome:
+    """How a scripted run went, for the exit status: the event loop's own code is no witness
+    (closing the last window quits it with 0, whatever ``exit(1)`` asked before)."""
+
+    failed: bool = False  # it could not do what it was asked; the reason is on stderr
+
+    @property
+    def exit_status(self) -> int:
+        return 1 if self.failed else 0
 
 
 def quit_after_ms(args: argparse.Namespace) -> int:
@@ -39,16 +52,18 @@ def is_scripted(args: argparse.Namespace) -> bool:
     return platform.startswith("offscreen") or bool(args.screenshot) or quit_after_ms(args) > 0
 
 
-def install(window: MainWindow, args: argparse.Namespace) -> None:
+def install(window: MainWindow, args: argparse.Namespace) -> Outcome:
     """Set up what ``args`` script: a training run or the first probe's follow-up, and the
     timed quit. Call before the event loop starts (the first probe is still to come)."""
+    outcome = Outcome()
     if args.train:
         _script_training(window, args)
     elif args.screenshot or args.token is not None or args.layer or args.mask_token is not None:
-        _script_first_probe(window, args)
+        _script_first_probe(window, args, outcome)
     quit_after = quit_after_ms(args)
     if quit_after > 0:
         QTimer.singleShot(quit_after, window.close_unattended)
+    return outcome
 
 
 def shoot(window: MainWindow, path: Path) -> None:
@@ -112,7 +127,7 @@ def _script_training(window: MainWindow, args: argparse.Namespace) -> None:
     train.run_ended.connect(on_ended)
 
 
-def _script_first_probe(window: MainWindow, args: argparse.Namespace) -> None:
+def _script_first_probe(window: MainWindow, args: argparse.Namespace, outcome: Outcome) -> None:
     """After the first probe: select token/layer/head, mask a token, then save a screenshot."""
     done = {"probed": False}
 
@@ -128,9 +143,7 @@ def _script_first_probe(window: MainWindow, args: argparse.Namespace) -> None:
         line = message if what in message else f"{what}: {message}"
         sys.stderr.write(f"error: {line}\n")
         sys.stderr.flush()
-        from PySide6.QtWidgets import QApplication
-
-        QApplication.instance().exit(1)
+        outcome.failed = True
         window.close()
 
     if args.screenshot:  # instead of the modal "Cannot open model" dialog
