@@ -13,6 +13,8 @@ models"; this view places the text it gets back.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
@@ -35,6 +37,9 @@ from PySide6.QtWidgets import (
 from app.compare.calculator_session import CalculatorSession
 from app.compare.calls import CalculatorFigures, ConfigFields, PaperRow, TableLine
 from app.widgets.plot_export import install_table_menu
+
+if TYPE_CHECKING:  # pragma: no cover
+    from core.config import ModelConfig
 
 FIELDS = (  # attribute, label, minimum, maximum, tooltip
     ("vocab", "V (vocabulary)", 1, 1_000_000, "rows of the word-embedding table"),
@@ -208,12 +213,11 @@ class ParamCalculator(QWidget):
             v["positions"],
         )  # fmt: skip
 
-    def config(self):
-        """The core.cost.calculator configuration of the figures on screen (None before the
-        first calculation)."""
+    def config(self) -> ModelConfig | None:
+        """The configuration of the figures on screen (None before the first calculation)."""
         return self.calculation.config if self.calculation is not None else None
 
-    def set_config(self, config) -> None:
+    def set_config(self, config: ModelConfig) -> None:
         """Put ``config`` into the fields (one recalculation, not one per field)."""
         self._loading = True
         try:
