@@ -18,6 +18,8 @@ never use a model at once and a move to another device cannot race a probe. The 
 * :meth:`Job.cancel`: a queued job never runs; a running generator is closed (``gen.close()``)
   at its next ``yield``. A cancelled job reports only ``on_cancelled()``.
 * Every callback runs on the GUI thread (queued signals), never on the worker.
+* A ``quiet`` job (the status bar's memory reading) never makes the engine :attr:`busy`, so a
+  poll every few seconds does not flash the busy indicators.
 
 The job carries its own callbacks, so nothing routes results by kind. The first job imports
 torch and ``core``; the GUI thread never imports them, which lets the window show in well under
@@ -68,8 +70,10 @@ class Job:
         on_progress: Callable[[Any], None] | None = None,
         on_cancelled: Callable[[], None] | None = None,
         is_stale: Callable[[], bool] | None = None,
+        quiet: bool = False,
     ):
         self.fn, self.args, self.kwargs = fn, args, kwargs or {}
+        self.quiet = quiet
         self.on_done, self.on_error = on_done, on_error
         self.on_progress, self.on_cancelled = on_progress, on_cancelled
         self.is_stale = is_stale
@@ -170,7 +174,7 @@ class Engine(QObject):
 
     @property
     def busy(self) -> bool:
-        return bool(self._jobs)
+        return any(not job.quiet for job in self._jobs)
 
     @property
     def pending(self) -> int:
@@ -185,6 +189,7 @@ class Engine(QObject):
         on_progress: Callable[[Any], None] | None = None,
         on_cancelled: Callable[[], None] | None = None,
         is_stale: Callable[[], bool] | None = None,
+        quiet: bool = False,
         **kwargs: Any,
     ) -> Job:
         """Queue ``fn(*args, **kwargs)`` for the engine thread; see the module docstring."""
@@ -197,6 +202,7 @@ class Engine(QObject):
             on_progress=on_progress,
             on_cancelled=on_cancelled,
             is_stale=is_stale,
+            quiet=quiet,
         )
         if self._closed:
             job._cancel.set()  # the window is closing: run nothing new
@@ -204,8 +210,9 @@ class Engine(QObject):
             return job
         if not self._thread.isRunning():
             self._thread.start()  # started on first use, so an unused Engine leaves no thread
+        was_busy = self.busy
         self._jobs.append(job)
-        if len(self._jobs) == 1:
+        if not was_busy and self.busy:
             self.busy_changed.emit(True)
         self._submitted.emit(job)
         return job
@@ -219,6 +226,7 @@ class Engine(QObject):
         on_error: Callable[[str], None] | None = None,
         on_progress: Callable[[Any], None] | None = None,
         on_cancelled: Callable[[], None] | None = None,
+        quiet: bool = False,
         **kwargs: Any,
     ) -> Job:
         """Like :meth:`submit`, but newest wins on ``channel``: a later request (or
@@ -243,6 +251,7 @@ class Engine(QObject):
             on_progress=unless_stale(on_progress),
             on_cancelled=on_cancelled,
             is_stale=is_stale,
+            quiet=quiet,
             **kwargs,
         )
 
@@ -254,8 +263,9 @@ class Engine(QObject):
     def _end(self, job: Job) -> None:
         job.done = True
         if job in self._jobs:
+            was_busy = self.busy
             self._jobs.remove(job)
-            if not self._jobs:
+            if was_busy and not self.busy:
                 self.busy_changed.emit(False)
 
     @Slot(object, object)

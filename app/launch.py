@@ -1,10 +1,11 @@
 """Start BertScope's window: ``python main.py`` or the ``bertscope`` command.
 
 The window is on screen before torch is imported: only PySide6 and pyqtgraph load here, and the
-engine (torch, ``core``) is imported by the worker thread once the event loop runs. Options
-exist for scripted runs (screenshots, benchmarks, tests): pick a model and sentence, save a
-screenshot of the screen after the first probe, quit after a delay. SIGTERM and SIGINT close
-the window cleanly (settings saved, worker stopped, exit status 0).
+engine (torch, ``core``) is imported by the worker thread once the event loop runs. The order
+is tuned for start-up: the first views are built behind the visible window, the rest after the
+first probe, then the start-up objects are frozen out of the garbage collector's way. Scripted
+runs (screenshots, training runs, a timed quit) are :mod:`app.scripted_run`'s. SIGTERM and
+SIGINT close the window cleanly (settings saved, worker stopped, exit status 0).
 """
 
 from __future__ import annotations
@@ -88,16 +89,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def scripted_run(args: argparse.Namespace) -> bool:
-    """A run nobody sits in front of: offscreen, a screenshot, or a timed quit."""
-    platform = os.environ.get("QT_QPA_PLATFORM", "")
-    quit_after = args.quit_after or os.environ.get("BERTSCOPE_QUIT_AFTER_MS", "").strip() not in (
-        "",
-        "0",
-    )
-    return platform.startswith("offscreen") or bool(args.screenshot) or bool(quit_after)
-
-
 def make_settings(path: Path | None, scripted: bool = False):
     """The settings to read and write: ``path`` (or $BERTSCOPE_SETTINGS) when given, else the
     user's. A scripted run without an explicit file gets a fresh temporary one, so an offscreen
@@ -147,10 +138,11 @@ def main(argv: list[str] | None = None) -> int:
 
     collector = GuiGarbageCollector(parent=app)  # collections on this thread's event loop only
 
-    from app.main_window import MainWindow
+    from app import scripted_run
+    from app.main_window import COMPARE_PAGES, MainWindow
     from app.probe.probe_view import FIRST_VIEWS
 
-    settings = make_settings(args.settings, scripted_run(args))
+    settings = make_settings(args.settings, scripted_run.is_scripted(args))
     if args.theme:
         settings.setValue("theme", args.theme)
     window = MainWindow(settings, defer_plots=True)
@@ -172,10 +164,8 @@ def main(argv: list[str] | None = None) -> int:
 
         pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
         window.probe.build_plots(FIRST_VIEWS)  # the window arranges its panels around them
-        if args.tab in ("compare", "cost", "calculator"):
-            window.tabs.setCurrentWidget(window.compare)
-            pages = {"compare": 0, "cost": 1, "calculator": 2}
-            window.compare.pages.setCurrentIndex(pages[args.tab])
+        if args.tab in COMPARE_PAGES:
+            window.show_tab(args.tab)
         if args.report_startup:
             sys.stdout.write(f"plots {time.perf_counter() - _T0:.3f}\n")
             sys.stdout.flush()
@@ -208,11 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     window.state.probed.connect(after_first_probe)
 
     if args.tab == "train" or args.train:
-        window.tabs.setCurrentWidget(window.train)
-    if args.train:
-        _script_training(window, args)
-    elif args.screenshot or args.token is not None or args.layer or args.mask_token is not None:
-        _script_first_probe(window, args)
+        window.show_tab("train")
+    outcome = scripted_run.install(window, args)
 
     # Python runs signal handlers between bytecodes, possibly in the middle of a paint; the
     # handler only raises a flag, and a timer (which also lets Python run while Qt idles)
@@ -225,8 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     def check_stop() -> None:
         if stop["requested"]:
             stop["requested"] = False
-            window.train.unattended_close = "stop"  # runs save a checkpoint; nobody to ask
-            window.close()
+            window.close_unattended()  # runs save a checkpoint; nobody to ask
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
@@ -234,137 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     heartbeat.timeout.connect(check_stop)
     heartbeat.start(100)
 
-    quit_after = args.quit_after or int(os.environ.get("BERTSCOPE_QUIT_AFTER_MS", "0") or 0)
-    if quit_after > 0:
-
-        def quit_now() -> None:
-            window.train.unattended_close = "stop"  # a scripted run: nobody to ask
-            window.close()
-
-        QTimer.singleShot(quit_after, quit_now)
     status = app.exec()
     heartbeat.stop()
     collector.stop()
-    return int(status)
-
-
-def _shoot(window, path: Path) -> None:
-    """Save a PNG of the screen (or of the window where the platform cannot grab it)."""
-    from PySide6.QtGui import QGuiApplication
-
-    screen = window.screen() or QGuiApplication.primaryScreen()
-    pixmap = screen.grabWindow(0)
-    if pixmap.isNull() or pixmap.width() < 10:
-        pixmap = window.grab()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pixmap.save(str(path), "PNG")
-    sys.stdout.write(f"screenshot {path} {pixmap.width()}x{pixmap.height()}\n")
-    sys.stdout.flush()
-
-
-def _script_training(window, args: argparse.Namespace) -> None:
-    """``--train``: start a run from the Train tab's form, and with ``--screenshot`` save the
-    screen when the last run reaches ``--screenshot-at`` (or when every run ended), then close
-    (a run still going is stopped: it saves a checkpoint)."""
-    from PySide6.QtCore import QTimer
-
-    train = window.train
-    form = train.form
-    form.family.setCurrentIndex(form.family.findData(args.train))
-    if args.steps:
-        form.steps.setValue(args.steps)
-    QTimer.singleShot(0, train.start)
-    if not args.screenshot:
-        return
-    wanted = len(form.families)
-    done = {"shot": False}
-
-    def shoot() -> None:
-        if done["shot"]:
-            return
-        done["shot"] = True
-        _shoot(window, args.screenshot)
-        window.train.unattended_close = "stop"
-        window.close()
-
-    def on_event(record, event: dict) -> None:
-        if args.screenshot_at is None or event.get("kind") != "step":
-            return
-        started = [r for s in train.sessions for r in s.records if r.status != "new"]
-        total = event.get("total_steps") or 1
-        if len(started) == wanted and event["step"] / total >= args.screenshot_at:
-            QTimer.singleShot(1000, shoot)
-
-    def on_ended(_record, _outcome: str, _message: str) -> None:
-        if not train.running and not any(
-            r.status == "new" for s in train.sessions for r in s.records
-        ):
-            QTimer.singleShot(1000, shoot)
-
-    connected: set[int] = set()
-
-    def on_started(_record) -> None:
-        if id(train.session) not in connected:
-            connected.add(id(train.session))
-            train.session.event_received.connect(on_event)
-
-    train.run_started.connect(on_started)
-    train.run_ended.connect(on_ended)
-
-
-def _script_first_probe(window, args: argparse.Namespace) -> None:
-    """After the first probe: select token/layer/head, mask a token, then save a screenshot."""
-    from PySide6.QtCore import QTimer
-
-    done = {"probed": False}
-
-    def shoot() -> None:
-        _shoot(window, args.screenshot)
-        window.close()
-
-    def fail(what: str, message: str) -> None:
-        """Nobody is there to read a dialog: the reason goes to stderr, the exit status is 1."""
-        if done["probed"]:
-            return
-        done["probed"] = True
-        line = message if what in message else f"{what}: {message}"
-        sys.stderr.write(f"error: {line}\n")
-        sys.stderr.flush()
-        from PySide6.QtWidgets import QApplication
-
-        QApplication.instance().exit(1)
-        window.close()
-
-    if args.screenshot:  # instead of the modal "Cannot open model" dialog
-        window.state.load_failed.disconnect(window._on_load_failed)
-        window.state.load_failed.connect(lambda source, message: fail(source, message))
-        window.state.probe_failed.connect(lambda message: fail("probe", message))
-
-    def on_probed(_bundle) -> None:
-        if done["probed"]:
-            return
-        done["probed"] = True
-        # after every view has drawn this result (they may connect after this slot)
-        QTimer.singleShot(0, after_probe)
-
-    def after_probe() -> None:
-        probe = window.probe
-        if args.layer or args.head:
-            layer = (args.layer or 1) - 1
-            head = (args.head or 1) - 1
-            probe.heatmap.select(layer, head)
-            probe.grid.highlight(layer, head)
-        if args.token is not None:
-            probe.strip.select(args.token)
-        if args.mask_token is not None:
-            window.state.request_mask(args.mask_token)
-        if args.screenshot and args.tab in ("compare", "cost", "calculator"):
-            compare = window.compare
-            if compare.session.bundle is not None:
-                QTimer.singleShot(1500, shoot)
-            else:  # wait for both models' probe
-                compare.session.probed.connect(lambda _b: QTimer.singleShot(1500, shoot))
-        elif args.screenshot:
-            QTimer.singleShot(1500, shoot)
-
-    window.state.probed.connect(on_probed)
+    return outcome.exit_status or int(status)

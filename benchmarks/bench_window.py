@@ -179,6 +179,8 @@ def long_input_times(window, app, repeat: int) -> dict[str, float]:
         heatmap.set_scale("row")
         t_switch = time.perf_counter()
         heatmap.words_box.setChecked(True)  # word-level in the heatmap, grid and focus
+        while not heatmap.word_level:  # computed on the engine thread, then drawn
+            app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
         switched = time.perf_counter()
         settle(50)
         t1 = time.perf_counter()

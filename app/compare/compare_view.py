@@ -8,10 +8,12 @@ list) probed with one sentence, side by side, and their cost.
 * **Cost**: parameters, memory (predicted; measured on request), FLOPs and speed, B / A.
 * **Calculator**: any configuration's parameters and memory; the ALBERT paper's ones.
 
-Probing is an engine job per sentence ("newest wins", as in the Probe tab); everything shown is
-computed by ``core``. The pages are built on first show once the engine has started (:meth:`build`):
-they import pyqtgraph and ``core``, which must never be imported on the GUI thread before the
-engine thread has imported torch.
+Probing is an engine job per sentence ("newest wins", as in the Probe tab), asked of the
+:class:`~app.compare.session.CompareSession`; everything shown is computed by ``core`` on the
+engine thread and reaches the pages by the session's signals. The pages are built on first show
+once the engine has started (:meth:`build`): their views call ``core``'s side-by-side helpers as
+they draw, and ``core`` must never be imported on the GUI thread before the engine thread has
+imported torch.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.compare.calls import HTML_SUFFIXES
 from app.compare.session import CompareSession
 from app.probe.state import AppState
 
@@ -126,7 +129,7 @@ class CompareView(QWidget):
         self.heads = HeadSummaryPlot()
         self.masked = PairedMaskedWords()
         self.cost = CostPanel(self.session)
-        self.calculator = ParamCalculator(self.state)
+        self.calculator = ParamCalculator(self.session.calculator)
         side = QWidget()
         side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(0, 4, 0, 0)
@@ -159,8 +162,8 @@ class CompareView(QWidget):
         self.calculator.added.connect(self._on_model_added)
         if self.session.bundle is not None:
             self._on_probed(self.session.bundle)
-        if self.session.comparison is not None:
-            self.cost.show_comparison(self.session.comparison)
+        if self.session.figures is not None:
+            self.cost.show_figures(self.session.figures)
         self.built.emit()
 
     def showEvent(self, event) -> None:
@@ -180,7 +183,7 @@ class CompareView(QWidget):
             self._first_visit()
 
     def _first_visit(self) -> None:
-        """Build the pages (they use ``core``, imported by now) and compare the example."""
+        """Build the pages (``core`` is imported by now) and compare the example."""
         self.build()
         if self.session.generation == 0:
             self.start()
@@ -271,27 +274,11 @@ class CompareView(QWidget):
         }
         return {caption: plot_png(canvas) for caption, canvas in captions.items()}
 
-    def export_comparison(self, path: str | Path) -> Path:
-        """Write the comparison: ``.json`` (the schema of ``python -m core compare --json``),
-        ``.csv`` (its tidy rows) or ``.html`` (a self-contained report with the plots)."""
-        from core.errors import InputError
-
-        comparison = self.session.comparison
-        if comparison is None:
-            raise InputError("nothing to export: compare a sentence first")
-        path = Path(path)
-        suffix = path.suffix.lower()
-        meta = {"model_a": comparison.a.name, "model_b": comparison.b.name}
-        if suffix == ".json":
-            from core.export import save_json
-
-            return save_json(comparison, path, meta)
-        if suffix == ".csv":
-            from core.export import save_csv
-
-            return save_csv(comparison, path, meta)
-        if suffix in (".html", ".htm"):
-            from core.report import save_comparison_html
-
-            return save_comparison_html(comparison, path, self.plot_images())
-        raise InputError(f"{path}: choose a .json, .csv or .html file name")
+    def export_comparison(self, path: str | Path) -> None:
+        """Write the comparison in the engine thread (``session.exported`` or
+        ``export_failed``): ``.json`` (the schema of ``python -m core compare --json``),
+        ``.csv`` (its tidy rows) or ``.html`` (a self-contained report with the plots, which
+        render here)."""
+        html = Path(path).suffix.lower() in HTML_SUFFIXES
+        images = self.plot_images() if html and self.session.comparison is not None else None
+        self.session.export(path, images)

@@ -3,9 +3,10 @@ memory for inference and one training step at the batch, length, precision and o
 here (predicted at once, measured on request), FLOPs per token and measured speed, with a B / A
 ratio for every figure and one sentence that states the trade-off.
 
-Every figure comes from ``core`` (``core.cost.tradeoff.cost_rows`` over a ``Comparison``) and
-carries its formula and source as a tooltip. The measurement runs on the engine thread as a
-generator (progress after each of its six steps; Cancel stops it at the next step).
+Every figure comes from ``core`` (``core.cost.tradeoff.cost_rows`` over a ``Comparison``),
+formatted on the engine thread into :class:`~app.compare.calls.CostFigures`, and carries its
+formula and source as a tooltip; the panel only places it. The measurement runs on the engine
+thread as a generator (progress after each of its six steps; Cancel stops it at the next step).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.compare.calls import CostFigures
 from app.compare.session import CompareSession
 from app.widgets.plot_canvas import PlotCanvas
 from app.widgets.plot_export import install_table_menu
@@ -58,6 +60,7 @@ class CostPanel(QWidget):
     def __init__(self, session: CompareSession, parent: QWidget | None = None):
         super().__init__(parent)
         self.session = session
+        self.figures: CostFigures | None = None  # on screen
         self.comparison = None  # core.cost.compare.Comparison on screen
         self.rows: list = []  # core.cost.tradeoff.CostRow on screen
 
@@ -182,7 +185,7 @@ class CostPanel(QWidget):
         self.count_group.buttonToggled.connect(self._on_count_toggled)
         self.measure_button.clicked.connect(self._on_measure)
         self.cancel_button.clicked.connect(session.cancel_measure)
-        session.costed.connect(self.show_comparison)
+        session.costed.connect(self.show_figures)
         session.cost_failed.connect(self._on_failed)
         session.measure_progress.connect(self._on_progress)
         session.measured.connect(self._on_measured)
@@ -205,8 +208,8 @@ class CostPanel(QWidget):
 
     @Slot()
     def _on_count_toggled(self, *_args) -> None:
-        if self.comparison is not None:
-            self._draw_params(self.comparison)
+        if self.figures is not None:
+            self._draw_params(self.figures)
 
     # -- figures -------------------------------------------------------------------------------
     @property
@@ -215,72 +218,49 @@ class CostPanel(QWidget):
 
     def param_values(self, side: int) -> dict[str, int]:
         """Parameters per component of model ``side`` as the bars show them."""
-        from core.cost.params import COMPONENTS
-
-        summary = self.comparison.models[side]
-        attr = "effective" if self.effective else "unique"
-        return {c: getattr(summary.params.component(c), attr) for c in COMPONENTS}
+        counts = self.figures.effective if self.effective else self.figures.unique
+        return dict(counts[side])
 
     @Slot(object)
-    def show_comparison(self, comparison) -> None:
-        from core.cost.tradeoff import cost_rows, tradeoff_sentence
-
-        self.comparison = comparison
-        self.rows = cost_rows(comparison)
-        self.sentence.setText(tradeoff_sentence(comparison))
+    def show_figures(self, figures: CostFigures) -> None:
+        self.figures = figures
+        self.comparison = figures.comparison
+        self.rows = figures.rows
+        self.sentence.setText(figures.sentence)
         self.sentence.setToolTip(
             "Computed from the table: unique parameters, forward FLOPs per token and the "
             "training-step peak (measured when measured, else the memory model)"
         )
-        self._fill_table(comparison)
-        self._draw_params(comparison)
-        self._draw_memory(comparison)
+        self._fill_table(figures)
+        self._draw_params(figures)
+        self._draw_memory(figures)
         if not self.status.text().startswith("measur"):
             self.status.setText("")
 
-    def _fill_table(self, c) -> None:
-        from core.cost.tradeoff import format_ratio, format_value
-
-        names = (c.a.name, c.b.name)
-        self.table.setHorizontalHeaderLabels(["figure", names[0], names[1], "B / A"])
-        rows: list = []
-        section = None
-        for row in self.rows:
-            if row.section != section:
-                section = row.section
-                rows.append(section)  # a heading row
-            rows.append(row)
+    def _fill_table(self, f: CostFigures) -> None:
+        c = f.comparison
+        self.table.setHorizontalHeaderLabels(["figure", c.a.name, c.b.name, "B / A"])
         table = self.table
         table.setUpdatesEnabled(False)
-        if table.rowCount() != len(rows):  # new items only when the shape changes
-            table.setRowCount(len(rows))
+        if table.rowCount() != len(f.table):  # new items only when the shape changes
+            table.setRowCount(len(f.table))
             bold = QFont(table.font())
             bold.setBold(True)
-            for r in range(len(rows)):
+            for r, line in enumerate(f.table):
                 for col in range(4):
                     item = QTableWidgetItem("")
                     if col:
                         item.setTextAlignment(
                             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
                         )
-                    if isinstance(rows[r], str):
+                    if line.bold:
                         item.setFont(bold)
                     table.setItem(r, col, item)
-        for r, row in enumerate(rows):
-            if isinstance(row, str):
-                cells, tip = (row, "", "", ""), ""
-            else:
-                tip = f"{row.label}\nformula: {row.formula}\nsource: {row.source}"
-                cells = (
-                    "  " + row.label,
-                    format_value(row.a, row.unit),
-                    format_value(row.b, row.unit),
-                    format_ratio(row.ratio),
-                )
-            for col, text in enumerate(cells):
+        for r, line in enumerate(f.table):
+            for col, text in enumerate(line.cells):
                 item = table.item(r, col)
                 item.setText(text)
-                item.setToolTip(tip)
+                item.setToolTip(line.tip)
         table.resizeColumnsToContents()
         table.setUpdatesEnabled(True)
 
@@ -294,24 +274,23 @@ class CostPanel(QWidget):
             key.addItem(bar, name)
             store[name] = bar
 
-    def _draw_params(self, c) -> None:
-        from core.cost.params import COMPONENTS
-
+    def _draw_params(self, f: CostFigures) -> None:
+        c = f.comparison
         plot = self.params_plot
         self._bars(
-            plot, self.params_legend, COMPONENTS, COMPONENT_COLORS, self.param_bars, 0.6,
+            plot, self.params_legend, f.components, COMPONENT_COLORS, self.param_bars, 0.6,
             np.arange(2.0),
         )  # fmt: skip
         values = [self.param_values(0), self.param_values(1)]
         bottom = np.zeros(2)
-        for comp in COMPONENTS:
+        for comp in f.components:
             heights = np.array([values[0][comp], values[1][comp]], dtype=np.float64) / 1e6
             bar = self.param_bars[comp]
             bar.setOpts(height=heights, y0=bottom.copy())
             bar.setToolTip(
                 f"{comp}: {values[0][comp]:,} / {values[1][comp]:,} parameters\n"
-                f"formula ({c.a.name}): {c.a.params.component(comp).formula}\n"
-                f"formula ({c.b.name}): {c.b.params.component(comp).formula}\n"
+                f"formula ({c.a.name}): {f.formulas[0][comp]}\n"
+                f"formula ({c.b.name}): {f.formulas[1][comp]}\n"
                 "source: core.cost.params.param_report"
             )
             bottom = bottom + heights
@@ -325,44 +304,29 @@ class CostPanel(QWidget):
     def memory_values(self) -> list[dict[str, int]]:
         """Bytes per memory group of the four bars: A training, B training, A inference,
         B inference."""
-        from core.cost.tradeoff import memory_groups
+        return [dict(groups) for groups in self.figures.memory]
 
-        c = self.comparison
-        return [
-            memory_groups(c.a.memory_training),
-            memory_groups(c.b.memory_training),
-            memory_groups(c.a.memory_inference),
-            memory_groups(c.b.memory_inference),
-        ]
-
-    def _draw_memory(self, c) -> None:
-        from core.cost.tradeoff import MEMORY_GROUPS
-
+    def _draw_memory(self, f: CostFigures) -> None:
+        c = f.comparison
         plot = self.memory_plot
         x = np.array([0.0, 1.0, 2.5, 3.5])
         first = not self.memory_bars
         self._bars(
-            plot, self.memory_legend, list(MEMORY_GROUPS), MEMORY_COLORS, self.memory_bars, 0.8, x
+            plot, self.memory_legend, list(f.memory_groups), MEMORY_COLORS, self.memory_bars, 0.8, x
         )
         if first:
             plot.addItem(self.peak_marks)
             self.memory_legend.addItem(self.peak_marks, "peak (model)")
             plot.addItem(self.measured_marks)
             self.memory_legend.addItem(self.measured_marks, "peak (measured)")
-        values = self.memory_values()
         bottom = np.zeros(4)
-        for group, names in MEMORY_GROUPS.items():
-            heights = np.array([v[group] for v in values], dtype=np.float64) / 2**20
+        for group, names in f.memory_groups.items():
+            heights = np.array([v[group] for v in f.memory], dtype=np.float64) / 2**20
             bar = self.memory_bars[group]
             bar.setOpts(height=heights, y0=bottom.copy())
-            forms = "; ".join(
-                c.a.memory_training.item(n).formula
-                for n in names
-                if any(i.name == n for i in c.a.memory_training.items)
-            )
             bar.setToolTip(
                 f"{group} (MiB): " + ", ".join(f"{h:,.1f}" for h in heights)
-                + f"\nmemory items: {'; '.join(names)}\nformula: {forms}"
+                + f"\nmemory items: {'; '.join(names)}\nformula: {f.memory_formulas[group]}"
                 + f"\nsource: core.cost.memory (B={c.batch}, T={c.seq}, {c.precision})"
             )  # fmt: skip
             bottom = bottom + heights

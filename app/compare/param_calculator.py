@@ -5,12 +5,15 @@ a random-initialised model of the configuration into the model list so it can be
 compared and trained.
 
 All figures are ``core.cost.calculator.calculate`` (counted on the meta device: no weights are
-allocated, so BERT-large costs milliseconds), run on the engine thread like every torch call
-(newest request wins); the fields are validated here at once, and the model for "Add to
-models" is built on the engine thread too.
+allocated, so BERT-large costs milliseconds), asked of the engine thread through the
+:class:`~app.compare.calculator_session.CalculatorSession` (newest request wins), which also
+checks the fields (a field at fault comes back as one line) and builds the model for "Add to
+models"; this view places the text it gets back.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QFont
@@ -31,9 +34,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.compare import calls as compare_calls
-from app.probe.state import CALCULATOR_KEY, AppState
+from app.compare.calculator_session import CalculatorSession
+from app.compare.calls import CalculatorFigures, ConfigFields, PaperRow, TableLine
 from app.widgets.plot_export import install_table_menu
+
+if TYPE_CHECKING:  # pragma: no cover
+    from core.config import ModelConfig
 
 FIELDS = (  # attribute, label, minimum, maximum, tooltip
     ("vocab", "V (vocabulary)", 1, 1_000_000, "rows of the word-embedding table"),
@@ -47,6 +53,7 @@ FIELDS = (  # attribute, label, minimum, maximum, tooltip
     ("positions", "positions", 1, 65536, "longest sequence (position embeddings)"),
 )
 SHARING = ("all", "attention", "ffn", "none")
+DEFAULT_ROW = 2  # the paper configuration the fields open with: ALBERT-base
 
 
 def _right(text: str) -> QTableWidgetItem:
@@ -55,19 +62,34 @@ def _right(text: str) -> QTableWidgetItem:
     return item
 
 
+def _fill(table: QTableWidget, lines: list[TableLine], right: tuple[int, ...]) -> None:
+    """Put ``lines`` into ``table``, the columns in ``right`` right-aligned."""
+    table.setRowCount(len(lines))
+    for row, line in enumerate(lines):
+        for col, text in enumerate(line.cells):
+            item = _right(text) if col in right else QTableWidgetItem(text)
+            if line.tip:
+                item.setToolTip(line.tip)
+            if line.bold:
+                font = item.font()
+                font.setBold(True)
+                item.setFont(font)
+            table.setItem(row, col, item)
+
+
 class ParamCalculator(QWidget):
     calculated = Signal(object)  # core.cost.calculator.Calculation
     paper_filled = Signal()  # the paper's configurations are counted and listed
     added = Signal(str)  # key of the model added to the list
 
-    def __init__(self, state: AppState, parent: QWidget | None = None):
+    def __init__(self, session: CalculatorSession, parent: QWidget | None = None):
         super().__init__(parent)
-        self.state = state
-        self.calculation = None
+        self.session = session
+        self.calculation = None  # core.cost.calculator.Calculation on screen
         self.error = ""
         self._loading = False
-        self.generation = 0  # newest calculation request (newest wins)
-        self.paper_rows: list = []
+        self._adding = ""  # name of the model being built for "Add to models"
+        self.paper_rows: list[PaperRow] = []
         self.loaded_label = ""  # which paper configuration the fields hold, if any
         self.selected_row: int | None = None
         self.family = QComboBox()
@@ -147,14 +169,21 @@ class ParamCalculator(QWidget):
         layout.addWidget(config_box)
         layout.addLayout(results, 1)
 
-        self._fill_paper()
-        self.load_paper_config(2)  # ALBERT-base
         for spin in (*self.spins.values(), self.batch, self.seq):
             spin.valueChanged.connect(self._on_edited)
         for box in (self.family, self.sharing, self.precision, self.optimizer):
             box.currentIndexChanged.connect(self._on_edited)
         self.paper.cellClicked.connect(lambda row, _col: self.load_paper_config(row))
         self.add_button.clicked.connect(self._on_add)
+        session.paper_listed.connect(self._on_paper_rows)
+        session.calculated.connect(self._on_calculated)
+        session.calculation_failed.connect(self._on_failed)
+        session.added.connect(self._on_added)
+        session.add_failed.connect(self._on_add_failed)
+        if session.paper:
+            self._on_paper_rows(session.paper)
+        else:
+            session.list_paper()  # then the fields open on DEFAULT_ROW
 
     def _table(self, name: str, header: list[str]) -> QTableWidget:
         table = QTableWidget(0, len(header))
@@ -175,18 +204,20 @@ class ParamCalculator(QWidget):
     def values(self) -> dict:
         return {name: spin.value() for name, spin in self.spins.items()}
 
-    def config(self):
-        """The configuration on screen (``ConfigError`` names the field at fault)."""
-        from core.cost.calculator import make_config
-
+    def fields(self) -> ConfigFields:
+        """The configuration's fields as typed (the engine thread checks them)."""
         v = self.values()
-        return make_config(
+        return ConfigFields(
             self.family.currentText(), v["vocab"], v["embedding"], v["hidden"], v["layers"],
             v["heads"], v["ffn"], self.sharing.currentText(), v["groups"], v["inner"],
             v["positions"],
         )  # fmt: skip
 
-    def set_config(self, config) -> None:
+    def config(self) -> ModelConfig | None:
+        """The configuration of the figures on screen (None before the first calculation)."""
+        return self.calculation.config if self.calculation is not None else None
+
+    def set_config(self, config: ModelConfig) -> None:
         """Put ``config`` into the fields (one recalculation, not one per field)."""
         self._loading = True
         try:
@@ -210,20 +241,15 @@ class ParamCalculator(QWidget):
         self.recalculate()
 
     def load_paper_config(self, row: int) -> None:
-        from core.cost.calculator import PAPER_CONFIGS
-
-        paper = PAPER_CONFIGS[row]
+        paper = self.paper_rows[row]
         self.loaded_label = f"{paper.label} ({paper.table})"
         self.status.setText(self.loaded_label)
         self.set_config(paper.config)
         self.selected_row = row
         self.paper.selectRow(row)
 
-    def _fill_paper(self) -> None:
-        """Count the paper's configurations in the engine thread, then fill the table."""
-        self.state.engine.submit(compare_calls.paper_rows, on_done=self._on_paper_rows)
-
-    def _on_paper_rows(self, rows: list) -> None:
+    @Slot(list)
+    def _on_paper_rows(self, rows: list[PaperRow]) -> None:
         self.paper.setRowCount(len(rows))
         notes = []
         for r, row in enumerate(rows):
@@ -245,7 +271,9 @@ class ParamCalculator(QWidget):
             "prints them. " + " ".join(notes)
         )
         self.paper_rows = rows
-        if self.selected_row is not None and self.loaded_label:
+        if self.selected_row is None and self.calculation is None:
+            self.load_paper_config(DEFAULT_ROW)
+        elif self.selected_row is not None and self.loaded_label:
             self.paper.selectRow(self.selected_row)
         self.paper_filled.emit()
 
@@ -256,119 +284,40 @@ class ParamCalculator(QWidget):
             self.loaded_label = ""  # edited: no longer the paper's configuration
             self.recalculate()
 
-    def recalculate(self) -> int:
-        """Recompute everything from the fields in the engine thread (newest wins); a bad
-        field shows its one-line message at once. Returns the request's generation."""
-        from core.errors import BertScopeError
-
+    def recalculate(self) -> None:
+        """Recompute everything from the fields in the engine thread (newest wins); a bad field
+        comes back as its one-line message."""
         albert = self.family.currentText() == "albert"
         all_shared = self.sharing.currentText() == "all"
         self.spins["embedding"].setEnabled(albert)
         self.sharing.setEnabled(albert)
         for name in ("groups", "inner"):
             self.spins[name].setEnabled(albert and all_shared)
-        self.generation += 1
-        generation = self.generation
-        try:
-            config = self.config()  # validation only: plain Python, no torch
-        except BertScopeError as err:
-            self._on_failed(generation, str(err))
-            return generation
-        self.state.engine.submit(
-            compare_calls.calculate_config,
-            config,
+        self.session.calculate(
+            self.fields(),
             self.batch.value(),
             self.seq.value(),
             self.precision.currentText(),
             self.optimizer.currentText(),
-            on_done=lambda calc: self._on_calculated(generation, calc),
-            on_error=lambda message: self._on_failed(generation, message),
-            is_stale=lambda: generation != self.generation,
         )
-        return generation
 
-    def _on_failed(self, generation: int, message: str) -> None:
-        if generation != self.generation:
-            return
+    @Slot(str)
+    def _on_failed(self, message: str) -> None:
         self.error = message
         self.status.setText(message)
         self.add_button.setEnabled(False)
 
-    def _on_calculated(self, generation: int, calc) -> None:
+    @Slot(object)
+    def _on_calculated(self, figures: CalculatorFigures) -> None:
         self.error = ""
         self.add_button.setEnabled(True)
         if self.status.text() and not self.status.text().startswith(("added", "building")):
             self.status.setText(self.loaded_label)
-        self.calculation = calc
-        self._show(calc)
-        self.calculated.emit(calc)
-
-    def _show(self, calc) -> None:
-        from core.cost.params import evaluate_formula
-        from core.cost.tradeoff import MEMORY_GROUPS, format_value, memory_groups
-
-        p = calc.params
-        self.total.setText(
-            f"{p.total_unique:,} parameters stored ({p.backbone_unique / 1e6:,.1f}M backbone "
-            f"without heads), {p.total_effective:,} per token; embeddings "
-            f"{p.embedding_share:.1%} of the stored count"
-        )
-        self.breakdown.setRowCount(len(p.components) + 1)
-        for row, comp in enumerate(p.components):
-            form = comp.formula
-            try:
-                check = evaluate_formula(form, p.symbols)
-                tip = f"{form} = {check:,} with " + ", ".join(
-                    f"{k}={v:,}" for k, v in p.symbols.items()
-                )
-            except Exception:  # a formula with words in it ("0 (BERT: ...)")
-                tip = form
-            cells = [
-                QTableWidgetItem(comp.component),
-                _right(f"{comp.unique:,}"),
-                _right(f"{comp.effective:,}"),
-                QTableWidgetItem(form),
-            ]
-            for col, item in enumerate(cells):
-                item.setToolTip(tip + "\nsource: core.cost.params.param_report")
-                self.breakdown.setItem(row, col, item)
-        last = len(p.components)
-        for col, text in enumerate(
-            ["total", f"{p.total_unique:,}", f"{p.total_effective:,}", "sum of the components"]
-        ):
-            item = _right(text) if col in (1, 2) else QTableWidgetItem(text)
-            font = item.font()
-            font.setBold(True)
-            item.setFont(font)
-            self.breakdown.setItem(last, col, item)
-        rows = []
-        for label, est in (("training", calc.training), ("inference", calc.inference)):
-            present = {i.name: i.formula for i in est.items}
-            for group, value in memory_groups(est).items():
-                if value:
-                    form = "; ".join(present[n] for n in MEMORY_GROUPS[group] if n in present)
-                    rows.append((f"{label}: {group}", format_value(value, "bytes"), form))
-            rows.append(
-                (f"{label}: peak", format_value(est.total, "bytes"), est.item("peak").formula)
-            )
-        rows.append(
-            ("forward FLOPs / token", format_value(calc.flops.forward_per_token, "FLOPs"),
-             "sum of " + " + ".join(calc.flops.formulas[k] for k in calc.flops.terms))
-        )  # fmt: skip
-        rows.append(
-            ("training FLOPs / token", format_value(calc.flops.training_per_token, "FLOPs"),
-             calc.flops.formulas["training"])
-        )  # fmt: skip
-        self.memory.setRowCount(len(rows))
-        est = calc.training
-        settings = f"B={est.batch}, T={est.seq}, {est.precision}, {est.optimizer}"
-        for row, (label, value, formula) in enumerate(rows):
-            tip = f"{formula or label}\nsource: core.cost ({settings})"
-            for col, item in enumerate(
-                [QTableWidgetItem(label), _right(value), QTableWidgetItem(formula)]
-            ):
-                item.setToolTip(tip)
-                self.memory.setItem(row, col, item)
+        self.calculation = figures.calculation
+        self.total.setText(figures.total)
+        _fill(self.breakdown, figures.breakdown, right=(1, 2))
+        _fill(self.memory, figures.memory, right=(1,))
+        self.calculated.emit(figures.calculation)
 
     # -- add to models -------------------------------------------------------------------------
     def model_name(self) -> str:
@@ -381,28 +330,19 @@ class ParamCalculator(QWidget):
 
     @Slot()
     def _on_add(self) -> None:
-        from core.errors import BertScopeError
-
-        try:
-            config = self.config()
-        except BertScopeError as err:
-            self.status.setText(str(err))
-            return
         name = self.model_name()
         self.add_button.setEnabled(False)
         self.status.setText(f"building {name}\u2026")
+        self._adding = name
+        self.session.add_model(self.fields(), name)
 
-        def done(result) -> None:
-            loaded, summary = result
-            key = self.state.add_model(loaded, summary, key=CALCULATOR_KEY + name, select=False)
-            self.add_button.setEnabled(True)
-            self.status.setText(f"added {name} to the models (random init)")
-            self.added.emit(key)
+    @Slot(str)
+    def _on_added(self, key: str) -> None:
+        self.add_button.setEnabled(True)
+        self.status.setText(f"added {self._adding} to the models (random init)")
+        self.added.emit(key)
 
-        def failed(message: str) -> None:
-            self.add_button.setEnabled(True)
-            self.status.setText(message)
-
-        self.state.engine.submit(
-            compare_calls.build_config_model, config, name, on_done=done, on_error=failed
-        )
+    @Slot(str)
+    def _on_add_failed(self, message: str) -> None:
+        self.add_button.setEnabled(True)
+        self.status.setText(message)

@@ -1,52 +1,58 @@
 """What the Compare tab knows: the two models picked, the sentence, both probes, and the cost
-comparison (predicted at once, measured on request).
+comparison (predicted at once, measured on request); the calculator's work is its
+:class:`~app.compare.calculator_session.CalculatorSession`.
 
-Probing follows the Probe tab's "newest wins": every request bumps a generation; a queued probe
-of an older generation is skipped and a late result is dropped (``is_stale``). The predicted
-figures come from ``core``'s memory, FLOPs and parameter *models*, which only read the two
-configurations (meta device, milliseconds): an engine job per settings change, newest wins.
-The measurement is an engine job too (a generator: progress after each step, cancellable);
-changing a setting cancels it.
+Probing follows the Probe tab's "newest wins" (``Engine.submit_latest`` on its channel): a
+queued probe that a newer request superseded is skipped and a late result is dropped. The
+predicted figures come from ``core``'s memory, FLOPs and parameter *models*, which only read
+the two configurations (meta device, milliseconds): an engine job per settings change, newest
+wins. The measurement is an engine job too (a generator: progress after each step,
+cancellable); changing a setting cancels it. Exporting the comparison writes on the engine
+thread as well. Every result reaches the views by signal.
 """
 
 from __future__ import annotations
 
-from functools import partial
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
 from app.compare import calls as compare_calls
+from app.compare.calculator_session import CalculatorSession
 from app.engine import Job
 from app.probe.state import AppState, ModelEntry
 
 DEFAULT_PAIR = ("bert-mini", "albert-mini")
+PROBE, COST = "compare-probe", "compare-cost"  # engine channels: newest request wins on each
 
 
 class CompareSession(QObject):
     models_changed = Signal(str, str)  # keys of model A and model B
-    probe_requested = Signal(int)  # generation
-    probed = Signal(object)  # compare_calls.CompareBundle of the newest generation
+    probe_requested = Signal(int)  # number of the request (self.generation)
+    probed = Signal(object)  # compare_calls.CompareBundle of the newest request
     probe_failed = Signal(str)
-    costed = Signal(object)  # core.cost.compare.Comparison (predicted; measured once measured)
+    costed = Signal(object)  # compare_calls.CostFigures (predicted; measured once measured)
     cost_failed = Signal(str)
     measure_progress = Signal(object)  # core.cost.tradeoff.MeasureProgress
     measured = Signal(object)  # Comparison with measurements
     measure_failed = Signal(str)
     measure_cancelled = Signal()
+    exported = Signal(str)  # path written
+    export_failed = Signal(str)
 
     def __init__(self, state: AppState, parent: QObject | None = None):
         super().__init__(parent)
         self.state = state
         self.key_a, self.key_b = self._default_keys()
-        self.generation = 0
+        self.calculator = CalculatorSession(state, self)
+        self.generation = 0  # probe requests so far (0: the tab has compared nothing yet)
         self.text = ""
         self.pair: str | None = None
         self.bundle: compare_calls.CompareBundle | None = None
-        self.comparison: Any = None  # core.cost.compare.Comparison
+        self.figures: compare_calls.CostFigures | None = None  # the cost panel's, from core
         self.batch, self.seq, self.precision, self.optimizer = 8, 0, "fp32", "adamw"  # seq 0: fit
         self.measure_job: Job | None = None
-        self.cost_generation = 0  # newest cost request (newest wins)
         self.last_probe_job: Job | None = None
         self._pending_probe = False
         state.loaded.connect(self._on_model_loaded)
@@ -60,6 +66,11 @@ class CompareSession(QObject):
             return wanted[0], wanted[1]
         keys += keys  # fewer than two models: compare one with itself
         return (keys[0], keys[1]) if keys else ("", "")
+
+    @property
+    def comparison(self) -> Any:
+        """The core.cost.compare.Comparison on screen (None before both models were costed)."""
+        return self.figures.comparison if self.figures is not None else None
 
     @property
     def entries(self) -> tuple[ModelEntry | None, ModelEntry | None]:
@@ -89,18 +100,20 @@ class CompareSession(QObject):
 
     def _on_model_loaded(self, key: str) -> None:
         if key in (self.key_a, self.key_b) and self._pending_probe:
-            self._submit_probe(self.generation)
+            self._submit_probe()
 
     def _on_load_failed(self, _source: str, message: str) -> None:
         if self._pending_probe:
             self._pending_probe = False
             self.probe_failed.emit(message)
 
-    # -- probing -----------------------------------------------------------------------------
+    # -- probing -------------------------------------------------------------------------------
     def request_probe(self, text: str, pair: str | None = None) -> int:
-        """Probe ``text`` (and ``pair``) with both models; returns the generation."""
+        """Probe ``text`` (and ``pair``) with both models; returns the request's number."""
         self.generation += 1
         self.text, self.pair = text, (pair or None)
+        self.state.engine.invalidate(PROBE)  # an older sentence's probe never lands now
+        self._pending_probe = False
         self.probe_requested.emit(self.generation)
         if not text.strip():
             self.probe_failed.emit("empty text: type a sentence to compare")
@@ -108,15 +121,10 @@ class CompareSession(QObject):
         if None in self.entries:
             self.probe_failed.emit("pick two models to compare")
             return self.generation
-        self._submit_probe(self.generation)
+        self._submit_probe()
         return self.generation
 
-    def _is_stale(self, generation: int) -> bool:
-        return generation != self.generation
-
-    def _submit_probe(self, generation: int) -> None:
-        if generation != self.generation:
-            return
+    def _submit_probe(self) -> None:
         if not self._ensure_loaded():
             self._pending_probe = True  # submitted when the models have loaded
             return
@@ -125,17 +133,13 @@ class CompareSession(QObject):
         job: Job | None = None
 
         def done(bundle: compare_calls.CompareBundle) -> None:
-            bundle.generation = generation
             self.bundle = bundle
             self.last_probe_job = job
             self.probed.emit(bundle)
             self.update_cost()
 
-        def failed(message: str) -> None:
-            if generation == self.generation:
-                self.probe_failed.emit(message)
-
-        job = self.state.engine.submit(
+        job = self.state.engine.submit_latest(
+            PROBE,
             compare_calls.run_compare_probe,
             a,
             b,
@@ -143,8 +147,7 @@ class CompareSession(QObject):
             self.pair,
             self.state.top_k,
             on_done=done,
-            on_error=failed,
-            is_stale=partial(self._is_stale, generation),
+            on_error=self.probe_failed.emit,
         )
 
     # -- cost --------------------------------------------------------------------------------
@@ -162,13 +165,12 @@ class CompareSession(QObject):
             self.cancel_measure()
             self.update_cost()
 
-    def update_cost(self) -> int:
+    def update_cost(self) -> None:
         """Recompute the predicted comparison of the two loaded models (meta-device counts) in
-        the engine thread, newest request wins; returns the request's number (0: nothing to
-        cost yet)."""
+        the engine thread, newest request wins."""
         a, b = self.entries
         if a is None or b is None or not a.is_loaded or not b.is_loaded:
-            return 0
+            return
         bundle = self.bundle
         layers = (bundle.a.layers, bundle.b.layers) if bundle is not None else (None, None)
         tokens = (
@@ -176,18 +178,8 @@ class CompareSession(QObject):
             if bundle is not None
             else (None, None)
         )
-        self.cost_generation += 1
-        generation = self.cost_generation
-
-        def done(comparison: Any) -> None:
-            self.comparison = comparison
-            self.costed.emit(comparison)
-
-        def failed(message: str) -> None:
-            if generation == self.cost_generation:
-                self.cost_failed.emit(message)
-
-        self.state.engine.submit(
+        self.state.engine.submit_latest(
+            COST,
             compare_calls.predict_cost,
             a.loaded,
             b.loaded,
@@ -198,11 +190,13 @@ class CompareSession(QObject):
             self.optimizer,
             layers,
             tokens,
-            on_done=done,
-            on_error=failed,
-            is_stale=lambda: generation != self.cost_generation,
+            on_done=self._on_costed,
+            on_error=self.cost_failed.emit,
         )
-        return generation
+
+    def _on_costed(self, figures: compare_calls.CostFigures) -> None:
+        self.figures = figures
+        self.costed.emit(figures)
 
     def measure(self, runs: int = 5) -> Job | None:
         """Measure both models' memory and latency on the engine thread."""
@@ -219,12 +213,12 @@ class CompareSession(QObject):
             if self.measure_job is job:
                 self.measure_job = None
 
-        def done(measured: Any) -> None:
+        def done(figures: compare_calls.CostFigures) -> None:
             forget()
             if settings == self._settings_key():  # the settings did not change meanwhile
-                self.comparison = measured
-                self.measured.emit(measured)
-                self.costed.emit(measured)
+                self.figures = figures
+                self.measured.emit(figures.comparison)
+                self.costed.emit(figures)
 
         def failed(message: str) -> None:
             forget()
@@ -253,3 +247,19 @@ class CompareSession(QObject):
     def cancel_measure(self) -> None:
         if self.measure_job is not None:
             self.measure_job.cancel()
+
+    # -- export ------------------------------------------------------------------------------
+    def export(self, path: str | Path, images: dict[str, bytes] | None = None) -> None:
+        """Write the comparison on screen to ``path`` (.json, .csv or .html with ``images``,
+        the plots as PNG bytes by caption) in the engine thread."""
+        if self.comparison is None:
+            self.export_failed.emit("nothing to export: compare a sentence first")
+            return
+        self.state.engine.submit(
+            compare_calls.export_comparison,
+            self.comparison,
+            Path(path),
+            images,
+            on_done=lambda written: self.exported.emit(str(written)),
+            on_error=self.export_failed.emit,
+        )

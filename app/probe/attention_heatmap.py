@@ -7,7 +7,8 @@ shows ``AttentionStats.mean_maps[layer]`` and "Rollout" ``AttentionStats.rollout
 they mean the same weight in every layer, head and sentence; head means, rollout and long
 inputs are nearly one colour that way, so the colour scale can also run to the matrix's
 maximum, to each row's maximum, or through a square root (gamma 0.5), named in the title.
-"Words" shows word-level attention (``core.analysis.words``, Clark et al. 2019). Cells stay
+"Words" shows word-level attention (Clark et al. 2019), which the state has the engine thread
+compute (``AppState.set_word_level``); the pieces stay on screen until it arrives. Cells stay
 square: a long input opens on its first tokens and scrolls; a span brushed on the token strip
 zooms to that block.
 """
@@ -35,6 +36,7 @@ from app.widgets.matrix_plot import MatrixPlot
 from app.widgets.plot_canvas import PlotCanvas
 
 if TYPE_CHECKING:  # pragma: no cover
+    from app.probe.calls import WordViews
     from core.analysis.summary import ProbeAnalysis
 
 MEAN = -1  # "head" index for the mean over heads
@@ -138,6 +140,7 @@ class AttentionHeatmap(QWidget):
             shortcut.activated.connect(slot)
 
         state.probed.connect(self._on_probed)
+        state.word_level_ready.connect(self._on_word_level_ready)
         state.current_changed.connect(self._on_current_changed)
         self.layer_box.currentIndexChanged.connect(self._on_box_changed)
         self.head_box.currentIndexChanged.connect(self._on_box_changed)
@@ -179,7 +182,14 @@ class AttentionHeatmap(QWidget):
 
     @property
     def word_level(self) -> bool:
-        return self.words_box.isChecked()
+        """Words on screen: switched on, and the engine has computed them for this probe."""
+        return self.words_box.isChecked() and self._word_views() is not None
+
+    def _word_views(self) -> WordViews | None:
+        """The state's word-level attention, if it belongs to the probe drawn here."""
+        if self.analysis is None or self.analysis is not self.state.analysis:
+            return None
+        return self.state.word_views
 
     def set_scale(self, mode: str) -> None:
         index = self.scale_box.findData(mode)
@@ -192,24 +202,25 @@ class AttentionHeatmap(QWidget):
         if analysis is None:
             return None
         layer, head = self.layer, self.head
+        words = self._word_views() if self.words_box.isChecked() else None
+        if words is not None:
+            if head == MEAN:
+                return words.mean_maps[layer]
+            if head == ROLLOUT:
+                return words.rollout[layer]
+            return words.attentions[layer, head]
         if head == MEAN:
-            matrix = analysis.attention.mean_maps[layer]
-        elif head == ROLLOUT:
-            matrix = analysis.attention.rollout[layer]
-        else:
-            matrix = analysis.result.attentions[layer, head]
-        if self.word_level:
-            from core.analysis.words import word_attention
-
-            return word_attention(matrix, analysis.words)
-        return matrix
+            return analysis.attention.mean_maps[layer]
+        if head == ROLLOUT:
+            return analysis.attention.rollout[layer]
+        return analysis.result.attentions[layer, head]
 
     def names(self) -> list[str]:
         """Row/column names: tokens, or words with "words" on."""
         if self.analysis is None:
             return []
         if self.word_level:
-            return list(self.analysis.words.labels)
+            return list(self._word_views().words.labels)
         return [t.text for t in self.analysis.result.tokens]
 
     def describe_cell(self, row: int, col: int) -> str:
@@ -229,29 +240,22 @@ class AttentionHeatmap(QWidget):
         if self.analysis is None:
             return
         if self.word_level:
-            words = self.analysis.words
+            words = self._word_views().words
             first, last = words.word_of(first), words.word_of(last)
         self.plot.show_block(first, last)
 
     def reset_view(self) -> None:
         """Fixed colours and the whole matrix in view."""
         self.set_scale("fixed")
-        matrix = self.matrix()
-        if matrix is not None:
-            self.plot._block = None
-            n = matrix.shape[0]
-            self.plot.getViewBox().setRange(
-                xRange=(-0.5, n - 0.5), yRange=(-0.5, n - 0.5), padding=0
-            )
+        if self.analysis is not None:
+            self.plot.show_whole()
 
     def resizeEvent(self, event) -> None:  # Qt API
         super().resizeEvent(event)
         # token labels may take a quarter of the height, so a short panel keeps its matrix
         room = max(52, min(110, (self.canvas.height() - 60) // 4))
         for axis in (self.plot.row_axis, self.plot.col_axis):
-            if axis.max_label_px != room:
-                axis.max_label_px = room
-                axis._update_extent()
+            axis.set_max_label_px(room)
 
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)
@@ -290,14 +294,24 @@ class AttentionHeatmap(QWidget):
     def _relabel(self) -> None:
         labels, colors, bold = token_label_style(self.analysis.result, self.palette())
         if self.word_level:
-            words = self.analysis.words
+            words = self._word_views().words
             labels = list(words.labels)
             colors = [colors[i] for i in words.first]
             bold = [bold[i] for i in words.first]
         self.plot.set_labels(labels, None, colors, None, bold)
 
     @Slot(bool)
-    def _on_words_toggled(self, _on: bool) -> None:
+    def _on_words_toggled(self, on: bool) -> None:
+        self.state.set_word_level(on)  # words ready now, or word_level_ready once computed
+        self._show_level()
+
+    @Slot(object)
+    def _on_word_level_ready(self, _words: WordViews) -> None:
+        if self.words_box.isChecked():
+            self._show_level()
+
+    def _show_level(self) -> None:
+        """Redraw as pieces or words, whichever :attr:`word_level` says is on screen."""
         if self.analysis is None:
             return
         self._on_hovered(None)

@@ -15,8 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
     from core.analysis import MaskPrediction
     from core.analysis.summary import ProbeAnalysis
+    from core.analysis.words import WordLevel
     from core.cost.params import ParamBreakdown
     from core.loaded_model import LoadedModel
 
@@ -55,6 +58,17 @@ class MaskAnswer:
 
     prediction: MaskPrediction
     token: str  # the token that was replaced by [MASK]
+
+
+@dataclass
+class WordViews:
+    """Word-level attention of one probe (Clark et al. 2019) for every view that shows it: to a
+    word summed over its pieces, from a word averaged over them."""
+
+    words: WordLevel  # which pieces make up each word, and the words' labels
+    attentions: np.ndarray  # (L, heads, W, W): the head grid and the heatmap's heads
+    mean_maps: np.ndarray  # (L, W, W): the mean over heads (heatmap, token focus)
+    rollout: np.ndarray  # (L, W, W): attention rollout
 
 
 def engine_threads(default: int) -> int:
@@ -180,6 +194,19 @@ def probe_and_analyze(
     # rows (full_logits=False): the vocabulary projection of every token is most of a small
     # model's forward pass.
     return analyze(loaded, text, pair or None, top_k=top_k, full_logits=False)
+
+
+def word_views(analysis: ProbeAnalysis) -> WordViews:
+    """Every word-level matrix the Probe views show, for the heatmap's "words" switch."""
+    from core.analysis.words import word_attention
+
+    words = analysis.words
+    return WordViews(
+        words=words,
+        attentions=analysis.word_attentions,
+        mean_maps=word_attention(analysis.attention.mean_maps, words),
+        rollout=word_attention(analysis.attention.rollout, words),
+    )
 
 
 def mask_and_predict(

@@ -118,8 +118,9 @@ class HeadGrid(QWidget):
     @Slot(object)
     def _on_probed(self, analysis: ProbeAnalysis) -> None:
         self.analysis = analysis
-        # (L, heads, T, T), or (L, heads, W, W) word-level
-        attentions = analysis.word_attentions if self.word_level else analysis.result.attentions
+        # (L, heads, T, T), or (L, heads, W, W) word-level (computed by the engine thread)
+        words = self.state.word_views if self.word_level else None
+        attentions = words.attentions if words is not None else analysis.result.attentions
         layers, heads, t = attentions.shape[:3]
         if (layers, heads) != self.shape:
             self._build(layers, heads)

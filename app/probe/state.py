@@ -1,10 +1,11 @@
 """What the window knows: the models in the sidebar, which one is current, and the latest probe.
 
-:class:`AppState` is the only object that submits engine jobs, each with its own callbacks. Views observe it through its
-signals and never call ``core`` themselves. Probing follows "newest wins": every request bumps a
-generation counter; a queued probe whose generation is no longer current is skipped by the
-worker, and a result that arrives for an old generation is dropped here, so a slow sentence
-never overwrites a newer one.
+:class:`AppState` is the only object that submits the Probe tab's engine jobs, each with its own
+callbacks. Views observe it through its signals and never call ``core`` themselves. Probing
+follows "newest wins" (``Engine.submit_latest`` on the probe channel): a queued probe that a
+newer request superseded is skipped by the worker, and a result that arrives after a newer
+request is dropped, so a slow sentence never overwrites a newer one. Word-level attention (the
+heatmap's "words") is computed on the engine thread too, for the probe on screen.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
+PROBE, MASK, WORDS = "probe", "mask", "words"  # engine channels: newest request wins on each
 CALCULATOR_KEY = "calculator:"  # models the Compare tab's calculator built (Add to models)
 NO_MODEL = "no model loaded: pick one in the Models list or open a model folder (Ctrl+O)"
 
@@ -109,8 +110,9 @@ class AppState(QObject):
     current_changed = Signal(str)  # key of the selected model ("" for none)
     loaded = Signal(str)  # key of a model that finished loading
     load_failed = Signal(str, str)  # what was opened, the engine's message
-    probe_requested = Signal(int)  # generation of a newly requested probe
-    probed = Signal(object)  # core ProbeAnalysis of the current generation (== self.analysis)
+    probe_requested = Signal(int)  # number of a newly requested probe (self.generation)
+    probed = Signal(object)  # core ProbeAnalysis of the newest request (== self.analysis)
+    word_level_ready = Signal(object)  # engine_calls.WordViews of the probe on screen
     probe_failed = Signal(str)
     masked = Signal(object)  # engine_calls.MaskAnswer
     mask_failed = Signal(str)
@@ -134,15 +136,17 @@ class AppState(QObject):
         self.current_key = ""
         self.top_k = top_k
         self.device = device  # where models are loaded ("cpu"; move them to a GPU from the list)
-        self.generation = 0
+        self.generation = 0  # probe requests so far (the newest one's number)
         self.text = ""
         self.pair: str | None = None
-        # The probe on screen: core's analysis, the model and generation it belongs to, and its
+        # The probe on screen: core's analysis, the model and request it belongs to, and its
         # job (job.seconds is the engine time the Probe tab shows; benchmarks read finished_at).
         self.analysis: ProbeAnalysis | None = None
         self.analysis_key = ""
         self.analysis_generation = 0
         self.probe_job: Job | None = None
+        self.word_level = False  # a view shows word-level attention: every probe brings it
+        self.word_views: engine_calls.WordViews | None = None  # of self.analysis, once computed
 
     # -- engine --------------------------------------------------------------------------
     def start(self) -> None:
@@ -164,7 +168,6 @@ class AppState(QObject):
         self.probe_failed.emit(message)
 
     def shutdown(self) -> None:
-        self.generation += 1  # anything still queued is stale
         self.engine.shutdown()
 
     @property
@@ -331,8 +334,10 @@ class AppState(QObject):
         if key == self.current_key:
             others = [e.key for e in self.entries.values() if e.is_loaded]
             self.current_key = ""
-            self.generation += 1
+            for channel in (PROBE, MASK, WORDS):  # nothing queued for it may land
+                self.engine.invalidate(channel)
             self.analysis, self.analysis_key, self.probe_job = None, "", None
+            self.word_views = None
             if others:
                 self.select(others[0])
             else:
@@ -364,12 +369,14 @@ class AppState(QObject):
 
     # -- probing -------------------------------------------------------------------------
     def request_probe(self, text: str, pair: str | None = None) -> int:
-        """Probe ``text`` (and ``pair``) with the current model; returns the generation.
+        """Probe ``text`` (and ``pair``) with the current model; returns the request's number.
 
         The one way a view or the window asks for a probe."""
         self.generation += 1
         generation = self.generation
         self.text, self.pair = text, (pair or None)
+        for channel in (PROBE, MASK):  # an older sentence's probe or mask never lands now
+            self.engine.invalidate(channel)
         self.probe_requested.emit(generation)
         if not text.strip():
             self.probe_failed.emit("empty text: type a sentence to probe")
@@ -383,33 +390,58 @@ class AppState(QObject):
         self._submit_probe(entry, generation)
         return generation
 
-    def _is_stale(self, generation: int) -> bool:
-        return generation != self.generation  # read from the worker thread: an int compare
-
     def _submit_probe(self, entry: ModelEntry, generation: int) -> None:
         key = entry.key
         job: Job | None = None
 
+        def show(analysis: ProbeAnalysis, words: engine_calls.WordViews | None) -> None:
+            self.analysis, self.analysis_key, self.analysis_generation = analysis, key, generation
+            self.probe_job, self.word_views = job, words
+            self.probed.emit(analysis)
+
         def done(analysis: ProbeAnalysis) -> None:
             if key != self.current_key:
                 return  # another model was chosen meanwhile
-            self.analysis, self.analysis_key, self.analysis_generation = analysis, key, generation
-            self.probe_job = job
-            self.probed.emit(analysis)
+            if not self.word_level:
+                show(analysis, None)
+                return
+            # words on: the views get the probe and its word-level attention together (on the
+            # probe's channel, so a newer request drops this one as it would the probe)
+            self.engine.submit_latest(
+                PROBE,
+                engine_calls.word_views,
+                analysis,
+                on_done=lambda words: show(analysis, words),
+                on_error=self.probe_failed.emit,
+            )
 
-        def failed(message: str) -> None:
-            if generation == self.generation:
-                self.probe_failed.emit(message)
-
-        job = self.engine.submit(
+        job = self.engine.submit_latest(
+            PROBE,
             engine_calls.probe_and_analyze,
             entry.loaded,
             self.text,
             self.pair,
             self.top_k,
             on_done=done,
-            on_error=failed,
-            is_stale=partial(self._is_stale, generation),
+            on_error=self.probe_failed.emit,
+        )
+
+    def set_word_level(self, on: bool) -> None:
+        """Show attention between words instead of word pieces (Clark et al. 2019). Turned on,
+        the probe on screen gets its word-level attention from the engine thread
+        (``word_level_ready``); every later probe brings its own."""
+        self.word_level = on
+        analysis = self.analysis
+        if not on or analysis is None or self.word_views is not None:
+            return
+
+        def done(words: engine_calls.WordViews) -> None:
+            if analysis is self.analysis:
+                self.word_views = words
+                self.word_level_ready.emit(words)
+
+        self.engine.submit_latest(
+            WORDS, engine_calls.word_views, analysis, on_done=done, on_error=self.reported.emit
         )
 
     def request_mask(self, position: int) -> None:
@@ -420,8 +452,8 @@ class AppState(QObject):
             return
         tokens = analysis.result.tokens
         token = tokens[position].text if 0 <= position < len(tokens) else "?"
-        generation = self.analysis_generation
-        self.engine.submit(
+        self.engine.submit_latest(
+            MASK,
             engine_calls.mask_and_predict,
             entry.loaded,
             analysis.result.text,
@@ -431,7 +463,6 @@ class AppState(QObject):
             self.top_k,
             on_done=self.masked.emit,
             on_error=self.mask_failed.emit,
-            is_stale=partial(self._is_stale, generation),
         )
 
     def export(self, path: str | Path) -> None:

@@ -22,6 +22,7 @@ from app.widgets.plot_canvas import PlotCanvas
 from app.widgets.token_axis import TokenAxis
 
 if TYPE_CHECKING:  # pragma: no cover
+    from app.probe.calls import WordViews
     from core.analysis.summary import ProbeAnalysis
 
 BAR_WIDTH = 0.9  # share of a layer column a weight of 1 fills
@@ -120,11 +121,17 @@ class TokenFocus(QWidget):
             self.index = 0  # [CLS] until the user picks a token
         self._redraw()
 
+    def _word_views(self) -> WordViews | None:
+        """The state's word-level attention while the heatmap shows words (it follows the
+        state's probe, which is the one drawn here)."""
+        return self.state.word_views if self.word_level else None
+
     def _relabel(self) -> None:
         labels, colors, bold = token_label_style(self.analysis.result, self.palette())
-        if self.word_level:
-            first = self.analysis.words.first
-            labels = list(self.analysis.words.labels)
+        views = self._word_views()
+        if views is not None:
+            first = views.words.first
+            labels = list(views.words.labels)
             colors, bold = [colors[i] for i in first], [bold[i] for i in first]
         self.token_axis.set_labels(labels, colors, bold)
 
@@ -168,17 +175,14 @@ class TokenFocus(QWidget):
         note = ""
         groups = token_categories(result)
         row = index
-        if self.word_level:
-            from core.analysis.words import word_row
-
-            words = analysis.words
+        views = self._word_views()
+        if views is not None:
+            words = views.words
             row = words.word_of(index)
-            source = (
-                analysis.attention.mean_maps
-                if self.head < 0
-                else analysis.result.attentions[:, self.head]
+            # (L, W): where word ``row`` looks, mean over heads or one head
+            weights = (
+                views.mean_maps[:, row] if self.head < 0 else views.attentions[:, self.head, row]
             )
-            weights = word_row(source, words, row)  # (L, W)
             groups = groups[words.first]
             mode = 0
         if mode:
@@ -209,8 +213,8 @@ class TokenFocus(QWidget):
         self.plot.setRange(xRange=(-0.6, layers - 0.4), yRange=(-0.6, t - 0.4), padding=0)
         head = "mean over heads" if self.head < 0 else f"head {self.head + 1}"
         what = f"#{index} {token.text!r}"
-        if self.word_level:
-            what = f"the word {analysis.words.labels[row]!r} (pieces averaged, targets summed)"
+        if views is not None:
+            what = f"the word {views.words.labels[row]!r} (pieces averaged, targets summed)"
         self.title.setText(f"Where {what} looks in each layer ({head}){note}")
         self.focused.emit(index)
 
@@ -226,8 +230,9 @@ class TokenFocus(QWidget):
         layers, t = self.weights.shape
         if 0 <= layer < layers and 0 <= target < t:
             tokens = self.analysis.result.tokens
-            if self.word_level:
-                words = self.analysis.words
+            views = self._word_views()
+            if views is not None:
+                words = views.words
                 source = words.labels[words.word_of(self.index)]
                 name = f"word {source!r} \u2192 word {words.labels[target]!r}"
             else:

@@ -202,6 +202,14 @@ class MatrixPlot(pg.PlotItem):
             y0 -= (y_span - rows) / 2
         vb.setRange(xRange=(x0, x0 + x_span), yRange=(y0, y0 + y_span), padding=0)
 
+    def show_whole(self) -> None:
+        """The whole matrix in view, which a later resize keeps (no block to return to)."""
+        self._block = None
+        if self._shape is None:
+            return
+        rows, cols = self._shape[:2]
+        self.getViewBox().setRange(xRange=(-0.5, cols - 0.5), yRange=(-0.5, rows - 0.5), padding=0)
+
     def clear_matrix(self) -> None:
         self.image.clear()
         self.row_axis.set_labels([])

@@ -13,6 +13,8 @@ from PySide6.QtCore import QEvent
 from PySide6.QtGui import QContextMenuEvent, QPalette
 from PySide6.QtWidgets import QWidget
 
+from app.widgets.plot_export import plot_menu
+
 
 def foreground(widget: QWidget) -> str:
     return widget.palette().color(QPalette.ColorRole.WindowText).name()
@@ -56,8 +58,6 @@ class PlotCanvas(pg.GraphicsLayoutWidget):
                 item.setMenuEnabled(False)
 
     def contextMenuEvent(self, event: QContextMenuEvent) -> None:
-        from app.widgets.plot_export import plot_menu
-
         self._disable_view_menus()
         plot_menu(self).exec(event.globalPos())
         event.accept()

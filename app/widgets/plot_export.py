@@ -2,8 +2,10 @@
 
 Plots go through pyqtgraph's own exporters (``exporters.ImageExporter`` / ``SVGExporter``) on
 the canvas' whole layout, so titles, axes, legends and colour bars come along. Every write goes
-to a temporary file in the same folder, then renamed (``core.atomic``). :func:`export_all` writes every
-plot and table under a widget (File -> Export plots and tables).
+to a temporary file in the same folder, then renamed (``core.atomic``, imported by the writers
+themselves: importing ``core`` imports torch, and every canvas imports this module for its menu
+long before the engine thread has imported torch). :func:`export_all` writes every plot and
+table under a widget (File -> Export plots and tables).
 """
 
 from __future__ import annotations
@@ -17,8 +19,6 @@ from pathlib import Path
 from PySide6.QtCore import QBuffer, QIODevice
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QFileDialog, QMenu, QTableWidget, QTreeWidget, QWidget
-
-from core.atomic import atomic_path, write_text_atomic
 
 PLOT_SUFFIXES = (".png", ".svg")
 
@@ -75,6 +75,8 @@ def export_plot(canvas, path: str | os.PathLike) -> Path:
     """Write the canvas to ``path``: ``.png`` (pyqtgraph ImageExporter) or ``.svg``
     (SVGExporter)."""
 
+    from core.atomic import atomic_path
+
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in PLOT_SUFFIXES:
@@ -116,6 +118,8 @@ def table_rows(table: QTableWidget | QTreeWidget) -> tuple[list[str], list[list[
 
 def export_table(table: QTableWidget | QTreeWidget, path: str | os.PathLike) -> Path:
     """Write the table's header and cells as CSV."""
+    from core.atomic import write_text_atomic
+
     path = Path(path)
     header, rows = table_rows(table)
     out = io.StringIO()
@@ -140,10 +144,11 @@ def export_name(widget: QWidget, fallback: str) -> str:
 
 
 def exportables(root: QWidget) -> tuple[list, list]:
-    """Every plot canvas and table under ``root``, in creation order."""
-    from app.widgets.plot_canvas import PlotCanvas
+    """Every plot canvas (any pyqtgraph layout widget: this module knows no canvas class, the
+    canvases import it for their menu) and table under ``root``, in creation order."""
+    import pyqtgraph as pg  # as every pyqtgraph use here: the window shows before it loads
 
-    canvases = root.findChildren(PlotCanvas)
+    canvases = root.findChildren(pg.GraphicsLayoutWidget)
     tables = root.findChildren(QTableWidget) + root.findChildren(QTreeWidget)
     return canvases, tables
 

@@ -59,6 +59,12 @@ class TokenAxis(pg.AxisItem):
         self.picture = None
         self.update()
 
+    def set_max_label_px(self, px: int) -> None:
+        """Cap the labels at ``px`` pixels (a short panel gives its matrix the room)."""
+        if px != self.max_label_px:
+            self.max_label_px = px
+            self._update_extent()
+
     def setLabel(self, *args, **kwargs) -> None:
         super().setLabel(*args, **kwargs)
         if hasattr(self, "max_label_px"):

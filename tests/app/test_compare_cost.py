@@ -176,7 +176,8 @@ def test_calculator_updates_as_you_type_and_refuses_bad_input(view, qtbot):
     assert calc.calculation.params.total_unique == expected.params.total_unique
     assert calc.calculation.training.total == expected.training.total
     assert calc.breakdown.item(2, 1).text() == f"{expected.params.component('attention').unique:,}"
-    calc.spins["heads"].setValue(7)  # 1024 is not divisible by 7
+    with qtbot.waitSignal(view.session.calculator.calculation_failed, timeout=WAIT_MS):
+        calc.spins["heads"].setValue(7)  # 1024 is not divisible by 7
     assert "not divisible" in calc.status.text() and not calc.add_button.isEnabled()
     with qtbot.waitSignal(calc.calculated, timeout=WAIT_MS):
         calc.spins["heads"].setValue(16)

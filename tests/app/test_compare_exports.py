@@ -69,7 +69,7 @@ def test_every_plot_and_table_of_both_tabs_exports(compared, tmp_path):
     assert header == ["figure", "bert-mini", "albert-mini", "B / A"]
 
 
-def test_right_click_menu_and_file_menu_export(compared, tmp_path, monkeypatch):
+def test_right_click_menu_and_file_menu_export(compared, tmp_path, monkeypatch, qtbot):
     window = compared
     canvas = window.compare.curves.canvas
     menu = plot_menu(canvas)
@@ -98,7 +98,8 @@ def test_right_click_menu_and_file_menu_export(compared, tmp_path, monkeypatch):
         "getSaveFileName",
         lambda *a, **k: (str(tmp_path / "cmp.json"), "JSON, as compare --json (*.json)"),
     )
-    window.export_comparison_action.trigger()
+    with qtbot.waitSignal(window.compare.session.exported, timeout=WAIT_MS):
+        window.export_comparison_action.trigger()  # written on the engine thread
     comparison, meta = load_json(tmp_path / "cmp.json")
     assert (comparison.a.name, comparison.b.name) == ("bert-mini", "albert-mini")
     assert (meta["model_a"], meta["model_b"]) == ("bert-mini", "albert-mini")
@@ -115,21 +116,28 @@ def test_right_click_menu_and_file_menu_export(compared, tmp_path, monkeypatch):
     )
 
 
-def test_comparison_csv_and_html_report(compared, tmp_path):
+def export_comparison(qtbot, view, path: Path) -> Path:
+    """Export from the Compare tab and wait for the engine thread to have written it."""
+    with qtbot.waitSignal(view.session.exported, timeout=WAIT_MS) as blocker:
+        view.export_comparison(path)
+    return Path(blocker.args[0])
+
+
+def test_comparison_csv_and_html_report(compared, tmp_path, qtbot):
     view = compared.compare
-    path = view.export_comparison(tmp_path / "cmp.csv")
+    path = export_comparison(qtbot, view, tmp_path / "cmp.csv")
     with path.open(encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert {"bert-mini", "albert-mini"} <= {r["model"] for r in rows}
-    html = view.export_comparison(tmp_path / "report.html").read_text(encoding="utf-8")
+    html = export_comparison(qtbot, view, tmp_path / "report.html").read_text(encoding="utf-8")
     assert html.count("<table>") == 4
     assert len(re.findall(r'<img alt="[^"]+" src="data:image/png;base64,', html)) == 4
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
 
 
 @pytest.mark.skipif(not Path(CHROMIUM).is_file(), reason="chromium is not installed")
-def test_html_report_renders_in_headless_chromium(compared, tmp_path):
-    report = compared.compare.export_comparison(tmp_path / "report.html")
+def test_html_report_renders_in_headless_chromium(compared, tmp_path, qtbot):
+    report = export_comparison(qtbot, compared.compare, tmp_path / "report.html")
     shot = tmp_path / "shot.png"
     common = [
         CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",

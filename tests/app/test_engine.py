@@ -273,3 +273,19 @@ def test_invalidate_drops_a_running_requests_result_and_error(qtbot, engine):
         release.set()
         qtbot.waitUntil(lambda job=job: job.done, timeout=WAIT_MS)
     assert rec.calls == []
+
+
+def test_a_quiet_job_runs_without_making_the_engine_busy(qtbot, engine):
+    """The status bar's memory reading every few seconds must not flash the busy bars."""
+    states: list[bool] = []
+    engine.busy_changed.connect(states.append)
+    rec = Recorder()
+    quiet = engine.submit(abs, -2, quiet=True, **rec.callbacks())
+    assert not engine.busy and engine.pending == 1
+    qtbot.waitUntil(lambda: quiet.done, timeout=WAIT_MS)
+    assert rec.calls == [("done", 2)] and states == []
+    loud = engine.submit(abs, -3)
+    engine.submit_latest("memory", abs, -4, quiet=True)
+    assert engine.busy
+    qtbot.waitUntil(lambda: loud.done and not engine.pending, timeout=WAIT_MS)
+    assert states == [True, False]

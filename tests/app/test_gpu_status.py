@@ -1,5 +1,5 @@
 """What the window says about the GPU, with CUDA mocked: the memory label shows allocated and
-reserved memory, the About box says why a GPU goes unused."""
+reserved memory (read on the engine thread), the About box says why a GPU goes unused."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from unittest import mock
 
 import torch
 
-from app.main_window import accelerator_memory
+from app.status_bar import accelerator_memory
 from tests.app.helpers import start_and_wait
 
 
@@ -27,12 +27,17 @@ def test_memory_label_and_about_box_on_a_gpu_machine(qtbot, window):
     start_and_wait(qtbot, window)
     entry = window.state.current
     entry.summary = dataclasses.replace(entry.summary, device="cuda:0")
+    window.status.memory_timer.stop()  # one tick, by hand
     with mock.patch(
-        "app.main_window.accelerator_memory", return_value=(1536 * 2**20, 4 * 2**30)
+        "app.status_bar.accelerator_memory", return_value=(1536 * 2**20, 4 * 2**30)
     ) as polled:
-        window.memory_timer.timeout.emit()
+        window.status.memory_timer.timeout.emit()
+        # torch's figures are read on the engine thread, and shown once they come back
+        qtbot.waitUntil(lambda: "cuda:0" in window.status.memory_label.text(), timeout=20_000)
     polled.assert_called_once_with("cuda:0")
-    assert window.memory_label.text().endswith("\u00b7 cuda:0: 1.5 GB allocated, 4.0 GB reserved")
+    assert window.status.memory_label.text().endswith(
+        "\u00b7 cuda:0: 1.5 GB allocated, 4.0 GB reserved"
+    )
     note = "an NVIDIA GPU is present but this is a CPU build of torch: run `make run TORCH=cu126`"
     window.state.info = dataclasses.replace(window.state.info, gpu_note=note)
     assert note in window.about_text()
@@ -61,6 +66,6 @@ def test_a_failed_move_to_the_gpu_is_one_line_and_the_model_stays(qtbot, window)
         window.state.move(entry.key, "cuda")
     (message,) = blocker.args
     assert message.endswith("it stays on cpu") and "\n" not in message
-    assert window.message.text() == message
+    assert window.status.message.text() == message
     assert entry.loaded.device == torch.device("cpu") and entry.device == "cpu"
     assert {p.device.type for p in entry.loaded.model.parameters()} == {"cpu"}

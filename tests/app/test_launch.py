@@ -56,7 +56,7 @@ def test_main_py_stays_up_and_exits_cleanly_on_sigterm(tmp_path, demo_root):
         # the window shows first, the plots are built behind it, then the first probe arrives
         milestones = [wait_for_line(lines, "").split()[0] for _ in range(3)]
         assert milestones == ["shown", "plots", "probed"]
-        time.sleep(2.0)
+        time.sleep(2.0)  # deliberately: time passes and nothing happens (the window stays up)
         assert proc.poll() is None, proc.stderr.read()
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=TIMEOUT)
@@ -110,3 +110,23 @@ def test_a_screenshot_of_a_broken_model_exits_non_zero_with_the_reason(tmp_path,
     assert len(errors) == 1 and broken in errors[0], err
     assert "Traceback" not in err
     assert not shot.exists()
+
+
+def test_the_window_parts_import_neither_torch_nor_pyqtgraph():
+    """The window is on screen before torch (the engine thread imports it) and pyqtgraph (built
+    behind the visible window) have loaded: none of its parts imports either, or ``core``."""
+    parts = (
+        "app.launch", "app.scripted_run", "app.status_bar", "app.export_actions",
+        "app.recent_models", "app.demo_preload", "app.probe.probe_view",
+        "app.compare.compare_view", "app.models.model_manager", "app.models.model_card",
+        "app.widgets.plot_export",
+    )  # fmt: skip
+    code = f"import sys; [__import__(m) for m in {parts!r}]; " + (
+        "print([m for m in ('torch', 'core', 'pyqtgraph') if m in sys.modules])"
+    )
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env,
+        timeout=TIMEOUT,
+    )  # fmt: skip
+    assert out.stdout.strip() == "[]", out.stderr

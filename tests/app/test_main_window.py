@@ -12,7 +12,7 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent, QPalette
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from app.main_window import resident_memory
+from app.status_bar import resident_memory
 from core import CheckpointError, load_model
 from core.analysis import probe
 from core.cost.params import count_parameters
@@ -44,7 +44,9 @@ def test_demo_models_are_listed_from_the_start_and_loaded_with_their_details(
     assert [row[3] for row in window.manager.rows()] == ["not loaded", "not loaded"]
     with qtbot.waitSignal(window.state.busy_changed, timeout=WAIT_MS, check_params_cb=bool):
         window.start(None, TEXT, None)  # the engine loads in the worker: a busy indicator runs
-    assert window.busy.isVisibleTo(window) and window.manager.busy.isVisibleTo(window.manager)
+    assert window.status.busy.isVisibleTo(window) and window.manager.busy.isVisibleTo(
+        window.manager
+    )
     assert window.manager.rows()[0][3] == "loading\u2026"
     qtbot.waitUntil(lambda: window.state.analysis is not None, timeout=WAIT_MS)
     # the other demo loads quietly after the first probe
@@ -65,10 +67,10 @@ def test_demo_models_are_listed_from_the_start_and_loaded_with_their_details(
     assert table["attention"] == f"{breakdown.unique['attention']:,}"
     assert table["total"] == f"{total:,}"
     assert "masked LM" in card.title.text()
-    assert window.device_label.text() == "Device: CPU"
+    assert window.status.device_label.text() == "Device: CPU"
     # the status bar shows this process's resident memory (polled; one tick forced here)
-    window.memory_timer.timeout.emit()
-    shown, unit, kind = window.memory_label.text().removeprefix("Memory: ").split()
+    window.status.memory_timer.timeout.emit()
+    shown, unit, kind = window.status.memory_label.text().removeprefix("Memory: ").split()
     rss, expected_kind = resident_memory()
     scale = {"KB": 2**10, "MB": 2**20, "GB": 2**30}[unit]
     assert kind == expected_kind
@@ -92,7 +94,7 @@ def test_a_corrupt_folder_shows_the_engine_message_and_changes_nothing(
     assert window.manager.rows() == rows
     assert window.state.current_key == current
     assert window.state.analysis is bundle
-    assert window.recent_models() == []
+    assert window.recent.paths() == []
 
     # a folder without config.json: the engine's own message too
     captured_dialogs.clear()
@@ -114,7 +116,7 @@ def test_open_folder_dialog_and_drag_and_drop_add_models(qtbot, window, extra_be
     assert blocker.args[0].result.model_name == "my-bert"
     assert blocker.args[0].result.num_layers == 3
     assert window.manager.keys()[-1] == str(extra_bert.resolve())
-    assert window.recent_models() == [str(extra_bert.resolve())]
+    assert window.recent.paths() == [str(extra_bert.resolve())]
     assert window.windowTitle() == "my-bert"  # Qt appends " — BertScope", the display name
 
     # unload it: a user folder leaves the list, the next loaded model takes over
@@ -155,7 +157,7 @@ def test_settings_persist_across_a_restart(qtbot, make_window, settings, extra_b
     assert second.theme_name == "dark"
     assert second.theme_actions["dark"].isChecked()
     assert second.palette().color(QPalette.ColorRole.Window).lightness() < 128
-    assert second.recent_models() == [str(extra_bert.resolve())]
+    assert second.recent.paths() == [str(extra_bert.resolve())]
     assert second.recent_menu.actions()[0].text() == f"&1 {extra_bert.resolve()}"
     assert not second.probe.docks["statistics"].isVisibleTo(second)
     bundle = start_and_wait(qtbot, second, text=None)
@@ -254,7 +256,7 @@ def test_probe_errors_go_to_the_status_bar_not_a_crash(qtbot, window, captured_d
     start_and_wait(qtbot, window)
     with qtbot.waitSignal(window.state.probe_failed, timeout=WAIT_MS):
         window.state.request_probe("   ")
-    assert window.message.text() == "empty text: type a sentence to probe"
+    assert window.status.message.text() == "empty text: type a sentence to probe"
     assert captured_dialogs == []
     # the views keep the last good result
     assert window.probe.heatmap.analysis.result.text == TEXT

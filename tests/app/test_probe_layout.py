@@ -18,9 +18,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def settled(qtbot, window) -> None:
-    """Wait until the window has been shown and arranged its panels."""
-    qtbot.waitUntil(lambda: window._shown_once, timeout=WAIT_MS)
-    qtbot.wait(50)  # the arrangement runs from the event loop right after the first show
+    """Wait until the window has been shown and arranged its panels, and the docks have taken
+    the sizes it gave them (the layout applies them from the event loop)."""
+    qtbot.waitUntil(
+        lambda: window.settled and not window.probe.undersized_panels(), timeout=WAIT_MS
+    )
 
 
 def assert_readable(window) -> None:

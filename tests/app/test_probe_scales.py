@@ -12,7 +12,7 @@ from app.probe.attention_heatmap import MAX_VISIBLE, MEAN, scale_for_display
 from core.analysis import attention_stats, probe
 from core.analysis.words import word_attention, word_level
 from core.loaded_model import load_model
-from tests.app.helpers import start_and_wait
+from tests.app.helpers import WAIT_MS, probe_and_wait, start_and_wait
 
 PIECES = "the kingab came to the cityc ."
 
@@ -76,7 +76,8 @@ def test_word_level_attention_in_heatmap_grid_and_token_focus(qtbot, window, ber
     words = word_level(result)
     heatmap, grid, focus = window.probe.heatmap, window.probe.grid, window.probe.focus
     heatmap.select(1, 3)
-    heatmap.words_box.setChecked(True)
+    with qtbot.waitSignal(window.state.word_level_ready, timeout=WAIT_MS):
+        heatmap.words_box.setChecked(True)  # computed on the engine thread
     expected = word_attention(probe(bert, PIECES).attentions, words)  # (L, heads, W, W)
     assert_allclose(heatmap.plot.image.image, expected[1, 3], atol=1e-6)
     assert heatmap.plot.row_axis.labels == words.labels
@@ -127,8 +128,26 @@ def test_a_short_input_shows_every_row_and_column_in_square_cells(qtbot, make_wi
     analysis = start_and_wait(qtbot, window)
     t = len(analysis.result.tokens)
     vb = window.probe.heatmap.plot.getViewBox()
-    qtbot.wait(300)  # the panels settle their sizes
-    (x0, x1), (y0, y1) = vb.viewRange()
-    assert x0 <= -0.45 and y0 <= -0.45 and x1 >= t - 0.55 and y1 >= t - 0.55
-    assert (x0 + x1) / 2 == pytest.approx((t - 1) / 2, abs=0.05)  # centred in its room
-    assert vb.width() / (x1 - x0) == pytest.approx(vb.height() / (y1 - y0), rel=0.02)
+    qtbot.waitUntil(lambda: window.settled, timeout=WAIT_MS)  # the panels were arranged
+
+    def whole_matrix_in_square_cells() -> None:  # once the panels have taken their sizes
+        (x0, x1), (y0, y1) = vb.viewRange()
+        assert x0 <= -0.45 and y0 <= -0.45 and x1 >= t - 0.55 and y1 >= t - 0.55
+        assert (x0 + x1) / 2 == pytest.approx((t - 1) / 2, abs=0.05)  # centred in its room
+        assert vb.width() / (x1 - x0) == pytest.approx(vb.height() / (y1 - y0), rel=0.02)
+
+    qtbot.waitUntil(whole_matrix_in_square_cells, timeout=WAIT_MS)
+
+
+def test_with_words_on_the_next_sentence_arrives_word_level(qtbot, window):
+    """The probe and its word-level attention reach the views together: no frame of pieces."""
+    start_and_wait(qtbot, window)
+    heatmap = window.probe.heatmap
+    with qtbot.waitSignal(window.state.word_level_ready, timeout=WAIT_MS):
+        heatmap.words_box.setChecked(True)
+    seen = []
+    window.state.probed.connect(lambda _a: seen.append(list(heatmap.plot.row_axis.labels)))
+    analysis = probe_and_wait(qtbot, window, PIECES)
+    words = word_level(analysis.result)
+    assert heatmap.word_level and seen == [words.labels]
+    assert window.state.word_views.words.labels == words.labels

@@ -102,15 +102,15 @@ def test_selection_follows_its_characters_to_another_model(qtbot, window, split_
 def test_status_messages_agree_with_the_current_model_and_time_out(qtbot, window):
     start_and_wait(qtbot, window)
     wait_idle(qtbot, window)  # the other demo has loaded in the background by now
-    assert "albert" not in window.message.text()  # a quiet preload reports nothing
-    window.show_message("loaded bert-mini")
-    assert window.message_timer.isActive()
-    window.message_timer.timeout.emit()
-    assert window.message.text() == ""
-    window.show_message("moved bert-mini to CPU")
+    assert "albert" not in window.status.message.text()  # a quiet preload reports nothing
+    window.status.show_message("loaded bert-mini")
+    assert window.status.message_timer.isActive()
+    window.status.message_timer.timeout.emit()
+    assert window.status.message.text() == ""
+    window.status.show_message("moved bert-mini to CPU")
     with qtbot.waitSignal(window.state.probed, timeout=WAIT_MS):
         window.state.select("demo:albert-mini")
-    assert "bert-mini" not in window.message.text()
+    assert "bert-mini" not in window.status.message.text()
     assert window.windowTitle() == "albert-mini"
 
 
@@ -136,7 +136,16 @@ def test_the_out_of_date_panels_are_one_clean_dimmed_copy(qtbot, window):
     probe = window.probe
     with qtbot.waitSignal(window.state.probe_failed, timeout=WAIT_MS):
         window.state.request_probe("")
-    qtbot.wait(50)  # the banner is in, the panels laid out again below it
+
+    def laid_out_below_the_banner() -> bool:
+        banner = probe.stale_banner
+        return (
+            banner.isVisible()
+            and probe.area.geometry().top() >= banner.geometry().bottom()
+            and probe.dimmer.geometry() == probe.area.rect()
+        )
+
+    qtbot.waitUntil(laid_out_below_the_banner, timeout=WAIT_MS)
     dimmed = probe.area.grab().toImage()
     probe.dimmer.hide()
     clear = probe.area.grab().toImage()

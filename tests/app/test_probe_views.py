@@ -17,7 +17,14 @@ from core.analysis import (
 )
 from core.config import Heads
 from core.loaded_model import load_model
-from tests.app.helpers import TEXT, WAIT_MS, probe_and_wait, select_model, start_and_wait
+from tests.app.helpers import (
+    TEXT,
+    WAIT_MS,
+    probe_and_wait,
+    select_model,
+    start_and_wait,
+    wait_idle,
+)
 
 MASKED = "the [MASK] came to the city ."
 
@@ -64,17 +71,20 @@ def test_hovering_a_cell_reads_out_tokens_and_exact_weight(qtbot, window, core_m
     heatmap = window.probe.heatmap
     expected = probe(core_models["bert-mini"], TEXT)
     qtbot.waitUntil(lambda: heatmap.plot.getViewBox().width() > 50, timeout=WAIT_MS)
-    qtbot.wait(300)  # let the axes settle their widths before mapping a cell to pixels
     row, col = 2, 5
     view = heatmap.canvas
-    scene_pos = heatmap.plot.getViewBox().mapViewToScene(QPointF(col, row))
-    qtbot.mouseMove(view.viewport(), view.mapFromScene(scene_pos))
-    qtbot.waitUntil(lambda: heatmap.readout.text() != "", timeout=WAIT_MS)
     weight = expected.attentions[0, 0, row, col]
     tokens = expected.token_strings
-    assert heatmap.readout.text().startswith(
-        f"from #{row} {tokens[row]!r} \u2192 to #{col} {tokens[col]!r}: {weight:.4f}"
-    )
+
+    def hover_reads_out_the_cell() -> None:
+        # mapped again on every try: the axes may still be settling their widths
+        scene_pos = heatmap.plot.getViewBox().mapViewToScene(QPointF(col, row))
+        qtbot.mouseMove(view.viewport(), view.mapFromScene(scene_pos))
+        assert heatmap.readout.text().startswith(
+            f"from #{row} {tokens[row]!r} \u2192 to #{col} {tokens[col]!r}: {weight:.4f}"
+        )
+
+    qtbot.waitUntil(hover_reads_out_the_cell, timeout=WAIT_MS)
 
 
 def test_head_grid_has_a_cell_per_effective_layer_and_head(qtbot, window, core_models):
@@ -254,7 +264,7 @@ def test_a_newer_sentence_supersedes_an_older_probe(qtbot, window):
     ):
         for text in ("a .", "b .", "c ."):
             state.request_probe(text)
-    qtbot.wait(200)
+    wait_idle(qtbot, window)  # every job has ended: a stale result would have arrived by now
     assert seen == ["c ."]
     assert window.probe.heatmap.analysis.result.text == "c ."
 

@@ -59,7 +59,7 @@ def test_event_loop_serves_timers_and_typing_while_a_probe_is_held(qtbot, window
     assert not release.is_set()
     assert all(ticks), "a tick found the engine idle while the probe was held"
     assert window.probe.pair.text() == typed  # every key arrived, in order
-    assert window.busy.isVisible()  # the status bar shows the engine at work
+    assert window.status.busy.isVisible()  # the status bar shows the engine at work
     assert window.probe.status.text() == "probing\u2026"
     assert window.state.analysis.result.text == "the king came ."  # the old result stays
     assert engine_threads and engine_threads[0] is not threading.main_thread()
@@ -74,5 +74,5 @@ def test_event_loop_serves_timers_and_typing_while_a_probe_is_held(qtbot, window
     assert result.truncated
     assert len(result.tokens) == 64  # the tiny model's max_position_embeddings
     qtbot.waitUntil(lambda: not window.state.busy, timeout=WAIT_MS)
-    assert not window.busy.isVisible()
+    assert not window.status.busy.isVisible()
     assert len(engine_threads) == 1  # one probe ran, once
