@@ -286,29 +286,25 @@ def _script_training(window, args: argparse.Namespace) -> None:
         window.train.unattended_close = "stop"
         window.close()
 
-    def on_event(record, event: dict) -> None:
-        if args.screenshot_at is None or event.get("kind") != "step":
+    from core.training.run_status import RunStatus
+
+    state = train.train_state
+
+    def on_event(_record, event) -> None:  # a core.training.ProgressEvent
+        if args.screenshot_at is None or event.kind != "step":
             return
-        started = [r for s in train.sessions for r in s.records if r.status != "new"]
-        total = event.get("total_steps") or 1
-        if len(started) == wanted and event["step"] / total >= args.screenshot_at:
+        started = [r for s in state.sessions for r in s.records if r.status != RunStatus.NEW]
+        if len(started) == wanted and event.step / (event.total_steps or 1) >= args.screenshot_at:
             QTimer.singleShot(1000, shoot)
 
-    def on_ended(_record, _outcome: str, _message: str) -> None:
-        if not train.running and not any(
-            r.status == "new" for s in train.sessions for r in s.records
+    def on_ended(_record, _status, _message: str) -> None:
+        if not state.running and not any(
+            r.status == RunStatus.NEW for s in state.sessions for r in s.records
         ):
             QTimer.singleShot(1000, shoot)
 
-    connected: set[int] = set()
-
-    def on_started(_record) -> None:
-        if id(train.session) not in connected:
-            connected.add(id(train.session))
-            train.session.event_received.connect(on_event)
-
-    train.run_started.connect(on_started)
-    train.run_ended.connect(on_ended)
+    state.event_received.connect(on_event)
+    state.run_ended.connect(on_ended)
 
 
 def _script_first_probe(window, args: argparse.Namespace) -> None:

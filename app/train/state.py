@@ -81,7 +81,7 @@ class TrainState(QObject):
         self.session: TrainSession | None = None  # the newest: what Pause/Resume/Stop act on
         self.series: dict[str, RunSeries] = {}  # by run name
         self.figures: calls.CorpusFigures | None = None  # the newest check's, if it passed
-        self.listed: dict[str, str] = {}  # model key -> name of every checkpoint listed
+        self.listed: set[str] = set()  # model keys of the checkpoints listed
         # (fingerprint, figures or None, error or None) of the newest check that reported
         self._result: tuple[Fingerprint, calls.CorpusFigures | None, str | None] | None = None
         self._checking: Fingerprint | None = None
@@ -273,7 +273,7 @@ class TrainState(QObject):
         name = f"{record.name} @ step {step}" if step is not None else f"{record.name} final"
         key = self.app_state.add_folder(folder, name)
         if key not in self.listed:
-            self.listed[key] = name
+            self.listed.add(key)
             self.checkpoint_listed.emit(key, name, str(folder))
 
     def load_series(self, record: RunRecord) -> RunSeries:

@@ -52,7 +52,6 @@ log = logging.getLogger(__name__)
 
 REDRAW_MS = 150  # curves redraw at most this often, however fast the steps come
 KEY_ROLE = Qt.ItemDataRole.UserRole
-CLOSE_CHOICES = ("stop", "background", "cancel")
 # The status line when a run ended, by status (a failure shows its message instead).
 ENDED = {
     RunStatus.DONE: "finished",

@@ -55,7 +55,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
 
 
 def settings_for(out: Path, corpus: Path) -> dict:
-    config = TrainConfig(preset="bert-tiny", steps=3)
+    config = TrainConfig(preset="bert-tiny", steps=3, seq_len=32)  # the run's own settings
     return RunSettings(config, out=out, corpus=[str(corpus / "train.txt")]).to_dict()
 
 
