@@ -27,7 +27,7 @@ class RunFollower(QObject):
     ended = Signal(object, str)  # RunStatus, message
 
     def __init__(
-        self, settings: RunSettings, pgid: int, parent: QObject | None = None, period_ms=300
+        self, settings: RunSettings, pgid: int, parent: QObject | None = None, period_ms: int = 300
     ):
         super().__init__(parent)
         self.settings = settings
