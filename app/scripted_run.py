@@ -22,8 +22,11 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTimer
 
+from core.training.run_status import RunStatus
+
 if TYPE_CHECKING:  # pragma: no cover
     from app.main_window import MainWindow
+    from core.training.events import ProgressEvent
 
 SETTLE_MS = 1500  # after the last change, before a screenshot: the views have painted
 RUN_SETTLE_MS = 1000  # after a training run's milestone, before its screenshot
@@ -102,29 +105,23 @@ def _script_training(window: MainWindow, args: argparse.Namespace) -> None:
         shoot(window, args.screenshot)
         window.close_unattended()
 
-    def on_event(_record, event: dict) -> None:
-        if args.screenshot_at is None or event.get("kind") != "step":
+    state = train.train_state
+
+    def on_event(_record, event: ProgressEvent) -> None:
+        if args.screenshot_at is None or event.kind != "step":
             return
-        started = [r for s in train.sessions for r in s.records if r.status != "new"]
-        total = event.get("total_steps") or 1
-        if len(started) == wanted and event["step"] / total >= args.screenshot_at:
+        started = [r for s in state.sessions for r in s.records if r.status != RunStatus.NEW]
+        if len(started) == wanted and event.step / (event.total_steps or 1) >= args.screenshot_at:
             QTimer.singleShot(RUN_SETTLE_MS, shoot_once)
 
-    def on_ended(_record, _outcome: str, _message: str) -> None:
-        if not train.running and not any(
-            r.status == "new" for s in train.sessions for r in s.records
+    def on_ended(_record, _status: RunStatus, _message: str) -> None:
+        if not state.running and not any(
+            r.status == RunStatus.NEW for s in state.sessions for r in s.records
         ):
             QTimer.singleShot(RUN_SETTLE_MS, shoot_once)
 
-    connected: set[int] = set()
-
-    def on_started(_record) -> None:
-        if id(train.session) not in connected:
-            connected.add(id(train.session))
-            train.session.event_received.connect(on_event)
-
-    train.run_started.connect(on_started)
-    train.run_ended.connect(on_ended)
+    state.event_received.connect(on_event)
+    state.run_ended.connect(on_ended)
 
 
 def _script_first_probe(window: MainWindow, args: argparse.Namespace, outcome: Outcome) -> None:

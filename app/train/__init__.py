@@ -1,1 +1,2 @@
-"""The Train tab: training runs in child processes (their settings, events, history and views)."""
+"""The Train tab: training runs in child processes (TrainState, their settings, events, history
+and views)."""

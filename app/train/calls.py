@@ -2,7 +2,7 @@
 
 Plain functions submitted to the engine (``core`` and torch are imported inside them, so the
 GUI thread never pays for it). The training itself never runs here: it is a child process
-(:mod:`app.train.runs`).
+(:mod:`app.train.runner`).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from app.train.runs import RunSeries
+from app.train.series import RunSeries
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyqtgraph as pg
@@ -37,12 +37,12 @@ MIN_PLOT_WIDTH = 180  # pixels: below this per column, the grid uses fewer colum
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 
 
-def token_axis(orientation: str) -> pg.AxisItem:
+def tokens_seen_axis(orientation: str) -> pg.AxisItem:
     """An axis labelling tokens seen as 40k, 1.2M: short labels that never run into each other
     (a factory, so pyqtgraph is imported only once the curves are built)."""
     import pyqtgraph as pg
 
-    class TokenAxis(pg.AxisItem):
+    class TokensSeenAxis(pg.AxisItem):
         def tickStrings(self, values, scale, spacing):
             out = []
             for v in values:
@@ -55,7 +55,7 @@ def token_axis(orientation: str) -> pg.AxisItem:
                     out.append(f"{v:g}")
             return out
 
-    return TokenAxis(orientation)
+    return TokensSeenAxis(orientation)
 
 
 class TrainCurves(QWidget):
@@ -94,7 +94,7 @@ class TrainCurves(QWidget):
         self._canvas = PlotCanvas()
         self._layout.addWidget(self._canvas, 1)
         for key, title, _source in PLOTS:
-            plot = pg.PlotItem(axisItems={"bottom": token_axis("bottom")})
+            plot = pg.PlotItem(axisItems={"bottom": tokens_seen_axis("bottom")})
             plot.setTitle(title, size="8pt")
             plot.setMinimumWidth(140)
             plot.showGrid(x=True, y=True, alpha=0.2)

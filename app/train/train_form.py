@@ -3,8 +3,9 @@
 Defaults finish in a few minutes on a laptop CPU (the mini presets, 32-token sequences, 300
 steps of 16 sequences) on the bundled corpus. Corpus files are added with a dialog or by
 dropping them on the form; every change re-runs the corpus check (on the engine thread, by
-the view), whose figures or one-line error show under the list. Only the devices present here
-can be chosen.
+the Train tab's state), whose figures or one-line error show under the list. Only the devices
+present here can be chosen. The form fills core's :class:`TrainConfig` (:meth:`TrainForm.
+settings`), so every field means what the CLI's option of that name means.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.train.runs import DEFAULT_CORPUS, DEFAULT_HELDOUT, TrainSettings
+from app.train.settings import DEFAULT_CORPUS, DEFAULT_HELDOUT, RunSettings
+from core.training.config import TrainConfig
 
 FAMILIES = (
     ("BERT and ALBERT, one after the other", "both"),
@@ -44,6 +46,14 @@ ALBERT_ONLY = ("xlarge", "xxlarge")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 TEXT_FILTER = "Text files (*.txt *.text *.md);;All files (*)"
+EVAL_EXAMPLES = 256  # held-out sequences per evaluation: quick enough to do six times a run
+KEEP_EVERY_CHECKPOINT = 0  # keep_checkpoints: every checkpoint stays (each is a model)
+AT_THE_END = "at the end only"  # what 0 means for eval_every and save_every (core's meaning)
+
+
+def default_period(steps: int) -> int:
+    """Steps between evaluations (and checkpoints) unless the user picks: six per run."""
+    return max(1, steps // 6)
 
 
 def default_runs_root() -> Path:
@@ -112,11 +122,18 @@ class TrainForm(QWidget):
             "older GPUs, fp32 on CPU and MPS"
         )
         self.seed = self._spin(0, 2**31 - 1, 0)
-        self.eval_every = self._spin(0, 10_000_000, 0)
-        self.eval_every.setSpecialValueText("auto (6 per run)")
-        self.save_every = self._spin(0, 10_000_000, 0)
-        self.save_every.setSpecialValueText("auto (6 per run)")
-        self.save_every.setToolTip("Every checkpoint is kept and listed as a model")
+        self.eval_every = self._spin(0, 10_000_000, default_period(self.steps.value()))
+        self.eval_every.setSpecialValueText(AT_THE_END)
+        self.eval_every.setToolTip(
+            "Steps between held-out evaluations (0: only at the end); six per run unless changed"
+        )
+        self.save_every = self._spin(0, 10_000_000, default_period(self.steps.value()))
+        self.save_every.setSpecialValueText(AT_THE_END)
+        self.save_every.setToolTip(
+            "Steps between checkpoints (0: only at the end); every checkpoint is kept and "
+            "listed as a model"
+        )
+        self._steps = self.steps.value()  # what the periods' defaults were computed for
         self.out = QLineEdit(str(runs_root or default_runs_root()))
         self.out.setToolTip("Each run writes a folder here: checkpoints, final/, train_log.jsonl")
         self.out_browse = QPushButton("\u2026")
@@ -167,6 +184,7 @@ class TrainForm(QWidget):
 
         self.set_corpus([str(DEFAULT_CORPUS)])
         self.family.currentIndexChanged.connect(self._on_family_changed)
+        self.steps.valueChanged.connect(self._on_steps_changed)
         self.add_corpus.clicked.connect(self._on_add_corpus)
         self.remove_corpus.clicked.connect(self._on_remove_corpus)
         self.heldout_browse.clicked.connect(self._on_browse_heldout)
@@ -249,8 +267,9 @@ class TrainForm(QWidget):
         """The folder new runs are written under."""
         return Path(self.out.text().strip() or default_runs_root())
 
-    def settings(self, stamp: str | None = None) -> list[TrainSettings]:
-        """One :class:`TrainSettings` per family, each writing to its own folder."""
+    def settings(self, stamp: str | None = None) -> list[RunSettings]:
+        """One run per family, each writing to its own folder. Raises
+        :class:`core.errors.InputError` (one line) for settings core refuses."""
         stamp = stamp or time.strftime("%H%M%S")
         heldout = self.heldout.text().strip()
         tokenizer = self.tokenizer.text().strip() or None
@@ -265,25 +284,30 @@ class TrainForm(QWidget):
             while (root / name).exists():  # never write into an earlier run's folder
                 n += 1
                 name = f"{label}-{stamp}-{n}"
+            train = TrainConfig(
+                arch=arch,
+                preset=preset,
+                steps=self.steps.value(),
+                batch_size=self.batch_size.value(),
+                seq_len=self.seq_len.value(),
+                lr=self.lr.value(),
+                warmup=None if self.warmup.value() < 0 else self.warmup.value(),
+                optimizer=self.optimizer.currentData(),
+                device=self.device.currentData(),
+                precision=self.precision.currentData(),
+                seed=self.seed.value(),
+                eval_every=self.eval_every.value(),
+                eval_examples=EVAL_EXAMPLES,
+                save_every=self.save_every.value(),
+                keep_checkpoints=KEEP_EVERY_CHECKPOINT,
+            )
             runs.append(
-                TrainSettings(
-                    arch=arch,
-                    preset=preset,
+                RunSettings(
+                    config=train,
+                    out=root / name,
                     corpus=self.corpus_files(),
                     eval_corpus=[str(Path(heldout).resolve())] if heldout else [],
-                    out=str(root / name),
                     tokenizer=str(Path(tokenizer).resolve()) if tokenizer else None,
-                    steps=self.steps.value(),
-                    batch_size=self.batch_size.value(),
-                    seq_len=self.seq_len.value(),
-                    lr=self.lr.value(),
-                    warmup=None if self.warmup.value() < 0 else self.warmup.value(),
-                    optimizer=self.optimizer.currentData(),
-                    device=self.device.currentData(),
-                    precision=self.precision.currentData(),
-                    seed=self.seed.value(),
-                    eval_every=self.eval_every.value(),
-                    save_every=self.save_every.value(),
                     model_config=config,
                 )
             )
@@ -313,6 +337,15 @@ class TrainForm(QWidget):
         self.corpus_figures.setStyleSheet("color: #c0392b;" if error else "")
 
     # -- slots -------------------------------------------------------------------------------
+    @Slot(int)
+    def _on_steps_changed(self, steps: int) -> None:
+        """A period still at its default (six per run) follows the steps; one the user set
+        stays as set."""
+        for spin in (self.eval_every, self.save_every):
+            if spin.value() == default_period(self._steps):
+                spin.setValue(default_period(steps))
+        self._steps = steps
+
     @Slot()
     def _on_family_changed(self) -> None:
         albert_only = self.families == ["albert"]

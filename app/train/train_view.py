@@ -6,9 +6,9 @@ elapsed time and ETA, the trainer's memory figure and its one-line error if it f
 the run history (tick a run to overlay its curves), the checkpoints (each is also listed in
 the Models sidebar: pick one to probe it while the run goes on) and the log's last lines.
 
-Training runs in child processes (:mod:`app.train.runs`); the engine thread only checks the
-corpus and names the devices. Closing the window during a run asks whether to stop it (a
-checkpoint is saved), keep it training in the background, or not close.
+The view renders :class:`app.train.state.TrainState` and forwards the buttons to it; the runs,
+their processes and the engine jobs are the state's. Closing the window during a run asks
+whether to stop it (a checkpoint is saved), keep it training in the background, or not close.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from pathlib import Path
 from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QApplication,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -40,24 +39,26 @@ from PySide6.QtWidgets import (
 
 from app.probe.state import CALCULATOR_KEY, AppState
 from app.train import calls as train_calls
-from app.train.runs import (
-    EVENTS_FILE,
-    TRAIN_LOG,
-    RunHistory,
-    RunRecord,
-    RunSeries,
-    TrainSession,
-    group_alive,
-    read_events,
-)
+from app.train.history import RunRecord
+from app.train.state import TrainState
 from app.train.train_curves import TrainCurves
 from app.train.train_form import TrainForm
+from core.errors import InputError
+from core.timefmt import format_duration
+from core.training import ProgressEvent
+from core.training.run_status import RunStatus
 
 log = logging.getLogger(__name__)
 
 REDRAW_MS = 150  # curves redraw at most this often, however fast the steps come
 KEY_ROLE = Qt.ItemDataRole.UserRole
-CLOSE_CHOICES = ("stop", "background", "cancel")
+# The status line when a run ended, by status (a failure shows its message instead).
+ENDED = {
+    RunStatus.DONE: "finished",
+    RunStatus.PAUSED: "paused (checkpoint saved; Resume continues)",
+    RunStatus.STOPPED: "stopped (checkpoint saved)",
+    RunStatus.NEW: "not started",
+}
 
 
 def default_history_path() -> Path:
@@ -72,15 +73,6 @@ def train_history_path(settings: QSettings) -> Path:
     return default_history_path()
 
 
-def format_duration(seconds: float | None) -> str:
-    if seconds is None or seconds != seconds:  # NaN
-        return "--:--"
-    seconds = max(0, int(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
-
-
 def format_memory(count: int | None) -> str:
     if not count:
         return "\u2014"
@@ -90,11 +82,6 @@ def format_memory(count: int | None) -> str:
 class TrainView(QWidget):
     probe_requested = Signal(str)  # a checkpoint's model key: the window shows the Probe tab
     compare_requested = Signal(str, str)  # two model keys for the Compare tab
-    corpus_checked = Signal(object)  # train_calls.CorpusFigures
-    corpus_failed = Signal(str)
-    run_started = Signal(object)  # RunRecord
-    run_ended = Signal(object, str, str)  # RunRecord, outcome, one-line message
-    checkpoint_listed = Signal(str, str)  # model key, name
 
     def __init__(
         self,
@@ -105,19 +92,12 @@ class TrainView(QWidget):
     ):
         super().__init__(parent)
         self.state = state
-        self.session: TrainSession | None = None
-        self.sessions: list[TrainSession] = []  # this one and re-attached background ones
-        self.series: dict[str, RunSeries] = {}
-        self.figures: train_calls.CorpusFigures | None = None
-        self._check_generation = 0
-        self._pending_start = False
+        self.form = TrainForm(runs_root)
+        self.train_state = TrainState(
+            state, history_path or default_history_path(), self.form.runs_root(), self
+        )
         self._dirty: set[str] = set()
 
-        self.form = TrainForm(runs_root)
-        # A damaged history is rebuilt from the run folders, the runs root's among them.
-        self.history = RunHistory(
-            history_path or default_history_path(), search=[self.form.runs_root()]
-        )
         self.start_button = QPushButton("Start")
         self.start_button.setToolTip("Check the corpus, then start training")
         self.pause_button = QPushButton("Pause")
@@ -241,14 +221,30 @@ class TrainView(QWidget):
         self.checkpoints.itemDoubleClicked.connect(self._on_checkpoint_activated)
         self.probe_button.clicked.connect(self._on_probe_clicked)
         self.compare_button.clicked.connect(self._on_compare_clicked)
+        ts = self.train_state
+        ts.corpus_checking.connect(
+            lambda: self.form.show_corpus_figures("checking the corpus\u2026")
+        )
+        ts.corpus_checked.connect(lambda figures: self.form.show_corpus_figures(figures.summary()))
+        ts.corpus_failed.connect(lambda message: self.form.show_corpus_figures(message, True))
+        ts.devices_found.connect(self._on_devices)
+        ts.start_failed.connect(self._show_error)
+        ts.launched.connect(self._on_launched)
+        ts.run_started.connect(self._on_run_started)
+        ts.event_received.connect(self._on_event)
+        ts.log_received.connect(self._on_log)
+        ts.run_ended.connect(self._on_run_ended)
+        ts.checkpoint_listed.connect(self._on_checkpoint_listed)
+        ts.reattached.connect(self._on_reattached)
+        ts.changed.connect(self._update_buttons)
 
-        self.history.refresh()
         self._fill_runs()
-        self._reattach()
+        ts.reattach()
         self._update_buttons()
-        if self.history.problem:  # said once, here; the bad file is kept beside the history
-            self.status.setText(self.history.problem)
-            self.status.setToolTip(f"{self.history.path}: {self.history.problem}")
+        history = ts.history
+        if history.problem:  # said once, here; the bad file is kept beside the history
+            self.status.setText(history.problem)
+            self.status.setToolTip(f"{history.path}: {history.problem}")
             self.status.setStyleSheet("color: #b9770e;")
         self._shown = False
         # What closing does without asking ("stop", "background"): set for SIGTERM and
@@ -261,46 +257,12 @@ class TrainView(QWidget):
             # First time on screen: ask the engine for the devices and check the corpus (not
             # at start-up, where the first probe comes first).
             self._shown = True
-            self.state.engine.submit(train_calls.available_devices, on_done=self._on_devices)
+            self.train_state.ask_devices()
             self.check_corpus()
 
-    # -- engine calls --------------------------------------------------------------------------
     @Slot()
     def check_corpus(self) -> None:
-        """Run core's corpus check (and counts) on the engine thread; newest wins."""
-        self._check_generation += 1
-        generation = self._check_generation
-        files = self.form.corpus_files()
-        self.form.show_corpus_figures("checking the corpus\u2026")
-        self.figures = None
-
-        def stale() -> bool:
-            return generation != self._check_generation
-
-        # newest wins for results and errors alike (the files changed since: check again)
-        self.state.engine.submit(
-            train_calls.check_corpus,
-            files,
-            on_done=lambda figures: None if stale() else self._on_corpus_checked(figures),
-            on_error=lambda message: None if stale() else self._on_corpus_failed(message),
-            is_stale=stale,
-        )
-
-    def _on_corpus_checked(self, figures: train_calls.CorpusFigures) -> None:
-        self.figures = figures
-        self.form.show_corpus_figures(figures.summary())
-        self.corpus_checked.emit(figures)
-        if self._pending_start:
-            self._pending_start = False
-            self._launch()
-
-    def _on_corpus_failed(self, message: str) -> None:
-        self.form.show_corpus_figures(message, error=True)
-        if self._pending_start:
-            self._pending_start = False
-            self._show_error(message)
-            self._update_buttons()
-        self.corpus_failed.emit(message)
+        self.train_state.check_corpus(self.form.corpus_files())
 
     def _on_devices(self, devices: train_calls.Devices) -> None:
         self.form.set_devices(devices.cuda, devices.mps, devices.names)
@@ -308,65 +270,34 @@ class TrainView(QWidget):
     # -- control -------------------------------------------------------------------------------
     @Slot()
     def start(self) -> None:
-        """Check the corpus (again), then start the runs the form describes."""
-        if self.session is not None and (self.session.running or self.session.paused):
+        """Start the runs the form describes (once their corpus passed the check)."""
+        if not self.train_state.can_start:
             return
-        self._pending_start = True
-        self.start_button.setEnabled(False)
+        try:
+            runs = self.form.settings()
+        except InputError as err:
+            self._show_error(str(err))
+            return
         self.status.setText("checking the corpus\u2026")
         self.status.setStyleSheet("")
-        self.check_corpus()
-
-    def _launch(self) -> None:
-        settings = self.form.settings()
-        records = [RunRecord(name=Path(s.out).name, settings=s.to_dict()) for s in settings]
-        for record in records:
-            self.history.add(record)
-        for name in list(self.curves.runs()):
-            if not self._overlaid(name):
-                self.curves.remove_run(name)
-        self._start_session(records, parallel=self.form.parallel)
-
-    def _start_session(self, records: list[RunRecord], parallel: bool = False) -> TrainSession:
-        session = TrainSession(self.history, records, parallel, self)
-        session.run_started.connect(self._on_run_started)
-        session.event_received.connect(self._on_event)
-        session.log_received.connect(self._on_log)
-        session.run_ended.connect(self._on_run_ended)
-        session.state_changed.connect(self._update_buttons)
-        self.session = session
-        self.sessions.append(session)
-        self._fill_runs()
-        session.start()
-        return session
+        self.train_state.start(runs, parallel=self.form.parallel)
 
     @Slot()
     def pause(self) -> None:
-        if self.session is not None and self.session.running:
+        if self.train_state.running:
             self.status.setText("pausing: the trainer saves a checkpoint at the end of this step")
-            self.session.pause()
+            self.train_state.pause()
 
     @Slot()
     def resume(self) -> None:
         """Continue the paused session, or the stopped run picked in the list."""
-        if self.session is not None and self.session.paused and not self.session.running:
-            self.session.resume()
-            return
-        record = self.selected_record()
-        if record is None or not record.resumable or self._live(record.name):
-            return
-        self.series[record.name] = RunSeries.from_events(read_events(record.out / TRAIN_LOG))
-        self._start_session([record])
+        self.train_state.resume(self.selected_record())
 
     @Slot()
     def stop(self) -> None:
-        if self.session is not None:
+        if self.train_state.session is not None:
             self.status.setText("stopping: the trainer saves a checkpoint at the end of this step")
-            self.session.stop()
-
-    @property
-    def running(self) -> bool:
-        return any(s.running for s in self.sessions)
+            self.train_state.stop()
 
     # -- closing the window --------------------------------------------------------------------
     def ask_close(self) -> str:
@@ -374,8 +305,7 @@ class TrainView(QWidget):
         box = QMessageBox(self)
         box.setIcon(QMessageBox.Icon.Question)
         box.setWindowTitle("Training in progress")
-        names = ", ".join(r.name for s in self.sessions for r in s.active)
-        box.setText(f"Training is in progress ({names}).")
+        box.setText(f"Training is in progress ({', '.join(self.train_state.active_names())}).")
         box.setInformativeText(
             "Stop saves a checkpoint you can resume later. In the background the run "
             "continues after the window closes and reappears here when you open it again."
@@ -395,66 +325,28 @@ class TrainView(QWidget):
 
     def confirm_close(self) -> bool:
         """Called by the window's closeEvent: False keeps the window open."""
-        if not self.running:
-            self._stop_followers()
-            return True
-        choice = self.unattended_close or self.ask_close()
-        if choice == "cancel":
-            return False
-        if choice == "stop":
-            for session in self.sessions:
-                session.stop()
-            for session in self.sessions:
-                session.wait()
-            QApplication.processEvents()  # deliver the ends (history saved)
-        else:
-            for session in self.sessions:
-                session.detach()
-        self._stop_followers()
-        self.history.save()
+        choice = "stop"
+        if self.train_state.running:
+            choice = self.unattended_close or self.ask_close()
+            if choice == "cancel":
+                return False
+        self.train_state.close(keep_training=choice == "background")
         return True
 
-    def _stop_followers(self) -> None:
-        for session in self.sessions:
-            for runner in session.runners.values():
-                timer = getattr(runner, "timer", None)
-                if timer is not None:
-                    timer.stop()
-
-    # -- runs training in the background -------------------------------------------------------
-    def _reattach(self) -> None:
-        """Follow the runs a previous window left training in the background."""
-        by_pid: dict[int, list[RunRecord]] = {}
-        for record in self.history.records:
-            if record.status == "background" and group_alive(record.pid):
-                by_pid.setdefault(int(record.pid), []).append(record)
-        for records in by_pid.values():
-            session = TrainSession(self.history, records, False, self)
-            session.run_started.connect(self._on_run_started)
-            session.event_received.connect(self._on_event)
-            session.log_received.connect(self._on_log)
-            session.run_ended.connect(self._on_run_ended)
-            session.state_changed.connect(self._update_buttons)
-            self.sessions.append(session)
-            self.session = session
-            for record in records:
-                events_path = record.out / EVENTS_FILE
-                offset = events_path.stat().st_size if events_path.is_file() else 0
-                self.series[record.name] = RunSeries.from_events(
-                    read_events(record.out / TRAIN_LOG)
-                )
-                session.follow(record, offset)
-            self.status.setText(
-                "re-attached to " + ", ".join(r.name for r in records) + " (training in the "
-                "background)"
-            )
-
     # -- reports -------------------------------------------------------------------------------
+    def _on_launched(self, records: list[RunRecord]) -> None:
+        for name in list(self.curves.runs()):
+            if not self._overlaid(name):
+                self.curves.remove_run(name)
+        self._fill_runs()
+
+    def _on_reattached(self, records: list[RunRecord]) -> None:
+        self.status.setText(
+            "re-attached to " + ", ".join(r.name for r in records) + " (training in the background)"
+        )
+
     def _on_run_started(self, record: RunRecord) -> None:
-        series = self.series.setdefault(record.name, RunSeries())
-        self.curves.show_run(record.name, series, record.arch)
-        for step, folder in record.checkpoints():
-            self._list_checkpoint(record, folder, step)
+        self.curves.show_run(record.name, self.train_state.series[record.name], record.arch)
         self.status.setText(f"{record.name}: starting\u2026")
         self.status.setStyleSheet("")
         self.progress.setRange(0, 0)
@@ -462,73 +354,55 @@ class TrainView(QWidget):
         self._fill_runs()
         self._set_checked(record.name, True)
         self.redraw_timer.start()
-        self.run_started.emit(record)
 
-    def _on_event(self, record: RunRecord, event: dict) -> None:
-        kind = event.get("kind")
-        series = self.series.setdefault(record.name, RunSeries())
-        series.add(event)
-        if kind in ("step", "eval"):
+    def _on_event(self, record: RunRecord, event: ProgressEvent) -> None:
+        if event.kind in ("step", "eval"):
             self._dirty.add(record.name)
-        if kind == "prepare":
-            fraction = event.get("fraction")
-            message = event.get("message") or "preparing"
-            if fraction is None:
+        if event.kind == "prepare":
+            if event.fraction is None:
                 self.progress.setRange(0, 0)
             else:
                 self.progress.setRange(0, 1000)
-                self.progress.setValue(round(1000 * float(fraction)))
-            self.progress.setFormat(f"{record.name}: {message}")
-        elif kind == "step":
+                self.progress.setValue(round(1000 * event.fraction))
+            self.progress.setFormat(f"{record.name}: {event.message or 'preparing'}")
+        elif event.kind == "step":
             if self.status.text() == f"{record.name}: starting\u2026":
                 self.status.setText(f"{record.name}: training")
-            total = int(event.get("total_steps") or 1)
-            step = int(event.get("step") or 0)
+            total = event.total_steps or 1
             self.progress.setRange(0, total)
-            self.progress.setValue(step)
+            self.progress.setValue(event.step)
             self.progress.setFormat(
-                f"{record.name}: step {step:,} / {total:,} \u00b7 "
-                f"{format_duration(event.get('elapsed_s'))} elapsed \u00b7 "
-                f"ETA {format_duration(event.get('eta_s'))}"
+                f"{record.name}: step {event.step:,} / {total:,} \u00b7 "
+                f"{format_duration(event.elapsed_s)} elapsed \u00b7 "
+                f"ETA {format_duration(event.eta_s)}"
             )
-            self.memory.setText(f"memory: {format_memory(event.get('memory_bytes'))}")
-        elif kind == "checkpoint" and event.get("checkpoint"):
-            self._list_checkpoint(record, Path(event["checkpoint"]), int(event.get("step", 0)))
-        elif kind == "done" and event.get("checkpoint"):
-            self._list_checkpoint(record, Path(event["checkpoint"]), None)
-        elif kind == "error" and event.get("message"):
-            self._show_error(f"{record.name}: {event['message']}")
-        if kind != "step" or (record.steps_done % 10 == 0):
+            self.memory.setText(f"memory: {format_memory(event.memory_bytes)}")
+        elif event.kind == "error" and event.message:
+            self._show_error(f"{record.name}: {event.message}")
+        if event.kind != "step" or (record.steps_done % 10 == 0):
             self._update_run_row(record)
 
     def _on_log(self, record: RunRecord, line: str) -> None:
         self.log.appendPlainText(f"[{record.name}] {line}")
 
-    def _on_run_ended(self, record: RunRecord, outcome: str, message: str) -> None:
+    def _on_run_ended(self, record: RunRecord, status: RunStatus, message: str) -> None:
         self._on_redraw()
-        if outcome == "failed":
+        if status == RunStatus.FAILED:
             self._show_error(f"{record.name} failed: {message}")
             self.progress.setRange(0, 1)
             self.progress.setValue(0)
             self.progress.setFormat(f"{record.name}: failed")
         else:
-            what = {
-                "done": "finished",
-                "paused": "paused (checkpoint saved; Resume continues)",
-                "stopped": "stopped (checkpoint saved)",
-                "new": "not started",
-            }.get(outcome, outcome)
-            self.status.setText(f"{record.name}: {message or what}")
+            self.status.setText(f"{record.name}: {message or ENDED.get(status, status)}")
             self.status.setStyleSheet("")
-            if outcome == "done":
+            if status == RunStatus.DONE:
                 self.progress.setRange(0, 1)
                 self.progress.setValue(1)
                 self.progress.setFormat(f"{record.name}: done")
         self._update_run_row(record)
         self._update_buttons()
-        if not self.running:
+        if not self.train_state.running:
             self.redraw_timer.stop()
-        self.run_ended.emit(record, outcome, message)
 
     def _show_error(self, message: str) -> None:
         self.status.setText(message.splitlines()[0] if message else "failed")
@@ -543,19 +417,11 @@ class TrainView(QWidget):
         self._dirty.clear()
 
     # -- checkpoints as models -----------------------------------------------------------------
-    def _list_checkpoint(self, record: RunRecord, folder: Path, step: int | None) -> None:
-        name = f"{record.name} @ step {step}" if step is not None else f"{record.name} final"
-        if not folder.is_dir():
-            return
-        key = self.state.add_folder(folder, name)
-        for i in range(self.checkpoints.count()):
-            if self.checkpoints.item(i).data(KEY_ROLE) == key:
-                return
+    def _on_checkpoint_listed(self, key: str, name: str, folder: str) -> None:
         item = QListWidgetItem(name)
         item.setData(KEY_ROLE, key)
-        item.setToolTip(str(folder))
+        item.setToolTip(folder)
         self.checkpoints.addItem(item)
-        self.checkpoint_listed.emit(key, name)
 
     def checkpoint_names(self) -> list[str]:
         return [self.checkpoints.item(i).text() for i in range(self.checkpoints.count())]
@@ -601,14 +467,11 @@ class TrainView(QWidget):
             self.compare_requested.emit(keys[0], keys[1])
 
     # -- the run list --------------------------------------------------------------------------
-    def _live(self, name: str) -> bool:
-        return any(name in s.runners and s.runners[name].running for s in self.sessions)
-
     def _fill_runs(self) -> None:
         checked = set(self.curves.runs())
         self.runs.blockSignals(True)
         self.runs.clear()
-        for record in reversed(self.history.records):
+        for record in reversed(self.train_state.history.records):
             item = QTreeWidgetItem()
             item.setData(0, KEY_ROLE, record.name)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
@@ -625,7 +488,7 @@ class TrainView(QWidget):
         ppl = metrics.get("perplexity")
         total = record.settings.get("steps", 0)
         item.setText(0, record.name)
-        item.setText(1, record.status)
+        item.setText(1, record.status.value)
         item.setText(2, f"{record.steps_done:,}/{total:,}")
         item.setText(3, f"{acc:.1%}" if isinstance(acc, (int, float)) else "\u2014")
         item.setText(4, f"{ppl:,.1f}" if isinstance(ppl, (int, float)) else "\u2014")
@@ -666,21 +529,16 @@ class TrainView(QWidget):
 
     def selected_record(self) -> RunRecord | None:
         items = self.runs.selectedItems()
-        if not items:
-            return None
-        name = items[0].data(0, KEY_ROLE)
-        return next((r for r in self.history.records if r.name == name), None)
+        return self.train_state.record(items[0].data(0, KEY_ROLE)) if items else None
 
     def overlay(self, name: str, on: bool = True) -> None:
         """Show (or hide) a past run's curves from its ``train_log.jsonl``."""
-        record = next((r for r in self.history.records if r.name == name), None)
+        record = self.train_state.record(name)
         if record is None:
             return
         if on:
-            if not self._live(name):
-                self.series[name] = RunSeries.from_events(read_events(record.out / TRAIN_LOG))
-            self.curves.show_run(name, self.series[name], record.arch)
-        elif not self._live(name):
+            self.curves.show_run(name, self.train_state.load_series(record), record.arch)
+        elif not self.train_state.live(name):
             self.curves.remove_run(name)
         self._set_checked(name, on)
 
@@ -690,14 +548,9 @@ class TrainView(QWidget):
 
     @Slot()
     def _update_buttons(self) -> None:
-        session = self.session
-        running = self.running
-        paused = session is not None and session.paused and not session.running
-        record = self.selected_record()
-        can_resume_pick = (
-            record is not None and record.resumable and not self._live(record.name) and not running
-        )
-        self.start_button.setEnabled(not running and not paused and not self._pending_start)
+        ts = self.train_state
+        running, paused = ts.running, ts.paused
+        self.start_button.setEnabled(ts.can_start)
         self.pause_button.setEnabled(running)
-        self.resume_button.setEnabled(paused or can_resume_pick)
+        self.resume_button.setEnabled(paused or ts.can_resume(self.selected_record()))
         self.stop_button.setEnabled(running or paused)

@@ -31,6 +31,7 @@ from core.device import describe_device, startup_summary
 from core.errors import BertScopeError, InputError
 from core.output_paths import check_output_file, check_output_folder
 from core.precision import PRECISION_CHOICES
+from core.timefmt import format_duration
 from core.training import OPTIMIZERS
 from core.training import run_checkpoints as ckpt
 from core.training.config import SAVE_DTYPES, TrainConfig, model_sizes_from_file
@@ -91,6 +92,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     train.add_argument(
         "--preset", metavar="NAME", help=f"size preset (default ARCH-mini): {', '.join(PRESETS)}"
+    )
+    train.add_argument(
+        "--config-file",
+        metavar="TRAIN_JSON",
+        help="the run's settings from a JSON file (TrainConfig.save writes one; the window "
+        "writes OUT/train_config.json): the options below, given beside it, override its "
+        "values; a key that is not a setting is refused; not with --resume, which keeps the "
+        "settings its checkpoint saved",
     )
     train.add_argument(
         "--corpus", nargs="+", required=True, metavar="FILE", help="UTF-8 training text files"
@@ -262,9 +271,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 # -- train ---------------------------------------------------------------------------------------
 def _config_from_args(args: argparse.Namespace, saved: dict | None) -> TrainConfig:
+    """The run's settings, each layer over the one before: TrainConfig's defaults, then the
+    checkpoint's saved settings (``--resume``) or the ``--config-file``, then the options."""
     data = dict(saved) if saved else {}
     if saved and args.arch and args.arch != saved.get("arch"):
         raise InputError(f"--arch {args.arch} but the checkpoint is a {saved.get('arch')} run")
+    if getattr(args, "config_file", None):
+        if saved:
+            raise InputError(
+                "--config-file starts a new run; --resume continues with the settings its "
+                "checkpoint saved (drop --config-file)"
+            )
+        data = TrainConfig.load(args.config_file).to_dict()
     for option, name in _FIELDS.items():
         value = getattr(args, option, None)
         if value is not None:
@@ -272,7 +290,7 @@ def _config_from_args(args: argparse.Namespace, saved: dict | None) -> TrainConf
     if getattr(args, "config", None):
         if saved:
             raise InputError("--config starts a new run; a resumed run keeps its model sizes")
-        arch = args.arch
+        arch = data.get("arch")
         if not arch:
             raise InputError("--arch is required (bert or albert)")
         data["config_overrides"] = {
@@ -288,7 +306,7 @@ def _config_from_args(args: argparse.Namespace, saved: dict | None) -> TrainConf
             "attention_probs_dropout_prob": args.dropout,
             "classifier_dropout_prob": args.dropout,  # ALBERT's SOP head
         }
-    if not saved and not args.arch:
+    if "arch" not in data:
         raise InputError("--arch is required (bert or albert)")
     return TrainConfig.from_dict(data)  # checked as it is made
 
@@ -298,13 +316,6 @@ def _heldout_files(args: argparse.Namespace, config: TrainConfig) -> str:
     if args.eval_corpus:
         return _file_names(args.eval_corpus)
     return f"every {config.heldout_every}th document of {_file_names(args.corpus)}"
-
-
-def _fmt_time(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
 
 
 class ProgressPrinter:
@@ -336,7 +347,7 @@ class ProgressPrinter:
                 f"step {ev.step}/{ev.total_steps} [{bar}] {frac:4.0%} | loss "
                 f"{ev.losses.get('total', float('nan')):.3f} ({losses}) | lr {ev.lr:.2e} | "
                 f"{ev.tokens_per_s:,.0f} tok/s | epoch {ev.epoch:.2f} | "
-                f"{_fmt_time(ev.elapsed_s)} < {_fmt_time(ev.eta_s)}{mem}"
+                f"{format_duration(ev.elapsed_s)} < {format_duration(ev.eta_s)}{mem}"
             )
             if self.tty:
                 self.stream.write("\r\x1b[2K" + line)
@@ -489,7 +500,7 @@ def _run_train(args: argparse.Namespace, events: JsonlEvents | None) -> int:
             lines = [
                 "",
                 f"{'stopped' if result.cancelled else 'finished'} after {result.steps} steps, "
-                f"{result.tokens_seen:,} tokens, {_fmt_time(result.elapsed_s)}",
+                f"{result.tokens_seen:,} tokens, {format_duration(result.elapsed_s)}",
             ]
             if result.final_losses:
                 lines.append(

@@ -184,6 +184,62 @@ class TrainConfig:
             )
         return config
 
+    # JSON: a run's settings as a file (``train --config-file``; the window writes one per run).
+    # Imports are local, so this module's import block stays as light as it is.
+    def to_json(self) -> str:
+        """Every setting as a JSON object; :meth:`from_json` gives back an equal config."""
+        import json
+
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "train config") -> TrainConfig:
+        """The config of :meth:`to_json`'s text. Unlike :meth:`from_dict` (a checkpoint's saved
+        settings, from whichever version wrote them), a key that is not a setting is refused:
+        in a file someone wrote, it is a typo that would otherwise be silently ignored. Absent
+        keys take their defaults; the values are checked as always."""
+        import json
+
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise InputError(f"{source}: malformed JSON ({err})") from None
+        if not isinstance(data, dict):
+            raise InputError(f"{source}: expected a JSON object, got {type(data).__name__}")
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(data) - set(names))
+        if unknown:
+            raise InputError(
+                f"{source}: unknown setting{'s' if len(unknown) > 1 else ''} "
+                f"{', '.join(map(repr, unknown))}; the settings are {', '.join(names)}"
+            )
+        try:
+            return cls(**data)
+        except (InputError, TypeError, ValueError) as err:
+            raise InputError(f"{source}: {err}") from None
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write :meth:`to_json` to ``path`` atomically (temporary file + rename)."""
+        from core.atomic import write_text_atomic
+
+        write_text_atomic(path, self.to_json())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> TrainConfig:
+        """Read a file :meth:`save` wrote (or a person did); errors name the file."""
+        from pathlib import Path
+
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise InputError(f"{path}: no such file") from None
+        except UnicodeDecodeError:
+            raise InputError(f"{path}: not UTF-8 text") from None
+        except OSError as err:
+            raise InputError(f"{path}: cannot read it ({err.strerror or err})") from None
+        return cls.from_json(text, source=str(path))
+
 
 # Fields a run takes from its tokenizer or family, never from a sizes file.
 _NOT_SIZES = frozenset({"model_type", "vocab_size", "pad_token_id", "extra"})

@@ -13,7 +13,12 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
-from app.train.runs import TRAIN_LOG, RunHistory, RunRecord, TrainSettings, read_events
+from app.train.event_stream import read_events
+from app.train.history import RunHistory, RunRecord
+from app.train.run_folder import TRAIN_LOG
+from app.train.settings import RunSettings
+from core.training.config import TrainConfig
+from core.training.run_status import RunStatus
 from tests.core.training_text import TINY_TRAIN_ARGS, write_train_and_heldout
 
 
@@ -50,14 +55,13 @@ def runs(tmp_path_factory) -> dict[str, Path]:
 
 
 def settings_for(out: Path, corpus: Path) -> dict:
-    return TrainSettings(
-        preset="bert-tiny", corpus=[str(corpus / "train.txt")], out=str(out), steps=3
-    ).to_dict()
+    config = TrainConfig(preset="bert-tiny", steps=3, seq_len=32)  # the run's own settings
+    return RunSettings(config, out=out, corpus=[str(corpus / "train.txt")]).to_dict()
 
 
 def write_history(path: Path, runs: dict[str, Path]) -> bytes:
     history = RunHistory(path)
-    for name, status, steps in (("done", "done", 3), ("stopped", "stopped", 2)):
+    for name, status, steps in (("done", RunStatus.DONE, 3), ("stopped", RunStatus.STOPPED, 2)):
         out = runs[name]
         record = RunRecord(out.name, settings_for(out, runs["corpus"]), status=status)
         record.steps_done = steps
@@ -98,15 +102,16 @@ def test_a_damaged_run_history_is_kept_aside_and_rebuilt_from_the_run_folders(
     (backup,) = backups(path)
     assert view.status.text().endswith(f"kept it as {backup.name}, found 2 runs in the run folders")
     assert backup.read_bytes() == bad
-    assert [r.name for r in RunHistory(path).records] == [r.name for r in view.history.records]
+    records = view.train_state.history.records
+    assert [r.name for r in RunHistory(path).records] == [r.name for r in records]
 
     # both runs listed with what their folders say
-    by_name = {r.name: r for r in view.history.records}
+    by_name = {r.name: r for r in records}
     done, stopped = by_name[runs["done"].name], by_name[runs["stopped"].name]
     assert (done.status, done.steps_done, stopped.status, stopped.steps_done) == (
-        "done",
+        RunStatus.DONE,
         3,
-        "stopped",
+        RunStatus.STOPPED,
         2,
     )
     log = read_events(runs["done"] / TRAIN_LOG)
@@ -114,7 +119,7 @@ def test_a_damaged_run_history_is_kept_aside_and_rebuilt_from_the_run_folders(
     assert done.settings["preset"] == "bert-tiny" and done.settings["steps"] == 3
     assert done.settings["seq_len"] == 32 and done.out == runs["done"]
     rows = {row[0]: row for row in view.run_rows()}
-    assert rows[stopped.name][1:3] == ("stopped", "2/3")
+    assert rows[stopped.name][1:3] == (RunStatus.STOPPED, "2/3")
     if damage == "truncated":
         # the first record was whole in the cut file: kept as it was, corpus and all
         assert done.settings["corpus"] == [str(runs["corpus"] / "train.txt")]
@@ -140,7 +145,7 @@ def test_the_window_starts_on_a_garbage_history_and_says_so_once(make_window, se
     from app.train.train_view import TrainView
 
     again = TrainView(window.state, history_path=path, runs_root=path.parent / "none")
-    assert again.history.problem is None and len(backups(path)) == 1
+    assert again.train_state.history.problem is None and len(backups(path)) == 1
     again.deleteLater()
 
 
@@ -163,10 +168,10 @@ def test_a_listed_checkpoint_whose_folder_was_deleted_says_so(qtbot, tmp_path, d
     view = make_view(qtbot, demo_root, tmp_path / "runs.json", runs["root"])
     out = tmp_path / "copy"
     shutil.copytree(runs["done"], out)
-    record = RunRecord(out.name, settings_for(out, runs["corpus"]), status="done")
-    view._list_checkpoint(record, out / "checkpoint-0000002", 2)
+    record = RunRecord(out.name, settings_for(out, runs["corpus"]), status=RunStatus.DONE)
+    view.train_state.list_checkpoint(record, out / "checkpoint-0000002", 2)
     # a checkpoint event whose folder is already gone is not listed
-    view._list_checkpoint(record, out / "checkpoint-0000009", 9)
+    view.train_state.list_checkpoint(record, out / "checkpoint-0000009", 9)
     assert view.checkpoint_names() == [f"{out.name} @ step 2"]
     shutil.rmtree(out)
     key = view.checkpoints.item(0).data(Qt.ItemDataRole.UserRole)
@@ -186,15 +191,15 @@ def test_the_follower_of_a_run_whose_folder_was_deleted_says_so(qtbot, tmp_path,
     stand_in = subprocess.Popen(["sleep", "120"], start_new_session=True)
     try:
         history = RunHistory(tmp_path / "runs.json")
-        record = RunRecord(out.name, settings_for(out, runs["corpus"]), status="background")
+        record = RunRecord(out.name, settings_for(out, runs["corpus"]), status=RunStatus.BACKGROUND)
         record.pid = stand_in.pid
         history.add(record)
         view = make_view(qtbot, demo_root, history.path, tmp_path)
         assert view.status.text().startswith("re-attached to background-run")
         shutil.rmtree(out)
-        with qtbot.waitSignal(view.run_ended, timeout=10_000) as blocker:
+        with qtbot.waitSignal(view.train_state.run_ended, timeout=10_000) as blocker:
             pass
-        assert blocker.args[1:] == ["failed", f"run folder {out} was deleted"]
+        assert blocker.args[1:] == [RunStatus.FAILED, f"run folder {out} was deleted"]
         assert view.status.text() == f"{out.name} failed: run folder {out} was deleted"
     finally:
         stand_in.kill()
@@ -244,7 +249,7 @@ def test_a_trainer_killed_mid_checkpoint_resumes_from_the_last_complete_one_exac
     configure(window, corpus, tmp_path / "straight", steps=6, every=2)
     view.form.tokenizer.setText(tokenizer)
     view.start_button.click()
-    straight, _, _ = wait_ended(qtbot, view, "done")
+    straight, _, _ = wait_ended(qtbot, view, RunStatus.DONE)
 
     hook = tmp_path / "hook"
     hook.mkdir()
@@ -253,22 +258,22 @@ def test_a_trainer_killed_mid_checkpoint_resumes_from_the_last_complete_one_exac
     configure(window, corpus, tmp_path / "killed", steps=6, every=2)
     view.form.tokenizer.setText(tokenizer)
     record = start_run(qtbot, view)
-    pid = next(iter(view.session.runners.values())).pid
+    pid = next(iter(view.train_state.session.runners.values())).pid
     qtbot.waitUntil(lambda: process_state(pid) == "T", timeout=240_000)
     half = [p.name for p in record.out.iterdir() if p.name.startswith(".checkpoint-0000004.tmp-")]
     assert len(half) == 1 and not (record.out / "checkpoint-0000004").exists()
     os.kill(pid, signal.SIGKILL)
-    record, _, message = wait_ended(qtbot, view, "failed")
+    record, _, message = wait_ended(qtbot, view, RunStatus.FAILED)
     assert message == "the trainer process was killed; Resume continues from checkpoint-0000002"
     assert view.status.text() == f"{record.name} failed: {message}"
     rows = {row[0]: row for row in view.run_rows()}
-    assert rows[record.name][1] == "failed"
+    assert rows[record.name][1] == RunStatus.FAILED
 
     monkeypatch.delenv("PYTHONPATH")
     view.runs.setCurrentItem(view._item(record.name))
     assert view.resume_button.isEnabled()
     view.resume_button.click()
-    resumed, _, _ = wait_ended(qtbot, view, "done")
+    resumed, _, _ = wait_ended(qtbot, view, RunStatus.DONE)
     assert resumed is record
     assert not [p.name for p in record.out.iterdir() if p.name.startswith(".")]  # debris gone
     a, b = weights(straight.out / "final"), weights(record.out / "final")

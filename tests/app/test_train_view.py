@@ -16,7 +16,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 from safetensors.numpy import load_file
 
-from app.train.runs import TRAIN_LOG, read_events
+from app.train.event_stream import read_events
+from app.train.run_folder import TRAIN_LOG
+from core.training.run_status import RunStatus
 from tests.app.helpers import WAIT_MS, select_model, start_and_wait, wait_idle
 from tests.core.training_text import write_corpus
 
@@ -63,9 +65,9 @@ def configure(window, corpus: Path, out: Path, family: str = "bert", steps: int 
     form.out.setText(str(out))
 
 
-def wait_ended(qtbot, view, outcome: str | None = None):
+def wait_ended(qtbot, view, outcome: RunStatus | None = None):
     """Wait for the next run_ended; returns (record, outcome, message)."""
-    with qtbot.waitSignal(view.run_ended, timeout=RUN_MS) as blocker:
+    with qtbot.waitSignal(view.train_state.run_ended, timeout=RUN_MS) as blocker:
         pass
     record, got, message = blocker.args
     if outcome is not None:
@@ -75,21 +77,21 @@ def wait_ended(qtbot, view, outcome: str | None = None):
 
 def start_run(qtbot, view):
     """Press Start and wait until the (first) run's process started; returns its record."""
-    with qtbot.waitSignal(view.run_started, timeout=RUN_MS) as blocker:
+    with qtbot.waitSignal(view.train_state.run_started, timeout=RUN_MS) as blocker:
         view.start_button.click()
     return blocker.args[0]
 
 
 def wait_step(qtbot, view, at_least: int, run: str | None = None) -> None:
     """Wait until the (given, else the session's first) run reported step ``at_least``."""
-    name = run or view.session.records[0].name
+    name = run or view.train_state.session.records[0].name
 
     def reached() -> bool:
-        series = view.series.get(name)
+        series = view.train_state.series.get(name)
         return (
             series is not None
             and series.last_step is not None
-            and (series.last_step["step"] >= at_least)
+            and (series.last_step.step >= at_least)
         )
 
     qtbot.waitUntil(reached, timeout=RUN_MS)
@@ -126,12 +128,12 @@ def weights(folder: Path) -> dict[str, np.ndarray]:
 def test_corpus_check_shows_the_figures_or_the_one_line_error(qtbot, window, tmp_path, corpus):
     view = window.train
     window.tabs.setCurrentWidget(view)  # the first showing checks the default corpus
-    with qtbot.waitSignal(view.corpus_checked, timeout=RUN_MS):
+    with qtbot.waitSignal(view.train_state.corpus_checked, timeout=RUN_MS):
         view.form.set_corpus([str(corpus / "train.txt")])
     text = (corpus / "train.txt").read_text(encoding="utf-8")
     docs = [d for d in text.split("\n\n") if d.strip()]
     lines = [line for line in text.splitlines() if line.strip()]
-    figures = view.figures
+    figures = view.train_state.figures
     assert (figures.documents, figures.lines) == (len(docs), len(lines)) == (12, len(lines))
     assert figures.characters == sum(len(line.strip()) for line in lines)
     assert figures.words == sum(len(line.split()) for line in lines)  # words and "."
@@ -141,7 +143,7 @@ def test_corpus_check_shows_the_figures_or_the_one_line_error(qtbot, window, tmp
     )
     bad = tmp_path / "latin1.txt"
     bad.write_bytes("caf\xe9 au lait\n".encode("latin-1"))
-    with qtbot.waitSignal(view.corpus_failed, timeout=RUN_MS) as blocker:
+    with qtbot.waitSignal(view.train_state.corpus_failed, timeout=RUN_MS) as blocker:
         view.form.add_corpus_files([str(bad)])
     assert blocker.args[0] == (
         f"corpus {bad}: not UTF-8 text (byte 0xe9 at offset 3, line 1); convert it with e.g. "
@@ -164,10 +166,10 @@ def test_an_empty_corpus_is_refused_before_any_process_starts(qtbot, window, tmp
     empty = tmp_path / "empty.txt"
     empty.write_text("\n\n  \n", encoding="utf-8")
     view.form.set_corpus([str(empty)])
-    with qtbot.waitSignal(view.corpus_failed, timeout=RUN_MS):
+    with qtbot.waitSignal(view.train_state.corpus_failed, timeout=RUN_MS):
         view.start_button.click()
     assert view.status.text() == f"corpus {empty}: empty (no text to train on)"
-    assert view.session is None and not (tmp_path / "runs").exists()
+    assert view.train_state.session is None and not (tmp_path / "runs").exists()
     assert view.start_button.isEnabled()
 
 
@@ -180,15 +182,16 @@ def test_train_both_curves_are_the_logs_numbers_and_checkpoints_become_models(
     window.tabs.setCurrentWidget(view)
     configure(window, corpus, tmp_path / "runs", family="both", steps=6, every=3)
     started = []
-    view.run_started.connect(
-        lambda r: started.append((r.name, [x.status for x in view.session.records]))
+    view.train_state.run_started.connect(
+        lambda r: started.append((r.name, [x.status for x in view.train_state.session.records]))
     )
     view.start_button.click()
-    bert, _, _ = wait_ended(qtbot, view, "done")
-    albert, _, _ = wait_ended(qtbot, view, "done")
+    bert, _, _ = wait_ended(qtbot, view, RunStatus.DONE)
+    albert, _, _ = wait_ended(qtbot, view, RunStatus.DONE)
     assert (bert.arch, albert.arch) == ("bert", "albert")
     # one after the other: ALBERT started once BERT was done
-    assert started == [(bert.name, ["running", "new"]), (albert.name, ["done", "running"])]
+    running, new, done = RunStatus.RUNNING, RunStatus.NEW, RunStatus.DONE
+    assert started == [(bert.name, [running, new]), (albert.name, [done, running])]
     for record in (bert, albert):
         assert_curves_match_log(view, record)
     assert view.curves.legend_names() == [bert.name, albert.name]
@@ -210,7 +213,7 @@ def test_train_both_curves_are_the_logs_numbers_and_checkpoints_become_models(
         f"{albert.name} final",
     ]
     assert view.progress.format() == f"{albert.name}: done"
-    assert view.run_rows()[0][:3] == (albert.name, "done", "6/6")
+    assert view.run_rows()[0][:3] == (albert.name, RunStatus.DONE, "6/6")
     # a checkpoint probes (the sidebar click loads it on the engine thread)
     key = str((bert.out / "checkpoint-0000003").resolve())
     analysis = select_model(qtbot, window, key)
@@ -253,8 +256,8 @@ def test_train_both_curves_are_the_logs_numbers_and_checkpoints_become_models(
         window.state.select(str(gone.resolve()))
     assert blocker.args[1] == seen[0] == f"{gone}: no such folder"
     # history survives: a new window lists both runs with their final metrics
-    record = view.history.find(albert.out)
-    assert record.status == "done" and record.metrics is not None
+    record = view.train_state.history.find(albert.out)
+    assert record.status == RunStatus.DONE and record.metrics is not None
     assert (
         record.metrics["mlm_accuracy"]
         == read_events(albert.out / TRAIN_LOG)[-1]["metrics"]["mlm_accuracy"]
@@ -263,7 +266,10 @@ def test_train_both_curves_are_the_logs_numbers_and_checkpoints_become_models(
     # read from its train_log.jsonl
     view2 = make_window(settings).train
     rows = view2.run_rows()
-    assert [row[:3] for row in rows] == [(albert.name, "done", "6/6"), (bert.name, "done", "6/6")]
+    assert [row[:3] for row in rows] == [
+        (albert.name, RunStatus.DONE, "6/6"),
+        (bert.name, RunStatus.DONE, "6/6"),
+    ]
     assert rows[0][3] == f"{record.metrics['mlm_accuracy']:.1%}"
     assert view2.curves.runs() == []
     view2.runs.topLevelItem(1).setCheckState(0, Qt.CheckState.Checked)
@@ -286,20 +292,20 @@ def test_pause_then_resume_gives_the_weights_of_an_uninterrupted_run(
     configure(window, corpus, tmp_path / "straight", steps=8, every=4)
     view.form.tokenizer.setText(str(demo_root / "bert-mini"))
     view.start_button.click()
-    straight, _, _ = wait_ended(qtbot, view, "done")
+    straight, _, _ = wait_ended(qtbot, view, RunStatus.DONE)
     assert straight.settings["tokenizer"] == str(demo_root / "bert-mini")
 
     configure(window, corpus, tmp_path / "paused", steps=8, every=4)
     record = start_run(qtbot, view)
     wait_step(qtbot, view, 2, run=record.name)
     view.pause_button.click()
-    paused, _, _ = wait_ended(qtbot, view, "paused")
+    paused, _, _ = wait_ended(qtbot, view, RunStatus.PAUSED)
     stopped_at = paused.steps_done
     assert 2 <= stopped_at < 8
     assert (paused.out / f"checkpoint-{stopped_at:07d}" / "trainer_state.pt").is_file()
     assert view.resume_button.isEnabled() and not view.start_button.isEnabled()
     view.resume_button.click()
-    resumed, _, _ = wait_ended(qtbot, view, "done")
+    resumed, _, _ = wait_ended(qtbot, view, RunStatus.DONE)
     assert resumed is paused
     a, b = weights(straight.out / "final"), weights(paused.out / "final")
     assert a.keys() == b.keys()
@@ -323,11 +329,11 @@ def test_stop_leaves_a_loadable_checkpoint_and_a_killed_trainer_is_one_line(
     record = start_run(qtbot, view)
     wait_step(qtbot, view, 1, run=record.name)
     view.stop_button.click()
-    record, _, _ = wait_ended(qtbot, view, "stopped")
+    record, _, _ = wait_ended(qtbot, view, RunStatus.STOPPED)
     folder = record.out / f"checkpoint-{record.steps_done:07d}"
     loaded = load_model(folder)
     assert loaded.config.model_type == "bert" and loaded.config.num_hidden_layers == 2
-    assert view.run_rows()[0][1] == "stopped"
+    assert view.run_rows()[0][1] == RunStatus.STOPPED
     # the stopped run is offered for Resume when picked
     view.runs.setCurrentItem(view.runs.topLevelItem(0))
     assert view.resume_button.isEnabled()
@@ -336,9 +342,9 @@ def test_stop_leaves_a_loadable_checkpoint_and_a_killed_trainer_is_one_line(
     configure(window, corpus, tmp_path / "runs2", steps=400, every=200)
     record = start_run(qtbot, view)
     wait_step(qtbot, view, 1, run=record.name)
-    runner = next(iter(view.session.runners.values()))
+    runner = next(iter(view.train_state.session.runners.values()))
     os.kill(runner.pid, signal.SIGKILL)
-    record, _, message = wait_ended(qtbot, view, "failed")
+    record, _, message = wait_ended(qtbot, view, RunStatus.FAILED)
     assert message == "the trainer process was killed"
     assert view.status.text() == f"{record.name} failed: the trainer process was killed"
     assert view.start_button.isEnabled()
@@ -357,14 +363,15 @@ def test_a_trainer_that_fails_on_its_input_shows_its_one_line_error(
     bad.write_bytes(b"first line\nsecond caf\xe9\n")
     view.form.heldout.setText(str(bad))
     view.start_button.click()
-    record, _, message = wait_ended(qtbot, view, "failed")
+    record, _, message = wait_ended(qtbot, view, RunStatus.FAILED)
     expected = (
         f"evaluation corpus {bad}: not UTF-8 text (byte 0xe9 at offset 21, line 2); convert it "
         "with e.g. iconv -t UTF-8"
     )
     assert message == expected
     assert view.status.text() == f"{record.name} failed: {expected}"
-    assert record.status == "failed" and view.history.find(record.out).message == expected
+    assert record.status == RunStatus.FAILED
+    assert view.train_state.history.find(record.out).message == expected
 
 
 def answer_close_prompt(qtbot, choice: str) -> list[str]:
@@ -401,15 +408,15 @@ def test_closing_during_a_run_asks_and_each_answer_does_what_it_says(
     seen = answer_close_prompt(qtbot, "cancel")
     window.close()
     assert seen == [f"Training is in progress ({record.name})."]
-    assert window.isVisible() and view.running
+    assert window.isVisible() and view.train_state.running
 
     # Keep training in the background: the window closes, the run continues on its own
     seen = answer_close_prompt(qtbot, "background")
     window.close()
     assert seen and not window.isVisible()
-    saved = view.history.find(record.out)
-    assert saved.status == "background" and saved.pid
-    from app.train.runs import group_alive
+    saved = view.train_state.history.find(record.out)
+    assert saved.status == RunStatus.BACKGROUND and saved.pid
+    from app.train.runner import group_alive
 
     assert group_alive(saved.pid)
     at_close = saved.steps_done
@@ -422,13 +429,14 @@ def test_closing_during_a_run_asks_and_each_answer_does_what_it_says(
 
 
 def check_reattach_and_stop(qtbot, make_window, settings, record, saved, at_close) -> None:
-    from app.train.runs import group_alive
+    from app.train.runner import group_alive
     from core import load_model
 
     # Reopening re-attaches the live view to it: the curves grow past where they were
     again = make_window(settings)
     view2 = again.train
-    assert view2.running and view2.session.records[0].name == record.name
+    assert view2.train_state.running
+    assert view2.train_state.session.records[0].name == record.name
     wait_step(qtbot, view2, at_close + 5, run=record.name)
     assert view2.status.text() == f"re-attached to {record.name} (training in the background)"
 
@@ -437,8 +445,8 @@ def check_reattach_and_stop(qtbot, make_window, settings, record, saved, at_clos
     again.close()
     assert not again.isVisible()
     qtbot.waitUntil(lambda: not group_alive(saved.pid), timeout=RUN_MS)
-    final = view2.history.find(record.out)
-    assert final.status == "stopped", final.message
+    final = view2.train_state.history.find(record.out)
+    assert final.status == RunStatus.STOPPED, final.message
     step = max(s for s, _ in final.checkpoints())
     assert step > at_close
     assert load_model(record.out / f"checkpoint-{step:07d}").config.model_type == "bert"
@@ -456,14 +464,14 @@ def test_pause_during_set_up_stops_the_run_with_nothing_to_resume(qtbot, window,
     view = window.train
     configure(window, corpus, tmp_path / "runs")
     record = start_run(qtbot, view)
-    assert view.series[record.name].n_steps == 0  # still setting up (no step reported yet)
+    assert view.train_state.series[record.name].n_steps == 0  # still setting up (no step yet)
     view.pause_button.click()
     _, outcome, message = wait_ended(qtbot, view)
-    if outcome == "paused":  # the first step beat the signal: a checkpoint was saved
+    if outcome == RunStatus.PAUSED:  # the first step beat the signal: a checkpoint was saved
         assert record.steps_done >= 1 and record.resumable
         return
     assert (outcome, message) == (
-        "stopped",
+        RunStatus.STOPPED,
         "stopped during set-up, before the first step: nothing saved",
     )
     assert view.status.text() == f"{record.name}: {message}"
@@ -475,12 +483,12 @@ def test_both_at_the_same_time_runs_two_trainers_sharing_the_cores(qtbot, window
     view = window.train
     configure(window, corpus, tmp_path / "runs", family="parallel", steps=4, every=2)
     order = []
-    view.run_started.connect(lambda r: order.append(("started", r.arch)))
-    view.run_ended.connect(lambda r, outcome, _m: order.append((outcome, r.arch)))
+    view.train_state.run_started.connect(lambda r: order.append(("started", r.arch)))
+    view.train_state.run_ended.connect(lambda r, outcome, _m: order.append((outcome, r.arch)))
     view.start_button.click()
     qtbot.waitUntil(lambda: len(order) == 4, timeout=RUN_MS)
     assert order[:2] == [("started", "bert"), ("started", "albert")]  # before either ended
-    assert sorted(order[2:]) == [("done", "albert"), ("done", "bert")]
-    for record in view.session.records:
+    assert sorted(order[2:]) == [(RunStatus.DONE, "albert"), (RunStatus.DONE, "bert")]
+    for record in view.train_state.session.records:
         assert record.settings["threads"] == max(1, ((os.cpu_count() or 2) - 1) // 2)
         assert_curves_match_log(view, record)

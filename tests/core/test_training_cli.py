@@ -266,3 +266,88 @@ def test_train_prints_the_device_line_first(tmp_path, capsys):
     assert err[0] == startup_summary(torch.device("cpu"))
     assert err.count(err[0]) == 1
     assert "training the tokenizer" in err[1]
+
+
+def test_train_config_json_round_trips_exactly_and_refuses_what_is_not_a_setting(tmp_path):
+    """``TrainConfig.save``/``load``: the same config back, every field; a key that is not a
+    setting (a typo) is a one-line error naming it, not silently dropped."""
+    from core.errors import InputError
+    from core.training.config import TrainConfig
+
+    config = TrainConfig(
+        arch="albert",
+        steps=60,
+        lr=3e-4,
+        warmup=3,
+        adam_betas=(0.9, 0.98),
+        device="auto",
+        eval_every=0,
+        config_overrides={"hidden_size": 48, "hidden_dropout_prob": 0.1},
+    )
+    path = tmp_path / "train_config.json"
+    config.save(path)
+    assert TrainConfig.load(path) == config
+    assert TrainConfig.from_json(config.to_json()) == config
+    assert not [p for p in tmp_path.iterdir() if p != path]  # written atomically, no debris
+    path.write_text('{"arch": "bert", "eval_evry": 10}', encoding="utf-8")
+    with pytest.raises(InputError, match=r"train_config\.json: unknown setting 'eval_evry'"):
+        TrainConfig.load(path)
+    path.write_text('{"steps": 0}', encoding="utf-8")
+    with pytest.raises(InputError, match=r"train_config\.json: steps must be a positive integer"):
+        TrainConfig.load(path)
+    with pytest.raises(InputError, match="no such file"):
+        TrainConfig.load(tmp_path / "missing.json")
+
+
+def test_config_file_gives_every_setting_and_options_beside_it_override(corpus, tmp_path, capsys):
+    """``train --config-file``: the file's settings, then the options given beside it; refused
+    with ``--resume`` (a resumed run keeps its checkpoint's settings) and before any work when
+    the file holds a key that is not a setting."""
+    import dataclasses
+
+    from core.training.config import TrainConfig
+
+    config = TrainConfig(
+        arch="bert",
+        preset="bert-tiny",
+        steps=50,
+        batch_size=4,
+        seq_len=32,
+        lr=3e-3,
+        warmup=1,
+        device="cpu",
+        vocab_size=80,
+        max_positions=64,
+        seed=5,
+    )
+    path = tmp_path / "train_config.json"
+    config.save(path)
+    out = tmp_path / "run"
+    files = ["--corpus", str(corpus / "train.txt"), "--eval-corpus", str(corpus / "heldout.txt")]
+    args = ["train", "--config-file", str(path), *files, "--out", str(out), "--quiet"]
+    assert main([*args, "--steps", "2"]) == 0
+    summary = json.loads((out / "final" / "training_summary.json").read_text())
+    assert TrainConfig.from_dict(summary["train"]) == dataclasses.replace(config, steps=2)
+    capsys.readouterr()
+    assert main([*args, "--steps", "2", "--resume"]) == 2
+    assert "--config-file starts a new run" in capsys.readouterr().err
+    path.write_text('{"arch": "bert", "stepz": 2}', encoding="utf-8")
+    other = tmp_path / "other"
+    assert main(["train", "--config-file", str(path), *files, "--out", str(other)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "unknown setting 'stepz'" in err
+    assert not other.exists()
+
+
+def test_durations_read_the_same_in_the_cli_and_the_window():
+    from core.timefmt import format_duration
+
+    assert [format_duration(s) for s in (0, 59.9, 61, 3600, 3 * 3600 + 62)] == [
+        "00:00",
+        "00:59",
+        "01:01",
+        "1:00:00",
+        "3:01:02",
+    ]
+    assert {format_duration(s) for s in (None, float("nan"), float("inf"))} == {"--:--"}
+    assert format_duration(-5) == "00:00"
