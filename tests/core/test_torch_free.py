@@ -26,6 +26,8 @@ TORCH_FREE = (
     "core.training",
     "core.training.config",
     "core.training.events",
+    "core.training.run_status",
+    "core.timefmt",
     "core.analysis",
     "core.analysis.probe",
     "core.analysis.summary",
