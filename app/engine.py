@@ -275,10 +275,7 @@ class Engine(QObject):
 
     @Slot(object, object)
     def _on_returned(self, job: Job, result: object) -> None:
-        self._end(job)
-        if job.cancelled:
-            if job.on_cancelled is not None:
-                job.on_cancelled()
+        if self._ended_cancelled(job):
             return
         if job.is_stale is not None and job.is_stale():
             log.debug("dropped the stale result of %s", job)
@@ -288,11 +285,9 @@ class Engine(QObject):
 
     @Slot(object, str)
     def _on_errored(self, job: Job, message: str) -> None:
-        self._end(job)
-        if job.cancelled:
-            if job.on_cancelled is not None:
-                job.on_cancelled()
-        elif job.on_error is not None:
+        if self._ended_cancelled(job):
+            return
+        if job.on_error is not None:
             job.on_error(message)
         else:
             log.warning("%s failed: %s", job, message)
@@ -302,6 +297,14 @@ class Engine(QObject):
         self._end(job)
         if job.on_cancelled is not None:
             job.on_cancelled()
+
+    def _ended_cancelled(self, job: Job) -> bool:
+        """End ``job``; if it was cancelled meanwhile, report only that (and return True)."""
+        if not job.cancelled:
+            self._end(job)
+            return False
+        self._on_cancelled(job)
+        return True
 
     @Slot(object)
     def _on_skipped(self, job: Job) -> None:
