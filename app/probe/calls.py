@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from core.cost.params import ParamBreakdown
     from core.loaded_model import LoadedModel
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEMO_ROOT = REPO_ROOT / "resources" / "models"
 DEMO_NAMES = ("bert-mini", "albert-mini")  # always listed; random-initialised until trained
 RANDOM_SUFFIX = " (random init)"

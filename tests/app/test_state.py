@@ -4,6 +4,7 @@ demo models that are not there yet."""
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -72,3 +73,14 @@ def test_a_result_that_arrives_after_a_newer_request_is_dropped(qtbot, window, m
     assert seen == ["the new sentence ."]  # the old one's result was dropped
     assert state.analysis_generation == newer == state.generation
     assert window.probe.heatmap.analysis.result.text == "the new sentence ."
+
+
+def test_the_window_lists_the_trained_demo_models_that_ship_in_resources():
+    """The demo models are committed: the window must find them (not random stand-ins) from
+    wherever its modules live in the package tree."""
+    root = Path(__file__).resolve().parents[2] / "resources" / "models"
+    entries = discover_demos()
+    assert [(e.name, e.path, e.random_init) for e in entries[:2]] == [
+        ("bert-mini", root / "bert-mini", False),
+        ("albert-mini", root / "albert-mini", False),
+    ]
