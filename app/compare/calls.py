@@ -39,6 +39,11 @@ class CompareBundle:
     heads_a: dict[str, np.ndarray]  # per-layer head-mean statistics (side_by_side.head_summary)
     heads_b: dict[str, np.ndarray]
     masks: list[MaskPair]  # both models' guesses for each [MASK], matched by offset
+    depth_a: np.ndarray  # (L_A,) relative depth l / L of each layer of A (side_by_side)
+    depth_b: np.ndarray  # (L_B,)
+    layer_b_of_a: list[int]  # layer l of A -> B's layer at the same depth (matching_layer)
+    layer_a_of_b: list[int]  # and back
+    depth_links: list[str]  # layer l of A and its layer of B, in words (depth_link)
     seconds: float = 0.0  # engine time for both probes and their statistics
 
 
@@ -46,12 +51,21 @@ def run_compare_probe(
     a: LoadedModel, b: LoadedModel, text: str, pair: str | None = None, top_k: int = 5
 ) -> CompareBundle:
     """Probe ``text`` (and ``pair``) with both models and link the results."""
-    from core.analysis.side_by_side import align_tokens, head_summary, match_masks
+    from core.analysis.side_by_side import (
+        align_tokens,
+        depth_link,
+        head_summary,
+        match_masks,
+        matching_layer,
+        relative_depth,
+    )
     from core.analysis.summary import analyze
 
     start = time.perf_counter()
     pa = analyze(a, text, pair or None, top_k=top_k, full_logits=False)
     pb = analyze(b, text, pair or None, top_k=top_k, full_logits=False)
+    la, lb = pa.result.num_layers, pb.result.num_layers
+    b_of_a = [matching_layer(layer, la, lb) for layer in range(la)]
     return CompareBundle(
         a=pa,
         b=pb,
@@ -60,6 +74,11 @@ def run_compare_probe(
         heads_a=head_summary(pa.attention),
         heads_b=head_summary(pb.attention),
         masks=match_masks(pa.result, pb.result),
+        depth_a=relative_depth(la),
+        depth_b=relative_depth(lb),
+        layer_b_of_a=b_of_a,
+        layer_a_of_b=[matching_layer(layer, lb, la) for layer in range(lb)],
+        depth_links=[depth_link(layer, la, b_of_a[layer], lb) for layer in range(la)],
         seconds=time.perf_counter() - start,
     )
 

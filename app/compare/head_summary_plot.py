@@ -71,12 +71,9 @@ class HeadSummaryPlot(QWidget):
         return self.curves[(field, side)].getData()
 
     def set_bundle(self, bundle: CompareBundle) -> None:
-        from core.analysis.side_by_side import relative_depth
-
-        for side, (analysis, summary) in enumerate(
-            ((bundle.a, bundle.heads_a), (bundle.b, bundle.heads_b))
+        for side, (analysis, summary, x) in enumerate(
+            ((bundle.a, bundle.heads_a, bundle.depth_a), (bundle.b, bundle.heads_b, bundle.depth_b))
         ):
-            x = relative_depth(analysis.result.num_layers)
             for field in ("entropy", *MASS_COLORS):
                 self.curves[(field, side)].setData(x, np.asarray(summary[field], dtype=np.float64))
             self.entropy_legend.items[side][1].setText(analysis.result.model_name)

@@ -5,7 +5,8 @@ Models of different depth are linked by relative depth (layer l of L sits at l /
 ALBERT paper's Figure 1 plots them): picking layer 3 of a 4-layer model shows layer 9 of a
 12-layer one, and the link is spelled out above the plots. A head number the other model does
 not have falls back to its mean over heads. The focused token's row (its attention) is outlined
-in both, on the pieces that cover the same characters. The matrices are ``core``'s arrays.
+in both, on the pieces that cover the same characters. The matrices are ``core``'s arrays
+and the layer links come in the bundle (``run_compare_probe``).
 """
 
 from __future__ import annotations
@@ -92,18 +93,10 @@ class PairedHeatmaps(QWidget):
         data = self.head_box.currentData()
         return int(data) if data is not None else 0
 
-    def layers(self) -> tuple[int, int]:
-        """(L_A, L_B): effective layers of both models."""
-        if self.bundle is None:
-            return 0, 0
-        return self.bundle.a.result.num_layers, self.bundle.b.result.num_layers
-
     @property
     def layer_b(self) -> int:
-        from core.analysis.side_by_side import matching_layer
-
-        la, lb = self.layers()
-        return matching_layer(self.layer_a, la, lb) if la and lb else 0
+        """B's layer at the relative depth of A's (the bundle's layer-link table)."""
+        return self.bundle.layer_b_of_a[self.layer_a] if self.bundle is not None else 0
 
     def select(self, layer_a: int, head: int) -> None:
         """Show ``layer_a`` of A (and B's layer at the same relative depth) and ``head``."""
@@ -168,13 +161,10 @@ class PairedHeatmaps(QWidget):
         self._redraw()
 
     def link_text(self) -> str:
-        from core.analysis.side_by_side import depth_link
-
-        la, lb = self.layers()
-        if not la:
+        if self.bundle is None:
             return ""
         names = (self.bundle.a.result.model_name, self.bundle.b.result.model_name)
-        return f"{names[0]} {depth_link(self.layer_a, la, self.layer_b, lb)} {names[1]}"
+        return f"{names[0]} {self.bundle.depth_links[self.layer_a]} {names[1]}"
 
     @Slot(int)
     def _on_box_changed(self, _index: int) -> None:

@@ -66,8 +66,6 @@ class TransitionCurves(QWidget):
         return self.curves[(field, side)].getData()
 
     def set_bundle(self, bundle: CompareBundle) -> None:
-        from core.analysis.side_by_side import relative_depth
-
         wanted = self.series(bundle)
         if [f for f, _ in wanted] != list(self.plots):
             self.canvas.clear()
@@ -80,9 +78,10 @@ class TransitionCurves(QWidget):
             last = self.plots[wanted[-1][0]]
             last.setLabel("bottom", "relative depth l / L")
             self.canvas.apply_palette()
-        for side, analysis in enumerate((bundle.a, bundle.b)):
+        for side, (analysis, x) in enumerate(
+            ((bundle.a, bundle.depth_a), (bundle.b, bundle.depth_b))
+        ):
             stats = analysis.layers
-            x = relative_depth(stats.num_layers)
             name = f"{analysis.result.model_name} ({stats.num_layers} layers)"
             for field in self.plots:
                 curve = self.curves[(field, side)]

@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
     from core.analysis import MaskPrediction
+    from core.analysis.probe import ProbeResult
     from core.analysis.summary import ProbeAnalysis
     from core.analysis.words import WordLevel
     from core.cost.params import ParamBreakdown
@@ -52,12 +53,43 @@ class ModelRow:
     random_init: bool
 
 
+@dataclass(frozen=True)
+class Guess:
+    """One guess as the Masked words list shows it."""
+
+    token: str  # as the vocabulary spells it
+    label: str  # without its piece markers (core.analysis.words.bare_token)
+    prob: float
+    piece: bool  # a sub-word piece (core.analysis.words.is_piece)
+
+
+@dataclass(frozen=True)
+class MaskGuesses:
+    """One masked position's guesses both ways the Masked words list shows them, so toggling
+    "whole words only" re-indexes instead of re-filtering on the GUI thread."""
+
+    prediction: MaskPrediction
+    top: list[Guess]  # the model's top-k, best first
+    words: list[Guess]  # the best k whole words (core.analysis.words.word_guesses)
+    original: str | None  # the masked token without its piece markers (predict_masked)
+
+
 @dataclass
 class MaskAnswer:
     """A "mask and predict" answer: which token was masked and the model's guesses."""
 
     prediction: MaskPrediction
     token: str  # the token that was replaced by [MASK]
+    guesses: MaskGuesses
+
+
+@dataclass
+class ProbeOutcome:
+    """A probe and the guesses at each of its masks, as the Masked words list shows them."""
+
+    analysis: ProbeAnalysis
+    guesses: list[MaskGuesses]  # one per [MASK] of the sentence
+    sentencepiece: bool  # the tokenizer marks word starts with "\u2581" (ALBERT)
 
 
 @dataclass
@@ -196,6 +228,41 @@ def probe_and_analyze(
     return analyze(loaded, text, pair or None, top_k=top_k, full_logits=False)
 
 
+def is_sentencepiece(result: ProbeResult) -> bool:
+    """Whether a probe's tokens mark word starts with "\u2581" (SentencePiece, as ALBERT's)."""
+    return any(t.text.startswith("\u2581") for t in result.tokens)
+
+
+def mask_guesses(prediction: MaskPrediction, sentencepiece: bool) -> MaskGuesses:
+    """A prediction's top-k guesses and its best k whole words, labelled for the list."""
+    from core.analysis.words import bare_token, is_piece, word_guesses
+
+    def guess(token: str, prob: float) -> Guess:
+        return Guess(token, bare_token(token), float(prob), is_piece(token, sentencepiece))
+
+    k = len(prediction.tokens)
+    original = prediction.original
+    return MaskGuesses(
+        prediction=prediction,
+        top=[guess(t, p) for t, p in zip(prediction.tokens, prediction.probs, strict=True)],
+        words=[guess(t, p) for t, p in word_guesses(prediction, k, sentencepiece)],
+        original=bare_token(original) if original is not None else None,
+    )
+
+
+def probe_for_views(
+    loaded: LoadedModel, text: str, pair: str | None = None, top_k: int = 5
+) -> ProbeOutcome:
+    """:func:`probe_and_analyze`, with the labelled guesses at each [MASK]."""
+    analysis = probe_and_analyze(loaded, text, pair, top_k)
+    sentencepiece = is_sentencepiece(analysis.result)
+    return ProbeOutcome(
+        analysis=analysis,
+        guesses=[mask_guesses(m, sentencepiece) for m in analysis.result.masked],
+        sentencepiece=sentencepiece,
+    )
+
+
 def word_views(analysis: ProbeAnalysis) -> WordViews:
     """Every word-level matrix the Probe views show, for the heatmap's "words" switch."""
     from core.analysis.words import word_attention
@@ -210,11 +277,19 @@ def word_views(analysis: ProbeAnalysis) -> WordViews:
 
 
 def mask_and_predict(
-    loaded: LoadedModel, text: str, pair: str | None, position: int, token: str, top_k: int = 5
+    loaded: LoadedModel,
+    text: str,
+    pair: str | None,
+    position: int,
+    token: str,
+    top_k: int = 5,
+    sentencepiece: bool = False,
 ) -> MaskAnswer:
+    """Mask token ``position`` and predict it; ``sentencepiece`` as the probe's tokens say."""
     from core.analysis import predict_masked
 
-    return MaskAnswer(predict_masked(loaded, text, position, pair or None, top_k=top_k), token)
+    prediction = predict_masked(loaded, text, position, pair or None, top_k=top_k)
+    return MaskAnswer(prediction, token, mask_guesses(prediction, sentencepiece))
 
 
 def move_model(loaded: LoadedModel, device: str, random_init: bool) -> ModelRow:

@@ -2,7 +2,9 @@
 masks with right-click -> "Mask and predict" (``core.analysis.predict_masked``).
 
 Each masked position is a top-level row; its children are the top-k tokens with their
-probability (softmax over the whole vocabulary, from ``core``), drawn as a bar.
+probability (softmax over the whole vocabulary, from ``core``), drawn as a bar. The labels,
+piece flags and whole-word guesses come labelled from the engine thread
+(``calls.mask_guesses``), so toggling "whole words only" only re-indexes them.
 """
 
 from __future__ import annotations
@@ -24,12 +26,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.probe.calls import MaskAnswer
+from app.probe.calls import MaskAnswer, MaskGuesses
 from app.probe.state import AppState
 from app.widgets.plot_export import install_table_menu
 
 if TYPE_CHECKING:  # pragma: no cover
-    from core.analysis import MaskPrediction
     from core.analysis.summary import ProbeAnalysis
 
 PROB_ROLE = Qt.ItemDataRole.UserRole + 1  # probability of a guess
@@ -37,12 +38,6 @@ SCALE_ROLE = Qt.ItemDataRole.UserRole + 2  # the top guess's probability: a full
 TOKEN_ROLE = Qt.ItemDataRole.UserRole + 3  # the token exactly as the vocabulary spells it
 PIECE_ROLE = Qt.ItemDataRole.UserRole + 4  # True for a sub-word piece
 ORIGINAL_ROLE = Qt.ItemDataRole.UserRole + 5  # the "original: ..." row of a masked token
-
-
-def bare(token: str) -> str:
-    from core.analysis.words import bare_token
-
-    return bare_token(token)
 
 
 class ProbabilityBar(QStyledItemDelegate):
@@ -121,9 +116,8 @@ class MaskedWords(QWidget):
         layout.addWidget(self.note)
         layout.addWidget(self.words_only)
         layout.addWidget(self.tree, 1)
-        # what the tree shows, to rebuild it when the filter changes: (title, prediction)
-        self.entries: list[tuple[str, MaskPrediction]] = []
-        self.sentencepiece = False
+        # what the tree shows, to rebuild it when the filter changes: (title, guesses)
+        self.entries: list[tuple[str, MaskGuesses]] = []
         state.probed.connect(self._on_probed)
         state.masked.connect(self._on_masked)
         state.mask_failed.connect(self._on_mask_failed)
@@ -156,27 +150,19 @@ class MaskedWords(QWidget):
             if self.tree.topLevelItem(i).childCount()
         ]
 
-    def _guesses(self, prediction: MaskPrediction) -> list[tuple[str, float]]:
-        k = len(prediction.tokens)
-        if self.words_only.isChecked():
-            from core.analysis.words import word_guesses
-
-            return word_guesses(prediction, k, self.sentencepiece)
-        return [(t, float(p)) for t, p in zip(prediction.tokens, prediction.probs, strict=True)]
-
-    def _add(self, title: str, prediction: MaskPrediction) -> QTreeWidgetItem:
-        from core.analysis.words import is_piece
-
+    def _add(self, title: str, entry: MaskGuesses) -> QTreeWidgetItem:
+        prediction = entry.prediction
         top = QTreeWidgetItem([title, ""])
         font = top.font(0)
         font.setBold(True)
         top.setFont(0, font)
-        guesses = self._guesses(prediction)
-        scale = guesses[0][1] if guesses else 1.0
-        for token, prob in guesses:
-            child = QTreeWidgetItem([bare(token), ""])
+        guesses = entry.words if self.words_only.isChecked() else entry.top
+        scale = guesses[0].prob if guesses else 1.0
+        for guess in guesses:
+            token, prob = guess.token, guess.prob
+            child = QTreeWidgetItem([guess.label, ""])
             child.setData(0, TOKEN_ROLE, token)
-            child.setData(0, PIECE_ROLE, is_piece(token, self.sentencepiece))
+            child.setData(0, PIECE_ROLE, guess.piece)
             child.setData(1, PROB_ROLE, float(prob))
             child.setData(1, SCALE_ROLE, float(scale))
             child.setText(1, f"{float(prob):.6f}")  # for CSV export; the bar paints its own
@@ -189,9 +175,7 @@ class MaskedWords(QWidget):
             top.addChild(child)
         if prediction.original is not None:
             rank, prob = prediction.original_rank, float(prediction.original_prob or 0.0)
-            child = QTreeWidgetItem(
-                [f"original {bare(prediction.original)!r}: rank {rank}, {prob:.1%}", ""]
-            )
+            child = QTreeWidgetItem([f"original {entry.original!r}: rank {rank}, {prob:.1%}", ""])
             child.setData(0, TOKEN_ROLE, prediction.original)
             child.setData(0, ORIGINAL_ROLE, True)
             child.setData(1, PROB_ROLE, prob)
@@ -209,8 +193,8 @@ class MaskedWords(QWidget):
 
     def _rebuild(self) -> None:
         self.tree.clear()
-        for title, prediction in self.entries:
-            item = self._add(title, prediction)
+        for title, entry in self.entries:
+            item = self._add(title, entry)
             self.tree.addTopLevelItem(item)
             item.setFirstColumnSpanned(True)  # the title reads across the bar column
             for j in range(item.childCount()):
@@ -222,12 +206,11 @@ class MaskedWords(QWidget):
     def _on_probed(self, analysis: ProbeAnalysis) -> None:
         result = analysis.result
         self.entries = []
-        self.sentencepiece = any(t.text.startswith("\u2581") for t in result.tokens)
         if not result.has_mlm:
             self.tree.clear()
             self.note.setText(result.note or "this model has no MLM head")
             return
-        self.entries = [(f"[MASK] at #{p.position}", p) for p in result.masked]
+        self.entries = [(f"[MASK] at #{g.prediction.position}", g) for g in self.state.guesses]
         self._rebuild()
         if result.masked:
             self.note.setText(
@@ -241,8 +224,8 @@ class MaskedWords(QWidget):
 
     @Slot(object)
     def _on_masked(self, masked: MaskAnswer) -> None:
-        prediction = masked.prediction
-        self.entries.insert(0, (f"#{prediction.position} {masked.token!r} masked", prediction))
+        position = masked.prediction.position
+        self.entries.insert(0, (f"#{position} {masked.token!r} masked", masked.guesses))
         self._rebuild()
         self.tree.scrollToItem(self.tree.topLevelItem(0))
 

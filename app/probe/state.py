@@ -22,6 +22,7 @@ from app.engine import Engine, Job
 from app.probe import calls as engine_calls
 
 if TYPE_CHECKING:  # pragma: no cover
+    from core.analysis.probe import ProbeResult
     from core.analysis.summary import ProbeAnalysis
 
 log = logging.getLogger(__name__)
@@ -147,6 +148,11 @@ class AppState(QObject):
         self.probe_job: Job | None = None
         self.word_level = False  # a view shows word-level attention: every probe brings it
         self.word_views: engine_calls.WordViews | None = None  # of self.analysis, once computed
+        self.guesses: list[engine_calls.MaskGuesses] = []  # at each [MASK] of self.analysis
+        self.sentencepiece = False  # self.analysis's tokenizer marks word starts with "\u2581"
+        # the probe the views showed before the one they show now (selections carry from it)
+        self.previous: ProbeResult | None = None
+        self.shown: ProbeResult | None = None
 
     # -- engine --------------------------------------------------------------------------
     def start(self) -> None:
@@ -337,10 +343,11 @@ class AppState(QObject):
             for channel in (PROBE, MASK, WORDS):  # nothing queued for it may land
                 self.engine.invalidate(channel)
             self.analysis, self.analysis_key, self.probe_job = None, "", None
-            self.word_views = None
+            self.word_views, self.guesses = None, []
             if others:
                 self.select(others[0])
             else:
+                self.previous = self.shown = None  # the views forget theirs too
                 self.current_changed.emit("")
 
     def move(self, key: str, device: str) -> None:
@@ -394,30 +401,33 @@ class AppState(QObject):
         key = entry.key
         job: Job | None = None
 
-        def show(analysis: ProbeAnalysis, words: engine_calls.WordViews | None) -> None:
+        def show(outcome: engine_calls.ProbeOutcome, words: engine_calls.WordViews | None) -> None:
+            analysis = outcome.analysis
             self.analysis, self.analysis_key, self.analysis_generation = analysis, key, generation
             self.probe_job, self.word_views = job, words
+            self.guesses, self.sentencepiece = outcome.guesses, outcome.sentencepiece
+            self.previous, self.shown = self.shown, analysis.result
             self.probed.emit(analysis)
 
-        def done(analysis: ProbeAnalysis) -> None:
+        def done(outcome: engine_calls.ProbeOutcome) -> None:
             if key != self.current_key:
                 return  # another model was chosen meanwhile
             if not self.word_level:
-                show(analysis, None)
+                show(outcome, None)
                 return
             # words on: the views get the probe and its word-level attention together (on the
             # probe's channel, so a newer request drops this one as it would the probe)
             self.engine.submit_latest(
                 PROBE,
                 engine_calls.word_views,
-                analysis,
-                on_done=lambda words: show(analysis, words),
+                outcome.analysis,
+                on_done=lambda words: show(outcome, words),
                 on_error=self.probe_failed.emit,
             )
 
         job = self.engine.submit_latest(
             PROBE,
-            engine_calls.probe_and_analyze,
+            engine_calls.probe_for_views,
             entry.loaded,
             self.text,
             self.pair,
@@ -425,6 +435,16 @@ class AppState(QObject):
             on_done=done,
             on_error=self.probe_failed.emit,
         )
+
+    def carry(self, index: int) -> int:
+        """Where token ``index`` of the previous probe is in the one on screen: the token that
+        covers the same characters (``core``'s carry_selection), so a selection survives a
+        model switch whose tokenizer cuts the words differently; 0 without a previous probe."""
+        from core.analysis.probe import carry_selection
+
+        if self.previous is None or self.shown is None:
+            return 0
+        return carry_selection(self.previous, index, self.shown)
 
     def set_word_level(self, on: bool) -> None:
         """Show attention between words instead of word pieces (Clark et al. 2019). Turned on,
@@ -461,6 +481,7 @@ class AppState(QObject):
             position,
             token,
             self.top_k,
+            self.sentencepiece,
             on_done=self.masked.emit,
             on_error=self.mask_failed.emit,
         )

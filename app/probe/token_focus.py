@@ -107,13 +107,10 @@ class TokenFocus(QWidget):
         self.filter_box.setEnabled(result.pair is not None)
         if result.pair is None:
             self.filter_box.setCurrentIndex(0)
-        old = self.analysis
-        if old is not None and self.index is not None:
-            from core.analysis.probe import carry_selection
-
+        if self.analysis is not None and self.index is not None:
             # the same characters, not the same token number: another tokenizer cuts
             # the words differently ("#5 'lord'" must not become "#5 '▁the'")
-            self.index = carry_selection(old.result, self.index, result)
+            self.index = self.state.carry(self.index)
         self.analysis = analysis
         self._relabel()
         self.layer_axis.set_labels([f"L{i + 1}" for i in range(result.num_layers)])

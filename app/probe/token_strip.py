@@ -6,7 +6,7 @@ recognised by vocabulary id; word-piece continuations ("##ing", or SentencePiece
 do not start a word) sit flush against the piece before them so words read as words. Text cut
 by truncation follows a scissors marker, greyed. Click a token to focus on it (what it attends
 to); drag across tokens to select a span (the heatmap zooms to it); right-click for "Mask and
-predict". A selection follows its characters to the next result (``core``'s carry_selection).
+predict". A selection follows its characters to the next result (``AppState.carry``).
 """
 
 from __future__ import annotations
@@ -58,13 +58,10 @@ class TokenStrip(QWidget):
     # -- data ------------------------------------------------------------------------------
     @Slot(object)
     def _on_probed(self, analysis: ProbeAnalysis) -> None:
-        from core.analysis.probe import carry_selection
-
         result = analysis.result
-        old = self.result
         if self.selected_index is not None:
             self.selected_index = (
-                carry_selection(old, self.selected_index, result) if old is not None else None
+                self.state.carry(self.selected_index) if self.result is not None else None
             )
         self.span = None
         self.result = result
