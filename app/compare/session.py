@@ -14,7 +14,7 @@ thread as well. Every result reaches the views by signal.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
@@ -22,6 +22,9 @@ from app.compare import calls as compare_calls
 from app.compare.calculator_session import CalculatorSession
 from app.engine import Job
 from app.probe.state import AppState, ModelEntry
+
+if TYPE_CHECKING:  # pragma: no cover
+    from core.cost.compare import Comparison
 
 DEFAULT_PAIR = ("bert-mini", "albert-mini")
 PROBE, COST = "compare-probe", "compare-cost"  # engine channels: newest request wins on each
@@ -68,7 +71,7 @@ class CompareSession(QObject):
         return (keys[0], keys[1]) if keys else ("", "")
 
     @property
-    def comparison(self) -> Any:
+    def comparison(self) -> Comparison | None:
         """The core.cost.compare.Comparison on screen (None before both models were costed)."""
         return self.figures.comparison if self.figures is not None else None
 

@@ -14,7 +14,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
@@ -24,6 +24,7 @@ from app.probe import calls as engine_calls
 if TYPE_CHECKING:  # pragma: no cover
     from core.analysis.probe import ProbeResult
     from core.analysis.summary import ProbeAnalysis
+    from core.loaded_model import LoadedModel
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ class ModelEntry:
     path: Path | None  # checkpoint folder (None for a random-initialised demo)
     demo: bool = False
     random_init: bool = False
-    loaded: Any = None  # core.loaded_model.LoadedModel once loaded
+    loaded: LoadedModel | None = None  # once loaded
     summary: engine_calls.ModelRow | None = None
     loading: bool = False
     named: bool = False  # keeps its given name once loaded (a training run's checkpoint)
@@ -246,7 +247,7 @@ class AppState(QObject):
             self.engine.submit(engine_calls.load_folder, str(entry.path), self.device, **callbacks)
 
     def _on_loaded(
-        self, key: str, result: tuple[Any, engine_calls.ModelRow], select: bool, new: bool
+        self, key: str, result: tuple[LoadedModel, engine_calls.ModelRow], select: bool, new: bool
     ) -> None:
         loaded, summary = result
         entry = self.entries.get(key)
@@ -291,7 +292,7 @@ class AppState(QObject):
 
     def add_model(
         self,
-        loaded: Any,
+        loaded: LoadedModel,
         summary: engine_calls.ModelRow,
         key: str | None = None,
         select: bool = True,
