@@ -62,3 +62,65 @@ def test_importing_core_loads_no_qt():
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120
     )
     assert out.stdout.strip() == "[]", out.stderr
+
+
+# Views render; states and sessions compute. What a view may take from core at run time: its
+# types, its setting checks' errors and text formatting; never an analysis, cost or model call.
+NOT_VIEWS = {
+    "__init__.py", "state.py", "session.py", "calculator_session.py", "calls.py",
+    "settings.py", "runner.py", "event_stream.py", "follower.py", "outcome.py", "history.py",
+    "series.py", "run_folder.py",
+}  # fmt: skip
+VIEW_CORE_IMPORTS = {
+    "core.errors", "core.timefmt", "core.training", "core.training.config",
+    "core.training.run_status", "core.training.events",
+}  # fmt: skip
+JOB_CALLS = {"submit", "submit_latest", "invalidate"}
+
+
+def _view_offences(root: Path) -> list[str]:
+    """Run-time core imports outside the allowed types, and engine calls, in every view file."""
+    offences = []
+    for tab in ("probe", "compare", "train", "models"):
+        for path in sorted((root / "app" / tab).glob("*.py")):
+            if path.name in NOT_VIEWS:
+                continue
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            typing_only = {
+                id(n)
+                for block in ast.walk(tree)
+                if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
+                for n in ast.walk(block)
+            }
+            for node in ast.walk(tree):
+                name = f"{tab}/{path.name}:{getattr(node, 'lineno', 0)}"
+                if isinstance(node, ast.ImportFrom) and id(node) not in typing_only:
+                    module = node.module or ""
+                    if module.split(".")[0] == "core" and module not in VIEW_CORE_IMPORTS:
+                        offences.append(f"{name} imports {module}")
+                if (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in JOB_CALLS
+                ):
+                    offences.append(f"{name} calls .{node.func.attr}()")
+    return offences
+
+
+def test_views_neither_call_core_nor_submit_jobs():
+    assert _view_offences(ROOT) == []
+
+
+def test_the_view_checker_sees_a_core_call_and_a_job(tmp_path):
+    (tmp_path / "app" / "probe").mkdir(parents=True)
+    (tmp_path / "app" / "probe" / "bad_view.py").write_text(
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n    from core.analysis.summary import ProbeAnalysis\n"
+        "def draw(state):\n"
+        "    from core.analysis.words import word_guesses\n"
+        "    state.engine.submit_latest('probe', word_guesses)\n"
+    )
+    assert _view_offences(tmp_path) == [
+        "probe/bad_view.py:5 imports core.analysis.words",
+        "probe/bad_view.py:6 calls .submit_latest()",
+    ]
