@@ -20,11 +20,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.blocks import (
-    Embeddings,
     ModelOutput,
+    PretrainingModel,
     SelfAttention,
     activation,
-    check_family,
     init_weights,
     run_layers,
     select_positions,
@@ -122,15 +121,11 @@ class AlbertSOPHead(nn.Module):
         return self.classifier(self.dropout(pooled))
 
 
-class AlbertModel(nn.Module):
+class AlbertModel(PretrainingModel):
     """ALBERT with any of its heads: pooler, MLM and SOP (SOP needs the pooler)."""
 
     def __init__(self, config: ModelConfig, heads: Heads = ALBERT_HEADS):
-        super().__init__()
-        check_family(config, "albert", heads)
-        self.config = config
-        self.heads = heads
-        self.embeddings = Embeddings(config)
+        super().__init__(config, heads, "albert")
         self.encoder = AlbertTransformer(config)
         self.pooler = nn.Linear(config.hidden_size, config.hidden_size) if heads.pooler else None
         self.predictions = AlbertMLMHead(config) if heads.mlm else None
@@ -141,21 +136,9 @@ class AlbertModel(nn.Module):
         if self.predictions is not None:
             nn.init.zeros_(self.predictions.bias)
 
-    def forward(
-        self,
-        input_ids: torch.Tensor,
-        attention_mask: torch.Tensor | None = None,
-        token_type_ids: torch.Tensor | None = None,
-        output_attentions: bool = False,
-        mlm_positions: torch.Tensor | None = None,
-    ) -> ModelOutput:
-        if token_type_ids is None:
-            token_type_ids = torch.zeros_like(input_ids)
-        e = self.embeddings(input_ids, token_type_ids)  # (B, T, E)
-        hidden_states, attentions = self.encoder(e, attention_mask, output_attentions)
-        x = hidden_states[-1]  # (B, T, H)
-
-        out = ModelOutput(hidden_states=hidden_states, attentions=attentions)
+    def add_heads(
+        self, out: ModelOutput, x: torch.Tensor, mlm_positions: torch.Tensor | None
+    ) -> None:
         if self.pooler is not None:
             out.pooler_output = torch.tanh(self.pooler(x[:, 0]))  # (B, H) from [CLS]
         if self.predictions is not None:
@@ -164,4 +147,3 @@ class AlbertModel(nn.Module):
             )
         if self.sop_classifier is not None:
             out.sop_logits = self.sop_classifier(out.pooler_output)
-        return out

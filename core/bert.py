@@ -14,11 +14,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.blocks import (
-    Embeddings,
     ModelOutput,
+    PretrainingModel,
     SelfAttention,
     activation,
-    check_family,
     init_weights,
     run_layers,
     select_positions,
@@ -123,15 +122,11 @@ class BertPreTrainingHeads(nn.Module):
         )
 
 
-class BertModel(nn.Module):
+class BertModel(PretrainingModel):
     """BERT with any of its heads: pooler, MLM and NSP (NSP needs the pooler)."""
 
     def __init__(self, config: ModelConfig, heads: Heads = BERT_HEADS):
-        super().__init__()
-        check_family(config, "bert", heads)
-        self.config = config
-        self.heads = heads
-        self.embeddings = Embeddings(config)
+        super().__init__(config, heads, "bert")
         self.encoder = BertEncoder(config)
         self.pooler = BertPooler(config) if heads.pooler else None
         if heads.mlm or heads.sentence:
@@ -142,21 +137,9 @@ class BertModel(nn.Module):
         if self.heads.mlm:
             nn.init.zeros_(self.cls.predictions.bias)
 
-    def forward(
-        self,
-        input_ids: torch.Tensor,
-        attention_mask: torch.Tensor | None = None,
-        token_type_ids: torch.Tensor | None = None,
-        output_attentions: bool = False,
-        mlm_positions: torch.Tensor | None = None,
-    ) -> ModelOutput:
-        if token_type_ids is None:
-            token_type_ids = torch.zeros_like(input_ids)
-        x = self.embeddings(input_ids, token_type_ids)  # (B, T, H)
-        hidden_states, attentions = self.encoder(x, attention_mask, output_attentions)
-        x = hidden_states[-1]  # (B, T, H)
-
-        out = ModelOutput(hidden_states=hidden_states, attentions=attentions)
+    def add_heads(
+        self, out: ModelOutput, x: torch.Tensor, mlm_positions: torch.Tensor | None
+    ) -> None:
         if self.pooler is not None:
             out.pooler_output = self.pooler(x)
         if self.heads.mlm:
@@ -165,4 +148,3 @@ class BertModel(nn.Module):
             )
         if self.heads.sentence == "nsp":
             out.nsp_logits = self.cls.seq_relationship(out.pooler_output)
-        return out

@@ -206,3 +206,40 @@ def init_weights(module: nn.Module, std: float) -> None:
         elif isinstance(m, nn.LayerNorm):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
+
+
+class PretrainingModel(nn.Module):
+    """The forward pass both families share: embeddings, the encoder, then the family's heads.
+
+    A family supplies ``embeddings``, ``encoder`` and :meth:`add_heads` (which heads exist and
+    what their weights are called is all that differs between BERT and ALBERT here)."""
+
+    encoder: nn.Module
+
+    def __init__(self, config: ModelConfig, heads: Heads, family: str):
+        super().__init__()
+        check_family(config, family, heads)
+        self.config = config
+        self.heads = heads
+        self.embeddings = Embeddings(config)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        output_attentions: bool = False,
+        mlm_positions: torch.Tensor | None = None,
+    ) -> ModelOutput:
+        if token_type_ids is None:
+            token_type_ids = torch.zeros_like(input_ids)
+        e = self.embeddings(input_ids, token_type_ids)  # (B, T, E); E = H for BERT
+        hidden_states, attentions = self.encoder(e, attention_mask, output_attentions)
+        out = ModelOutput(hidden_states=hidden_states, attentions=attentions)
+        self.add_heads(out, hidden_states[-1], mlm_positions)  # from (B, T, H)
+        return out
+
+    def add_heads(
+        self, out: ModelOutput, x: torch.Tensor, mlm_positions: torch.Tensor | None
+    ) -> None:
+        raise NotImplementedError  # each family's heads
