@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.train.settings import DEFAULT_CORPUS, DEFAULT_HELDOUT, RunSettings
+from core.choices import PRECISION_CHOICES
 from core.training.config import TrainConfig
 
 FAMILIES = (
@@ -44,7 +45,7 @@ SIZES = ("tiny", "mini", "small", "base", "large", "xlarge", "xxlarge")
 CONFIG_PREFIX = "config:"  # a Size entry that is a calculator configuration, not a preset
 ALBERT_ONLY = ("xlarge", "xxlarge")
 DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
 TEXT_FILTER = "Text files (*.txt *.text *.md);;All files (*)"
 EVAL_EXAMPLES = 256  # held-out sequences per evaluation: quick enough to do six times a run
 KEEP_EVERY_CHECKPOINT = 0  # keep_checkpoints: every checkpoint stays (each is a model)
@@ -115,7 +116,7 @@ class TrainForm(QWidget):
         for name in DEVICES:
             self.device.addItem(name, name)
         self.precision = QComboBox()
-        for name in PRECISIONS:
+        for name in PRECISION_CHOICES:
             self.precision.addItem(name, name)
         self.precision.setToolTip(
             "auto: bf16 autocast on GPUs that support it, fp16 with a gradient scaler on "

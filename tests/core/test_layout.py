@@ -72,7 +72,7 @@ NOT_VIEWS = {
     "series.py", "run_folder.py",
 }  # fmt: skip
 VIEW_CORE_IMPORTS = {
-    "core.errors", "core.timefmt", "core.training", "core.training.config",
+    "core.errors", "core.choices", "core.timefmt", "core.training", "core.training.config",
     "core.training.run_status", "core.training.events",
 }  # fmt: skip
 JOB_CALLS = {"submit", "submit_latest", "invalidate"}
