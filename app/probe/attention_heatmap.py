@@ -54,25 +54,23 @@ MAX_VISIBLE = 48  # a longer input opens on its first 48 tokens, in square cells
 DARK_FLOOR = 0.12  # in the dark theme the colour map starts above inferno's black
 
 
-def resolve_scale(mode: str, tokens: int, long_mode: str = "row") -> str:
-    """The scale "auto" stands for at ``tokens`` tokens: 0..1 while it shows structure,
-    ``long_mode`` beyond (a head-grid cell is too small for rows: it takes "max")."""
+def resolve_scale(mode: str, tokens: int) -> str:
+    """The scale "auto" stands for at ``tokens`` tokens: 0..1 while it shows structure, each
+    row to its max beyond (one strong target per row would keep 0..max black too)."""
     if mode != "auto":
         return mode
-    return long_mode if tokens > AUTO_LONG else "fixed"
+    return "row" if tokens > AUTO_LONG else "fixed"
 
 
-def scale_for_display(
-    matrix: np.ndarray, mode: str, long_mode: str = "row"
-) -> tuple[np.ndarray, tuple[float, float], str]:
+def scale_for_display(matrix: np.ndarray, mode: str) -> tuple[np.ndarray, tuple[float, float], str]:
     """What the image shows for colour-scale ``mode``: (data, levels, name for the title).
     The read-out always gives the unscaled weight."""
     m = np.asarray(matrix, dtype=np.float32)
     if mode == "auto":
         tokens = m.shape[-1] if m.ndim else 0
-        picked = resolve_scale(mode, tokens, long_mode)
+        picked = resolve_scale(mode, tokens)
         data, levels, name = scale_for_display(m, picked)
-        return data, levels, name if picked == "fixed" else f"{name} (auto: {tokens} tokens)"
+        return data, levels, name if picked == "fixed" else f"{name} (auto)"
     if mode == "max":
         top = max(float(m.max()), 1e-6) if m.size else 1.0
         return m, (0.0, top), f"colours 0\u2013{top:.3g} (max)"
@@ -379,8 +377,10 @@ class AttentionHeatmap(QWidget):
         data, levels, scale_name = scale_for_display(matrix, self.scale)
         self.plot.set_matrix(data, levels=levels)
         words = " \u00b7 words" if self.word_level else ""
+        # 10pt: the scale's name must fit above a half-width panel's matrix
         self.plot.setTitle(
-            f"layer {self.layer + 1} \u00b7 {head_name(self.head)}{words} \u00b7 {scale_name}"
+            f"layer {self.layer + 1} \u00b7 {head_name(self.head)}{words} \u00b7 {scale_name}",
+            size="10pt",
         )
         self.selected.emit(self.layer, self.head)
         self.scale_changed.emit(self.scale, self.word_level)

@@ -1,8 +1,8 @@
 """Every head of every layer as a small heatmap, like bertviz's model view (Vig 2019).
 
 Rows are layers (ALBERT: effective layers, one per use of a shared layer), columns are heads.
-Each cell is ``attentions[layer, head]`` at the big heatmap's colour scale, except that "auto"
-colours a long input's cell 0..its own max (rows are too small to tell apart here); clicking a cell opens that head there. Cells are rebuilt only when the model's shape changes;
+Each cell is ``attentions[layer, head]`` at the big heatmap's colour scale (named in the hint);
+clicking a cell opens that head there. Cells are rebuilt only when the model's shape changes;
 a new sentence just swaps the images.
 """
 
@@ -51,6 +51,7 @@ class HeadGrid(QWidget):
         self.canvas = PlotCanvas()
         self.canvas.ci.setSpacing(2)
         self.hint = QLabel("Click a head to open it in the heatmap.")
+        self.hint.setWordWrap(True)  # a narrow panel still names the colour scale
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.hint)
@@ -125,24 +126,21 @@ class HeadGrid(QWidget):
         if (layers, heads) != self.shape:
             self._build(layers, heads)
         for cell in self.cells:
-            data, levels, _ = scale_for_display(
-                attentions[cell.layer, cell.head], self.scale, long_mode="max"
-            )
+            data, levels, _ = scale_for_display(attentions[cell.layer, cell.head], self.scale)
             cell.image.setImage(data, autoLevels=False, levels=levels)
             cell.view.setRange(xRange=(-0.5, t - 0.5), yRange=(-0.5, t - 0.5), padding=0)
         self.hint.setText(
-            f"{layers} layers \u00d7 {heads} heads \u00b7 {self.scale_name(t)} "
-            "\u2014 click one to open it"
+            f"{layers} layers \u00d7 {heads} heads \u00b7 {self.scale_name(t)} \u2014 click one"
         )
 
     def scale_name(self, tokens: int) -> str:
         """The colour scale the cells use, in words (the hint names it)."""
-        picked = resolve_scale(self.scale, tokens, long_mode="max")
+        picked = resolve_scale(self.scale, tokens)
         auto = " (auto)" if self.scale == "auto" else ""
         return {
             "fixed": "colours 0\u20131",
             "max": "colours 0\u2013max per cell",
-            "row": "colours: rows to their max",
+            "row": "colours: each row / its max",
             "gamma": "colours \u221aweight",
         }[picked] + auto
 
