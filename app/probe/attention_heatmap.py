@@ -99,6 +99,8 @@ class AttentionHeatmap(QWidget):
         self.layer_box.setToolTip("Layer (Alt+Up / Alt+Down)")
         self.head_box = QComboBox()
         self.head_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        # a cramped row must not cut "mean over heads" to "mean over |"
+        self.head_box.setMinimumContentsLength(len("mean over heads"))
         self.head_box.setToolTip("Head, mean over heads or rollout (Alt+Left / Alt+Right)")
         self.scale_box = QComboBox()
         self.scale_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)

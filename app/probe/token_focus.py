@@ -45,6 +45,8 @@ class TokenFocus(QWidget):
         self.weights: np.ndarray | None = None  # (L, T) on screen, zeros where filtered out
         self.head_box = QComboBox()
         self.head_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        # a cramped row must not cut "mean over heads" to "mean over |"
+        self.head_box.setMinimumContentsLength(len("mean over heads"))
         self.filter_box = QComboBox()
         self.filter_box.addItems(FILTERS)
         self.filter_box.setToolTip(
