@@ -3,10 +3,11 @@ sentence, tokens on both axes, rows attending to columns.
 
 Row i of ``attentions[layer, head]`` is where token i looks (it sums to 1). "Mean over heads"
 shows ``AttentionStats.mean_maps[layer]`` and "Rollout" ``AttentionStats.rollout[layer]``
-(Abnar and Zuidema 2020), both computed by ``core``. Colours are fixed at 0..1 by default, so
-they mean the same weight in every layer, head and sentence; head means, rollout and long
-inputs are nearly one colour that way, so the colour scale can also run to the matrix's
-maximum, to each row's maximum, or through a square root (gamma 0.5), named in the title.
+(Abnar and Zuidema 2020), both computed by ``core``. The default colour scale, "auto", is
+fixed at 0..1 for short inputs, so colours mean the same weight in every layer, head and
+sentence; above ``AUTO_LONG`` tokens a row's weights are about 1/T and 0..1 is black, so "auto"
+colours each row to its maximum. The scale can also be chosen: 0..1, the matrix's maximum,
+each row's maximum, or a square root (gamma 0.5); the one in use is named in the title.
 "Words" shows word-level attention (Clark et al. 2019), which the state has the engine thread
 compute (``AppState.set_word_level``); the pieces stay on screen until it arrives. Cells stay
 square: a long input opens on its first tokens and scrolls; a span brushed on the token strip
@@ -42,19 +43,34 @@ if TYPE_CHECKING:  # pragma: no cover
 MEAN = -1  # "head" index for the mean over heads
 ROLLOUT = -2  # "head" index for attention rollout
 SCALES = (  # colour-scale modes: key, menu text
+    ("auto", "auto"),
     ("fixed", "0\u20131"),
     ("max", "0\u2013max"),
     ("row", "per row"),
     ("gamma", "\u221aweight"),
 )
+AUTO_LONG = 32  # "auto" keeps 0..1 up to this many tokens, then colours rows to their max
 MAX_VISIBLE = 48  # a longer input opens on its first 48 tokens, in square cells
 DARK_FLOOR = 0.12  # in the dark theme the colour map starts above inferno's black
+
+
+def resolve_scale(mode: str, tokens: int) -> str:
+    """The scale "auto" stands for at ``tokens`` tokens: 0..1 while it shows structure, each
+    row to its max beyond (one strong target per row would keep 0..max black too)."""
+    if mode != "auto":
+        return mode
+    return "row" if tokens > AUTO_LONG else "fixed"
 
 
 def scale_for_display(matrix: np.ndarray, mode: str) -> tuple[np.ndarray, tuple[float, float], str]:
     """What the image shows for colour-scale ``mode``: (data, levels, name for the title).
     The read-out always gives the unscaled weight."""
     m = np.asarray(matrix, dtype=np.float32)
+    if mode == "auto":
+        tokens = m.shape[-1] if m.ndim else 0
+        picked = resolve_scale(mode, tokens)
+        data, levels, name = scale_for_display(m, picked)
+        return data, levels, name if picked == "fixed" else f"{name} (auto)"
     if mode == "max":
         top = max(float(m.max()), 1e-6) if m.size else 1.0
         return m, (0.0, top), f"colours 0\u2013{top:.3g} (max)"
@@ -83,13 +99,17 @@ class AttentionHeatmap(QWidget):
         self.layer_box.setToolTip("Layer (Alt+Up / Alt+Down)")
         self.head_box = QComboBox()
         self.head_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        # a cramped row must not cut "mean over heads" to "mean over |"
+        self.head_box.setMinimumContentsLength(len("mean over heads"))
         self.head_box.setToolTip("Head, mean over heads or rollout (Alt+Left / Alt+Right)")
         self.scale_box = QComboBox()
         self.scale_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         for key, text in SCALES:
             self.scale_box.addItem(text, key)
         self.scale_box.setToolTip(
-            "Colour scale: fixed 0\u20131 (the same colour is the same weight everywhere), "
+            "Colour scale: auto (0\u20131 for short inputs, each row to its maximum above "
+            f"{AUTO_LONG} tokens), "
+            "fixed 0\u20131 (the same colour is the same weight everywhere), "
             "0 to this matrix's maximum, each row to its own maximum, or a square root that "
             "lifts small weights. The read-out always shows the weight itself."
         )
@@ -178,7 +198,7 @@ class AttentionHeatmap(QWidget):
 
     @property
     def scale(self) -> str:
-        return str(self.scale_box.currentData() or "fixed")
+        return str(self.scale_box.currentData() or "auto")
 
     @property
     def word_level(self) -> bool:
@@ -359,8 +379,10 @@ class AttentionHeatmap(QWidget):
         data, levels, scale_name = scale_for_display(matrix, self.scale)
         self.plot.set_matrix(data, levels=levels)
         words = " \u00b7 words" if self.word_level else ""
+        # 10pt: the scale's name must fit above a half-width panel's matrix
         self.plot.setTitle(
-            f"layer {self.layer + 1} \u00b7 {head_name(self.head)}{words} \u00b7 {scale_name}"
+            f"layer {self.layer + 1} \u00b7 {head_name(self.head)}{words} \u00b7 {scale_name}",
+            size="10pt",
         )
         self.selected.emit(self.layer, self.head)
         self.scale_changed.emit(self.scale, self.word_level)

@@ -1,7 +1,7 @@
 """Every head of every layer as a small heatmap, like bertviz's model view (Vig 2019).
 
 Rows are layers (ALBERT: effective layers, one per use of a shared layer), columns are heads.
-Each cell is ``attentions[layer, head]`` at the same fixed 0..1 levels as the big heatmap;
+Each cell is ``attentions[layer, head]`` at the big heatmap's colour scale (named in the hint);
 clicking a cell opens that head there. Cells are rebuilt only when the model's shape changes;
 a new sentence just swaps the images.
 """
@@ -16,7 +16,7 @@ from PySide6.QtCore import QEvent, Signal, Slot
 from PySide6.QtGui import QPalette, QTransform
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from app.probe.attention_heatmap import DARK_FLOOR, scale_for_display
+from app.probe.attention_heatmap import DARK_FLOOR, resolve_scale, scale_for_display
 from app.probe.state import AppState
 from app.theme import ATTENTION_COLORMAP, is_dark
 from app.widgets.matrix_plot import MatrixImage
@@ -45,12 +45,13 @@ class HeadGrid(QWidget):
         self.highlighted: tuple[int, int] | None = None
         self.cmap = pg.colormap.get(ATTENTION_COLORMAP)
         self.lut = self.cmap.getLookupTable(nPts=256)
-        self.scale = "fixed"  # the heatmap's colour scale and word level, followed here
+        self.scale = "auto"  # the heatmap's colour scale and word level, followed here
         self.word_level = False
         self.analysis: ProbeAnalysis | None = None
         self.canvas = PlotCanvas()
         self.canvas.ci.setSpacing(2)
         self.hint = QLabel("Click a head to open it in the heatmap.")
+        self.hint.setWordWrap(True)  # a narrow panel still names the colour scale
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.hint)
@@ -128,7 +129,20 @@ class HeadGrid(QWidget):
             data, levels, _ = scale_for_display(attentions[cell.layer, cell.head], self.scale)
             cell.image.setImage(data, autoLevels=False, levels=levels)
             cell.view.setRange(xRange=(-0.5, t - 0.5), yRange=(-0.5, t - 0.5), padding=0)
-        self.hint.setText(f"{layers} layers \u00d7 {heads} heads \u2014 click one to open it")
+        self.hint.setText(
+            f"{layers} layers \u00d7 {heads} heads \u00b7 {self.scale_name(t)} \u2014 click one"
+        )
+
+    def scale_name(self, tokens: int) -> str:
+        """The colour scale the cells use, in words (the hint names it)."""
+        picked = resolve_scale(self.scale, tokens)
+        auto = " (auto)" if self.scale == "auto" else ""
+        return {
+            "fixed": "colours 0\u20131",
+            "max": "colours 0\u2013max per cell",
+            "row": "colours: each row / its max",
+            "gamma": "colours \u221aweight",
+        }[picked] + auto
 
     @Slot(str)
     def _on_current_changed(self, key: str) -> None:

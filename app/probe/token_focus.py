@@ -1,7 +1,9 @@
 """Where one token looks, layer by layer (bertviz's head view, Vig 2019, as bars).
 
 Click a token in the strip: for every layer the plot draws one column of horizontal bars, one
-bar per token it could attend to, as long as the attention weight (a full cell = 1). Values are
+bar per token it could attend to, as long as the attention weight (a full cell = 1) on the
+heatmap's colour scale: with "auto", a long input's bars run to each layer's largest weight,
+since weights near 1/T would be invisible slivers (named in the title). Values are
 ``ProbeAnalysis.focus``, computed by core with the probe for every token, so a click only
 indexes: one head or the mean over heads. For sentence pairs the A->B / B->A filters keep only
 the attention that crosses from one text to the other, as in bertviz's sentence-pair filter.
@@ -16,6 +18,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Signal, Slot
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from app.probe.attention_heatmap import scale_for_display
 from app.probe.state import AppState
 from app.theme import token_categories, token_label_style, token_pens
 from app.widgets.plot_canvas import PlotCanvas
@@ -38,9 +41,12 @@ class TokenFocus(QWidget):
         self.analysis: ProbeAnalysis | None = None
         self.index: int | None = None
         self.word_level = False  # bars per word (the heatmap's "words" switch)
+        self.scale = "auto"  # the heatmap's colour scale: bar lengths follow it
         self.weights: np.ndarray | None = None  # (L, T) on screen, zeros where filtered out
         self.head_box = QComboBox()
         self.head_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        # a cramped row must not cut "mean over heads" to "mean over |"
+        self.head_box.setMinimumContentsLength(len("mean over heads"))
         self.filter_box = QComboBox()
         self.filter_box.addItems(FILTERS)
         self.filter_box.setToolTip(
@@ -133,11 +139,11 @@ class TokenFocus(QWidget):
         self.token_axis.set_labels(labels, colors, bold)
 
     @Slot(str, bool)
-    def set_display(self, _scale: str, word_level: bool) -> None:
-        """Follow the heatmap's word level: bars per word instead of per word piece."""
-        if word_level == self.word_level:
+    def set_display(self, scale: str, word_level: bool) -> None:
+        """Follow the heatmap's colour scale (bar lengths) and word level (bars per word)."""
+        if (scale, word_level) == (self.scale, self.word_level):
             return
-        self.word_level = word_level
+        self.scale, self.word_level = scale, word_level
         self.filter_box.setEnabled(not word_level and self.analysis is not None
                                    and self.analysis.result.pair is not None)  # fmt: skip
         if self.analysis is not None:
@@ -189,6 +195,9 @@ class TokenFocus(QWidget):
                 note = f" \u2014 pick a token of text {text} for the {FILTERS[mode]} filter"
         self.weights = weights
         layers, t = weights.shape
+        # each layer is one row of an attention matrix: "row" runs its bars to its own max
+        lengths, (_, top), scale_name = scale_for_display(weights, self.scale)
+        lengths = lengths / max(top, 1e-6)
         for group, (bars, color) in enumerate(
             zip(self.bars, token_pens(self.palette()), strict=True)
         ):
@@ -196,7 +205,7 @@ class TokenFocus(QWidget):
             bars.setOpts(
                 x0=np.repeat(np.arange(layers) - BAR_WIDTH / 2, len(targets)),
                 y=np.tile(targets, layers),
-                width=(weights[:, targets] * BAR_WIDTH).ravel(),
+                width=(lengths[:, targets] * BAR_WIDTH).ravel(),
                 height=0.8,
                 brush=pg.mkBrush(color),
                 pen=None,
@@ -212,7 +221,8 @@ class TokenFocus(QWidget):
         what = f"#{index} {token.text!r}"
         if views is not None:
             what = f"the word {views.words.labels[row]!r} (pieces averaged, targets summed)"
-        self.title.setText(f"Where {what} looks in each layer ({head}){note}")
+        bars = scale_name.replace("colours", "bars")
+        self.title.setText(f"Where {what} looks in each layer ({head}; {bars}){note}")
         self.focused.emit(index)
 
     @Slot(object)

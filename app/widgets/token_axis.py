@@ -3,8 +3,10 @@
 pyqtgraph's ``AxisItem`` always draws its first tick level, overlapping or not, and drops
 horizontal labels that stick out of the plot. For a 512-token sentence that is a black smear.
 :class:`TokenAxis` draws the labels itself: it measures how many pixels one cell gets at the
-current zoom and shows every k-th token, with k just large enough for one line of text per
-label. Bottom/top labels are rotated to read upwards, so the same rule applies on both axes.
+current zoom and first shrinks the font (down to ``MIN_POINT_SIZE``) until every label fits;
+only below that it shows every k-th token, with k just large enough for one line of text per
+label, and says so in the axis title ("every 2nd token labelled"). Bottom/top labels are
+rotated to read upwards, so the same rule applies on both axes.
 """
 
 from __future__ import annotations
@@ -17,6 +19,13 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter
 
 LABEL_GAP = 1.15  # a label needs this many text line-heights of room
+MIN_POINT_SIZE = 6.0  # labels shrink to this size before any is dropped
+
+
+def ordinal(k: int) -> str:
+    """2nd, 3rd, 4th, 11th, 21st: for "every 2nd token labelled"."""
+    suffix = "th" if 10 <= k % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
+    return f"{k}{suffix}"
 
 
 class TokenAxis(pg.AxisItem):
@@ -24,11 +33,12 @@ class TokenAxis(pg.AxisItem):
 
     def __init__(self, orientation: str, max_label_px: int = 110, **kwargs):
         self.rotated = False  # bottom/top labels read upwards when they are wider than tall
-        self._widest = 0.0
         self._labels: list[str] = []
         self._colors: list[QColor | None] = []
         self._bold: list[bool] = []
         self.max_label_px = max_label_px
+        self._title = ""  # the axis title without the "every k-th" note
+        self._note_step = 1
         super().__init__(orientation, **kwargs)
         self.drawn: list[int] = []  # indices of the labels drawn in the last paint
         self.setStyle(showValues=False, tickLength=0)
@@ -43,8 +53,33 @@ class TokenAxis(pg.AxisItem):
     def labels(self) -> list[str]:
         return list(self._labels)
 
-    def tick_font(self) -> QFont:
+    def base_font(self) -> QFont:
         return self.style["tickFont"] or QFont()
+
+    def tick_font(self) -> QFont:
+        """The font the labels are drawn in: the base font, shrunk (to ``MIN_POINT_SIZE`` at
+        least) until one label fits in each cell at the current zoom."""
+        font = QFont(self.base_font())
+        px = self.pixels_per_cell()
+        size = font.pointSizeF()
+        if px <= 0 or size <= 0:
+            return font
+        while size > MIN_POINT_SIZE and self._room_needed(font) > px:
+            size = max(MIN_POINT_SIZE, size - 0.5)
+            font.setPointSizeF(size)
+        return font
+
+    def _room_needed(self, font: QFont) -> float:
+        """Pixels along the axis that one label in ``font`` needs."""
+        metrics = QFontMetricsF(font)
+        if self.vertical or self.rotated:
+            return metrics.height() * LABEL_GAP
+        # horizontal labels side by side need their width
+        widest = min(
+            max((metrics.horizontalAdvance(s) for s in self._labels), default=0.0),
+            self.max_label_px,
+        )
+        return widest + metrics.height() * 0.5
 
     def set_labels(
         self,
@@ -65,21 +100,30 @@ class TokenAxis(pg.AxisItem):
             self.max_label_px = px
             self._update_extent()
 
-    def setLabel(self, *args, **kwargs) -> None:
-        super().setLabel(*args, **kwargs)
+    def setLabel(self, text=None, *args, **kwargs) -> None:
+        if hasattr(self, "_title"):
+            self._title, self._note_step = text or "", 1
+        super().setLabel(text, *args, **kwargs)
         if hasattr(self, "max_label_px"):
             self._update_extent()
 
+    def _show_note(self, step: int) -> None:
+        """Say in the axis title that only every ``step``-th label is shown."""
+        if step == self._note_step or not self._title:
+            return
+        self._note_step = step
+        note = f" (every {ordinal(step)} token labelled)" if step > 1 else ""
+        super().setLabel(self._title + note)
+
     def _update_extent(self) -> None:
         """Make room for the widest label (capped) plus the axis title if shown."""
-        font = QFont(self.tick_font())
+        font = QFont(self.base_font())
         font.setBold(True)
         metrics = QFontMetricsF(font)
         widest = min(
             max((metrics.horizontalAdvance(s) for s in self._labels), default=0.0),
             self.max_label_px,
         )
-        self._widest = widest
         # short labels (layer and head numbers) stay horizontal; token labels are rotated
         self.rotated = not self.vertical and widest > metrics.height() * 1.5
         if self.vertical or self.rotated:
@@ -114,11 +158,7 @@ class TokenAxis(pg.AxisItem):
         px = self.pixels_per_cell()
         if px <= 0:
             return n
-        if self.vertical or self.rotated:
-            need = QFontMetricsF(self.tick_font()).height() * LABEL_GAP
-        else:  # horizontal labels side by side need their width
-            need = self._widest + QFontMetricsF(self.tick_font()).height() * 0.5
-        return max(1, math.ceil(need / px))
+        return max(1, math.ceil(self._room_needed(self.tick_font()) / px - 1e-6))
 
     def visible_indices(self) -> list[int]:
         """Indices whose labels fit: every stride-th one inside the visible range."""
@@ -143,12 +183,15 @@ class TokenAxis(pg.AxisItem):
         if origin is None or unit is None:
             return
         bounds = self.boundingRect()
-        height = QFontMetricsF(self.tick_font()).height()
+        font = self.tick_font()
+        height = QFontMetricsF(font).height()
         pen = self.textPen()
-        fonts = [QFont(self.tick_font()), QFont(self.tick_font())]
+        fonts = [QFont(font), QFont(font)]
         fonts[1].setBold(True)
         metrics = [QFontMetricsF(f) for f in fonts]
-        for index in self.visible_indices():
+        indices = self.visible_indices()
+        self._show_note(indices[1] - indices[0] if len(indices) > 1 else 1)
+        for index in indices:
             pos = origin + index * (unit - origin)  # the axis maps values linearly
             bold = int(self._bold[index]) if index < len(self._bold) else 0
             p.setFont(fonts[bold])

@@ -151,3 +151,41 @@ def test_with_words_on_the_next_sentence_arrives_word_level(qtbot, window):
     words = word_level(analysis.result)
     assert heatmap.word_level and seen == [words.labels]
     assert window.state.word_views.words.labels == words.labels
+
+
+def random_attention(tokens: int, seed: int = 0) -> np.ndarray:
+    """Rows that sum to 1 with one strong target each, as a long input's heads look."""
+    rng = np.random.default_rng(seed)
+    m = rng.random((tokens, tokens)) * 0.02
+    m[np.arange(tokens), rng.integers(0, tokens, tokens)] += 1.0
+    return m / m.sum(axis=1, keepdims=True)
+
+
+def test_auto_colours_keep_0_to_1_for_11_tokens_and_scale_rows_for_225():
+    short, long = random_attention(11), random_attention(225)
+    data, levels, name = scale_for_display(short, "auto")
+    assert_allclose(data, short, rtol=1e-6)
+    assert levels == (0.0, 1.0) and name == "colours 0\u20131"
+    data, levels, name = scale_for_display(long, "auto")
+    assert_allclose(data.max(axis=1), 1.0, rtol=1e-6)  # every row reaches the top colour
+    assert levels == (0.0, 1.0) and name == "colours: each row / its max (auto)"
+
+
+def test_a_long_input_opens_in_auto_colours_and_0_to_1_is_one_click_away(qtbot, window):
+    text = " ".join(["the king came to the city ."] * 9)  # 64 tokens with [CLS]/[SEP]
+    analysis = start_and_wait(qtbot, window, text)
+    heatmap, grid, focus = window.probe.heatmap, window.probe.grid, window.probe.focus
+    assert heatmap.scale == "auto" and heatmap.scale_box.currentText() == "auto"
+    assert "each row / its max (auto)" in heatmap.plot.titleLabel.text
+    raw = analysis.result.attentions[0, 0]
+    assert_allclose(heatmap.plot.image.image, raw / raw.max(axis=1, keepdims=True), rtol=1e-5)
+    cell = grid.cell(0, 1)
+    raw = analysis.result.attentions[0, 1]
+    assert_allclose(cell.image.image, raw / raw.max(axis=1, keepdims=True), rtol=1e-5)
+    assert "each row / its max (auto)" in grid.hint.text()
+    assert "bars: each row / its max" in focus.title.text()
+    heatmap.reset_button.click()
+    assert tuple(heatmap.plot.image.getLevels()) == (0.0, 1.0)
+    assert "colours 0\u20131" in heatmap.plot.titleLabel.text
+    assert tuple(grid.cell(0, 1).image.levels) == (0.0, 1.0)
+    assert "bars 0\u20131" in focus.title.text()

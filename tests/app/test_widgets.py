@@ -11,7 +11,7 @@ from PySide6.QtGui import QFontMetricsF
 
 from app.widgets.matrix_plot import MatrixPlot
 from app.widgets.plot_canvas import PlotCanvas
-from app.widgets.token_axis import LABEL_GAP
+from app.widgets.token_axis import LABEL_GAP, ordinal
 
 
 @pytest.fixture
@@ -93,3 +93,42 @@ def test_token_strip_chips_do_not_overlap_and_pieces_sit_together(qtbot, window)
     for i in pieces:
         if rects[i].top() == rects[i - 1].top():
             assert rects[i].left() - rects[i - 1].right() < 2  # flush against its word
+
+
+ELEVEN = "[CLS] the [MASK] of the lord came upon him . [SEP]".split()
+NINETEEN = (
+    "[CLS] the [MASK] came to the city . [SEP] she saw the [MASK] of his house . [SEP]".split()
+)
+
+
+@pytest.mark.parametrize(
+    ("labels", "size"),
+    [(ELEVEN, (444, 245)), (NINETEEN, (600, 420))],  # the heatmap's panel at 1280x720, 1600x1000
+)
+def test_every_token_is_labelled_where_the_font_fits(qtbot, labels, size):
+    canvas = PlotCanvas()
+    plot = MatrixPlot(square=True)  # dressed as the Probe heatmap
+    plot.setTitle("layer 1 \u00b7 head 1 \u00b7 colours 0\u20131", size="10pt")
+    plot.row_axis.setLabel("from")
+    plot.col_axis.setLabel("to")
+    canvas.addItem(plot)
+    qtbot.addWidget(canvas)
+    canvas.resize(*size)
+    canvas.show()
+    qtbot.waitExposed(canvas)
+    for axis in (plot.row_axis, plot.col_axis):
+        axis.set_max_label_px(52)
+    n = len(labels)
+    plot.set_labels(labels)
+    plot.set_matrix(np.full((n, n), 1.0 / n, dtype=np.float32))
+    for axis in (plot.row_axis, plot.col_axis):
+        qtbot.waitUntil(lambda axis=axis: drawn_after_paint(qtbot, canvas, axis) == list(range(n)))
+    assert plot.row_axis.labelText == "from"  # nothing dropped, nothing to say
+    # cells smaller than the smallest font: labels are dropped and the title says so
+    plot.set_labels([f"t{i}" for i in range(3 * n)])
+    plot.set_matrix(np.full((3 * n, 3 * n), 1.0 / n, dtype=np.float32))
+    qtbot.waitUntil(lambda: 1 < len(drawn_after_paint(qtbot, canvas, plot.row_axis)) < 3 * n)
+    drawn = plot.row_axis.drawn
+    step = drawn[1] - drawn[0]
+    assert step > 1 and np.all(np.diff(drawn) == step)
+    assert plot.row_axis.labelText == f"from (every {ordinal(step)} token labelled)"
