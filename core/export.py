@@ -30,7 +30,7 @@ import numpy as np
 
 from core.analysis.attention import AttentionStats
 from core.analysis.hidden_states import LayerStats
-from core.analysis.probe import MaskPrediction, ProbeResult, TokenInfo
+from core.analysis.probe import MaskPrediction, ProbeResult, SentencePrediction, TokenInfo
 from core.analysis.summary import ProbeAnalysis
 from core.atomic import atomic_path, write_text_atomic
 from core.cost.compare import Comparison, ModelSummary
@@ -46,7 +46,7 @@ VERSION = 1
 RESULT_TYPES: dict[str, type] = {
     cls.__name__: cls
     for cls in (
-        TokenInfo, MaskPrediction, ProbeResult, LayerStats, AttentionStats, ProbeAnalysis,
+        TokenInfo, MaskPrediction, SentencePrediction, ProbeResult, LayerStats, AttentionStats, ProbeAnalysis,
         ComponentCount, ParamReport, MemoryItem, MemoryEstimate, MeasuredMemory, Latency,
         FlopsEstimate, ModelSummary, Comparison,
     )
@@ -56,7 +56,7 @@ RESULT_TYPES: dict[str, type] = {
 STRING_COLUMNS = frozenset({
     "table", "model", "model_type", "token", "component", "item", "group", "formula", "mode",
     "precision", "optimizer", "device", "method", "text", "pair", "term", "phase", "kind",
-    "attention_kernel", "prediction", "peak_phase", "name",
+    "attention_kernel", "prediction", "peak_phase", "name", "sentence_head", "label",
 })  # fmt: skip
 
 

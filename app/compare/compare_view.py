@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 from app.compare.calls import HTML_SUFFIXES
 from app.compare.session import CompareSession
 from app.probe.state import AppState
+from app.widgets.sentence_verdict import SentenceVerdict
 
 DEFAULT_COMPARE_SENTENCE = "the [MASK] of the lord came upon him , weeping bitterly ."
 PAGES = ("side by side", "cost", "calculator")
@@ -78,7 +79,9 @@ class CompareView(QWidget):
         inputs.addWidget(self.compare_button, 0, 7)
         inputs.addWidget(QLabel("Pair"), 1, 5)
         inputs.addWidget(self.pair, 1, 6)
-        inputs.addWidget(self.status, 1, 0, 1, 5)
+        inputs.addWidget(self.status, 1, 0, 1, 3)
+        self.verdict = SentenceVerdict()  # both models' NSP/SOP verdicts on a pair
+        inputs.addWidget(self.verdict, 1, 3, 1, 2)
         inputs.addWidget(QLabel(""), 1, 7)
         inputs.setColumnStretch(6, 1)
         self.pages = QTabWidget()
@@ -235,6 +238,7 @@ class CompareView(QWidget):
     @Slot(object)
     def _on_probed(self, bundle) -> None:
         ra, rb = bundle.a.result, bundle.b.result
+        self.verdict.show_results(ra, rb)
         self.status.setText(
             f"{len(ra.tokens)} and {len(rb.tokens)} tokens \u00b7 {bundle.seconds * 1000:.0f} ms"
         )

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.probe.calls import RANDOM_SUFFIX
 from app.probe.state import AppState, ModelEntry
 
 KEY_ROLE = Qt.ItemDataRole.UserRole
@@ -48,11 +49,12 @@ class ModelManager(QWidget):
         self.tree.setHeaderLabels(["model", "family", "params", "device"])
         self.tree.setRootIsDecorated(False)
         self.tree.setAlternatingRowColors(True)
-        self.tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # "bert-mini-…@ step 300"
+        # Every column as wide as its text: an elided "bert-m…tep 50" hides which run and which
+        # step; a narrow sidebar scrolls sideways instead.
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideNone)
         header = self.tree.header()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for col in (1, 2, 3):
-            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.tree.setToolTip(
             "Click a model to probe with it; drop a model folder on the window to add one"
         )
@@ -110,19 +112,21 @@ class ModelManager(QWidget):
         else:
             device = "not loaded"
         family = {"bert": "BERT", "albert": "ALBERT"}.get(entry.family or "", "?")
-        name = entry.name.replace(" (", "\n(") if entry.random_init else entry.name
+        name = entry.label.replace(RANDOM_SUFFIX, "\n" + RANDOM_SUFFIX.strip())
         item = QTreeWidgetItem([name, family, format_params(entry.params), device])
         item.setData(0, KEY_ROLE, entry.key)
-        tip = (
-            str(entry.path)
-            if entry.path
-            else "random-initialised in memory (no trained weights yet)"
-        )
+        lines = [
+            str(entry.path) if entry.path else "in memory",
+            entry.label,  # the whole name, whatever the column shows
+        ]
+        if entry.random_init:
+            lines.append("random-initialised (no trained weights yet)")
         if entry.summary is not None:
-            tip += (
-                f"\n{entry.summary.params.total_unique:,} parameters on {entry.summary.device_name}"
+            lines.append(
+                f"{entry.summary.params.total_unique:,} parameters on {entry.summary.device_name}"
             )
-        item.setToolTip(0, tip)
+        for col in range(4):
+            item.setToolTip(col, "\n".join(lines))
         if not entry.is_loaded:
             dim = self.palette().color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)
             for col in range(4):

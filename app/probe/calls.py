@@ -172,9 +172,12 @@ def _generic(name: str) -> bool:
 
 def model_display_name(folder: str | os.PathLike) -> str:
     """What the window calls a model folder: its name, unless that is generic ("model",
-    "final", "checkpoint-500", a hash); then the config's ``_name_or_path`` or the nearest
-    meaningful folder above, with the generic name after a slash when it tells runs apart
-    ("my-bert/final", "my-bert/checkpoint-500")."""
+    "final", "checkpoint-500", a hash); then the nearest meaningful folder above, with the
+    generic name after a slash when it tells runs apart ("my-bert/final",
+    "my-bert/checkpoint-500"). The folders are the user's names, so they win over the config's
+    ``_name_or_path`` (where the weights came from: "all-MiniLM-L6-v2/0_Transformer" is not
+    "nreimers/MiniLM-L6-H384-uncased"); only in the Hub cache, whose folders the cache made
+    (``models--org--name/snapshots/<hash>``), does ``_name_or_path`` come first."""
     path = Path(folder).resolve()
     if not _generic(path.name):
         return path.name
@@ -183,8 +186,9 @@ def model_display_name(folder: str | os.PathLike) -> str:
         named = str(data.get("_name_or_path") or "") if isinstance(data, dict) else ""
     except (OSError, ValueError):
         named = ""
-    candidates = [Path(named).name] if named else []
-    candidates += [p.name for p in path.parents]
+    parents = [p.name for p in path.parents]
+    hub = next((i for i, name in enumerate(parents) if name.startswith("models--")), len(parents))
+    candidates = [*parents[:hub], *([Path(named).name] if named else []), *parents[hub:]]
     lowered = path.name.lower()
     keep = lowered in ("final", "best", "last", "latest") or lowered.startswith(
         ("checkpoint", "step", "epoch")

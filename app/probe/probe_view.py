@@ -27,6 +27,7 @@ from app.probe.masked_words import MaskedWords
 from app.probe.state import AppState
 from app.probe.token_strip import TokenStrip
 from app.widgets.dim_overlay import DimOverlay
+from app.widgets.sentence_verdict import SentenceVerdict
 
 if TYPE_CHECKING:  # pragma: no cover
     from core.analysis.summary import ProbeAnalysis
@@ -82,6 +83,8 @@ class ProbeView(QWidget):
         inputs.addWidget(QLabel("Pair"), 1, 0)
         inputs.addWidget(self.pair, 1, 1)
         inputs.addWidget(self.status, 1, 2)
+        self.verdict = SentenceVerdict()  # the NSP/SOP head's verdict on a pair
+        inputs.addWidget(self.verdict, 1, 3)
         inputs.setColumnStretch(1, 1)
 
         self.strip = TokenStrip(state)
@@ -279,6 +282,7 @@ class ProbeView(QWidget):
         seconds = job.seconds if job is not None else 0.0  # engine time: probe + statistics
         self.status.setText(f"{len(result.tokens)} tokens{extra} \u00b7 {seconds * 1000:.0f} ms")
         self.status.setToolTip(f"{result.model_name}: {result.text!r}")
+        self.verdict.show_results(result)
         self.set_stale(None)
 
     @property

@@ -53,6 +53,14 @@ class ModelEntry:
         return self.loaded is not None
 
     @property
+    def label(self) -> str:
+        """The name as listed: a random-initialised model says so (a stand-in's name carries
+        the mark already; a calculator-built model's does not, it names a configuration)."""
+        if self.random_init and not self.name.endswith(engine_calls.RANDOM_SUFFIX):
+            return self.name + engine_calls.RANDOM_SUFFIX
+        return self.name
+
+    @property
     def params(self) -> int | None:
         return self.summary.params.total_unique if self.summary else None
 

@@ -14,13 +14,21 @@ from core.analysis.attention import (
     token_focus,
 )
 from core.analysis.hidden_states import LayerStats, layer_stats, pca_all_layers, pca_projection
-from core.analysis.probe import MaskPrediction, ProbeResult, TokenInfo, predict_masked, probe
+from core.analysis.probe import (
+    MaskPrediction,
+    ProbeResult,
+    SentencePrediction,
+    TokenInfo,
+    predict_masked,
+    probe,
+)
 
 __all__ = [
     "AttentionStats",
     "LayerStats",
     "MaskPrediction",
     "ProbeResult",
+    "SentencePrediction",
     "TokenInfo",
     "attention_stats",
     "layer_stats",

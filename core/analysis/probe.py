@@ -20,10 +20,13 @@ from core.errors import InputError
 if TYPE_CHECKING:  # torch is imported by the functions that run the model
     import torch
 
+    from core.blocks import ModelOutput
     from core.loaded_model import LoadedModel
     from core.tokenizer import Encoded
 
 NO_MLM_NOTE = "model has no MLM head: masked-word predictions are not available"
+# What class 0 of each sentence head means (the training data's label 0, as in transformers).
+SENTENCE_LABELS = {"NSP": "is next", "SOP": "in order"}
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,24 @@ class MaskPrediction:
     pool_probs: np.ndarray | None = None  # (POOL,) their probabilities
 
 
+@dataclass(frozen=True)
+class SentencePrediction:
+    """The sentence head's verdict on a pair: BERT's NSP (class 0 = B follows A) or ALBERT's
+    SOP (class 0 = A and B in their original order), as the training data labels them."""
+
+    head: str  # "NSP" or "SOP"
+    prob: float  # softmax probability of class 0: is next (NSP) / in order (SOP)
+    logits: np.ndarray  # (2,) float32, the head's raw output
+
+    @property
+    def label(self) -> str:
+        return SENTENCE_LABELS[self.head]
+
+    def describe(self) -> str:
+        """The one line the window and the CLI show, e.g. 'P(is next) = 0.87 (NSP head)'."""
+        return f"P({self.label}) = {self.prob:.2f} ({self.head} head)"
+
+
 @dataclass
 class ProbeResult:
     """Everything one forward pass shows about a sentence. Arrays are float32 numpy."""
@@ -75,6 +96,18 @@ class ProbeResult:
     mlm_head: bool | None = None  # the model has an MLM head (None: infer from mlm_logits)
     special_ids: dict[str, int] = field(default_factory=dict)  # role -> vocabulary id
     dropped: tuple[str, str] = ("", "")  # text A / text B characters cut by truncation
+    sentence_head: str | None = None  # "NSP", "SOP" or None: the model's sentence head
+    sentence: SentencePrediction | None = None  # its prediction, for a pair only
+
+    @property
+    def sentence_summary(self) -> str:
+        """The sentence head's line: its prediction, 'pair only' for one sentence (the head
+        judges how two segments relate), or 'no sentence head'."""
+        if self.sentence is not None:
+            return self.sentence.describe()
+        if self.sentence_head is None:
+            return "no sentence head"
+        return f"P({SENTENCE_LABELS[self.sentence_head]}): pair only ({self.sentence_head} head)"
 
     @property
     def token_strings(self) -> list[str]:
@@ -138,6 +171,17 @@ class ProbeResult:
             }
             for i, t in enumerate(self.tokens)
         ]
+        if self.sentence is not None:
+            rows.append(
+                {
+                    "table": "sentence",
+                    "sentence_head": self.sentence.head,
+                    "label": self.sentence.label,
+                    "prob": self.sentence.prob,
+                    "logit_0": float(self.sentence.logits[0]),
+                    "logit_1": float(self.sentence.logits[1]),
+                }
+            )
         for m in self.masked:
             for rank, (tok, tid, p) in enumerate(zip(m.tokens, m.ids, m.probs, strict=True), 1):
                 rows.append(
@@ -264,6 +308,23 @@ def _top_k(
     )
 
 
+def sentence_prediction(out: ModelOutput, head: str | None) -> SentencePrediction | None:
+    """The NSP/SOP head's probability of class 0 for the first sequence of a forward pass
+    ``out``, in float64 so it equals a softmax of the
+    logits; None without a sentence head."""
+    import torch
+
+    logits = getattr(out, f"{head}_logits") if head else None
+    if head is None or logits is None:
+        return None
+    row = logits[0].double()
+    return SentencePrediction(
+        head=head.upper(),
+        prob=float(torch.softmax(row, dim=-1)[0].item()),
+        logits=logits[0].float().cpu().numpy(),
+    )
+
+
 def _check_top_k(top_k: int) -> int:
     if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
         raise InputError(f"top_k must be a positive integer, got {top_k!r}")
@@ -285,6 +346,7 @@ def probe_encoded(
     mask_id = loaded.tokenizer.token_id("mask")
     mask_positions = [i for i, t in enumerate(encoded.input_ids) if t == mask_id]
     has_mlm = loaded.heads.mlm
+    head = loaded.heads.sentence
     selected = None
     if has_mlm and not full_logits:  # decode only the [MASK] rows: V x H per row saved
         selected = torch.zeros(1, len(encoded), dtype=torch.bool, device=loaded.device)
@@ -322,6 +384,8 @@ def probe_encoded(
         mlm_head=has_mlm,
         special_ids={role: loaded.tokenizer.token_id(role) for role in loaded.tokenizer.special},
         dropped=dropped_text(encoded, text, pair),
+        sentence_head=head.upper() if head else None,
+        sentence=sentence_prediction(out, head) if pair is not None else None,
     )
 
 

@@ -85,6 +85,9 @@ class ProbeAnalysis:
         }
         if r.mlm_logits is not None:
             arrays["mlm_logits"] = r.mlm_logits
+        if r.sentence is not None:  # class 0: is next (NSP) / in order (SOP)
+            arrays["sentence_logits"] = r.sentence.logits
+            arrays["sentence_prob"] = np.asarray(r.sentence.prob)
         arrays |= {
             "norms": layers.norms,
             "l2_distance": layers.l2_distance,

@@ -179,8 +179,8 @@ def run_probe(args: argparse.Namespace) -> int:
 
 
 def probe_report(x: ProbeAnalysis) -> str:
-    """What ``python -m core probe`` prints: masked-word predictions, layer transitions and a
-    per-layer attention summary."""
+    """What ``python -m core probe`` prints: masked-word predictions, the sentence head's
+    verdict on a pair, layer transitions and a per-layer attention summary."""
     r = x.result
     lines = [f"tokens ({len(r.tokens)}): {' '.join(r.token_strings)}"]
     if r.truncated:
@@ -192,6 +192,7 @@ def probe_report(x: ProbeAnalysis) -> str:
     for m in r.masked:
         guesses = ", ".join(f"{t} {p:.3f}" for t, p in zip(m.tokens, m.probs, strict=True))
         lines.append(f"[MASK] at {m.position}: {guesses}")
+    lines.append(f"sentence: {r.sentence_summary}")
     s, a = x.layers, x.attention
     lines.append("")
     lines.append(
