@@ -327,7 +327,9 @@ class CostPanel(QWidget):
         )
         if first:
             plot.addItem(self.peak_marks)
-            self.memory_legend.addItem(self.peak_marks, "peak (model)")
+            # a short line for the key: the bar-wide dash itself would run over its label
+            sample = pg.PlotDataItem(pen=pg.mkPen("#222", width=2))
+            self.memory_legend.addItem(sample, "peak (model)")
             plot.addItem(self.measured_marks)
             self.memory_legend.addItem(self.measured_marks, "peak (measured)")
         bottom = np.zeros(4)
