@@ -17,7 +17,7 @@ import platform
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSettings, Qt, QTimer, QUrl, Slot
+from PySide6.QtCore import QMargins, QPoint, QRect, QSettings, QSize, Qt, QTimer, QUrl, Slot
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -26,6 +26,8 @@ from PySide6.QtGui import (
     QDropEvent,
     QGuiApplication,
     QKeySequence,
+    QMoveEvent,
+    QResizeEvent,
 )
 from PySide6.QtWidgets import (
     QApplication,
@@ -58,6 +60,9 @@ if TYPE_CHECKING:  # pragma: no cover
 SIDEBAR_TABS_WIDTH = 1400  # narrower windows tab the Models list with the Model card
 TOOLBAR_MIN_HEIGHT = 800  # shorter windows hide the toolbar (its actions are in the menus)
 COMPARE_PAGES = {"compare": 0, "cost": 1, "calculator": 2}  # tabs that are Compare pages
+FIRST_LAUNCH_SIZE = QSize(1600, 1000)  # at most, on a first launch (no saved geometry)
+# A title bar and borders, until the window manager says (it knows only once the window is shown)
+FRAME_ESTIMATE = QMargins(2, 32, 2, 6)
 
 
 def folder_of(url: QUrl) -> Path | None:
@@ -112,6 +117,9 @@ class MainWindow(QMainWindow):
         )
         self.splitDockWidget(self.models_dock, self.card_dock, Qt.Orientation.Vertical)
         self._shown_once = False
+        self._frame_known = False  # the window manager's frame was measured after showing
+        self._wanted_size = FIRST_LAUNCH_SIZE  # before clamping: refit once the frame is known
+        self._fitted_size: QSize | None = None  # what the last fit gave (else a caller resized)
         self.settled = False  # the panels were arranged for the window on screen
         self._layout_restored = False  # a saved layout was restored (else arranged on show)
 
@@ -451,6 +459,65 @@ class MainWindow(QMainWindow):
             )
         self.probe.arrange(width, height)
 
+    # -- fitting the screen ------------------------------------------------------------------
+    def available_area(self) -> QRect | None:
+        """The screen area a window may cover (without panels and docks of the desktop)."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        return screen.availableGeometry() if screen is not None else None
+
+    def frame_margins(self) -> QMargins | None:
+        """The window manager's frame around the window, or None while it is unknown (before
+        the first show, and on platforms without frames)."""
+        frame, inner = self.frameGeometry(), self.geometry()
+        if frame == inner:
+            return None
+        return QMargins(
+            inner.left() - frame.left(),
+            inner.top() - frame.top(),
+            frame.right() - inner.right(),
+            frame.bottom() - inner.bottom(),
+        )
+
+    def fit_to_screen(self) -> None:
+        """Size and place the window so that it and its frame lie inside the available area:
+        a first launch fills it (up to FIRST_LAUNCH_SIZE), a restored geometry is clamped."""
+        area = self.available_area()
+        if area is None or area.width() < 200 or area.height() < 200:
+            return
+        known = self.frame_margins()
+        margins = known if known is not None else FRAME_ESTIMATE if not self._frame_known else None
+        margins = margins or QMargins()
+        room = area.marginsRemoved(margins)  # where the window itself (no frame) may go
+        if self._fitted_size is not None and self._fitted_size != self.size():
+            self._wanted_size = self.size()  # resized since (a --size, a test): keep that size
+        size = self._wanted_size.boundedTo(room.size())
+        if size != self.size():
+            self.resize(size)
+        self._fitted_size = size
+        inner = self.geometry().topLeft()
+        left = min(max(inner.x(), room.left()), room.right() - size.width() + 1)
+        top = min(max(inner.y(), room.top()), room.bottom() - size.height() + 1)
+        if (left, top) != (inner.x(), inner.y()):  # move() places the frame: move by the shift
+            self.move(self.pos() + QPoint(left, top) - inner)
+
+    def _check_frame(self) -> None:
+        """Once the frame is known: fit again with its real size, then check the panels at
+        the size the window now has."""
+        if self._frame_known or not self.isVisible() or self.frame_margins() is None:
+            return
+        self._frame_known = True
+        self.fit_to_screen()
+        if self.settled:
+            QTimer.singleShot(0, self.settle_layout)
+
+    def moveEvent(self, event: QMoveEvent) -> None:
+        super().moveEvent(event)
+        self._check_frame()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._check_frame()
+
     def showEvent(self, event) -> None:
         super().showEvent(event)
         if not self._shown_once:
@@ -458,6 +525,7 @@ class MainWindow(QMainWindow):
             # once the window manager has applied the size: docks sized before that are sized
             # for a window that never appears
             QTimer.singleShot(0, self.settle_layout)
+            self._check_frame()  # some platforms know the frame as soon as the window shows
 
     def settle_layout(self) -> None:
         """Arrange the panels unless a saved layout was restored that keeps each readable."""
@@ -518,15 +586,11 @@ class MainWindow(QMainWindow):
     # -- settings ----------------------------------------------------------------------------
     def _restore_settings(self) -> None:
         geometry = self.settings.value("window/geometry")
-        if geometry:
-            self.restoreGeometry(geometry)
+        if geometry and self.restoreGeometry(geometry):
+            self._wanted_size = self.size()
         else:
-            screen = QGuiApplication.primaryScreen()
-            available = screen.availableGeometry() if screen else None
-            if available is not None and available.width() >= 1000:
-                self.resize(min(1600, available.width()), min(1000, available.height()))
-            else:
-                self.resize(1400, 900)
+            self.resize(1400, 900)  # where the screen is unknown
+        self.fit_to_screen()
         window_state = self.settings.value("window/state")
         restored = bool(window_state) and self.restoreState(window_state)
         docks = self.settings.value("probe/docks")

@@ -44,6 +44,17 @@ DEFAULT_COMPARE_SENTENCE = "the [MASK] of the lord came upon him , weeping bitte
 PAGES = ("side by side", "cost", "calculator")
 
 
+def scrolling(page: QWidget) -> QScrollArea:
+    """``page`` in a vertical scroll area: a short window scrolls it rather than squash its
+    plots or push the window past the screen."""
+    area = QScrollArea()
+    area.setWidget(page)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    return area
+
+
 class CompareView(QWidget):
     built = Signal()
 
@@ -146,15 +157,12 @@ class CompareView(QWidget):
         upper.addWidget(lower)
         upper.setSizes([430, 470])
         side_layout.addWidget(upper, 1)
-        # below this height the plots would squash: the page scrolls instead
+        # below these heights the plots and tables would squash: the pages scroll instead
         side.setMinimumHeight(780)
-        side_scroll = QScrollArea()
-        side_scroll.setWidget(side)
-        side_scroll.setWidgetResizable(True)
-        side_scroll.setFrameShape(QFrame.Shape.NoFrame)
-        side_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.cost.setMinimumHeight(760)
+        pages = (scrolling(side), scrolling(self.cost), scrolling(self.calculator))
         current = self.pages.currentIndex()
-        for index, page in enumerate((side_scroll, self.cost, self.calculator)):
+        for index, page in enumerate(pages):
             old = self.pages.widget(index)
             self.pages.removeTab(index)
             self.pages.insertTab(index, page, PAGES[index].capitalize())

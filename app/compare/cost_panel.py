@@ -42,6 +42,12 @@ COMPONENT_COLORS = ("#4e79a7", "#76b7b2", "#f28e2b", "#e15759", "#59a14f", "#edc
 MEMORY_COLORS = ("#4e79a7", "#f28e2b", "#e15759", "#59a14f", "#b07aa1")
 PRECISIONS = ("fp32", "bf16", "fp16")
 OPTIMIZERS = ("adamw", "lamb")
+TICK_CHARS = 14  # longer model names are abbreviated under the bars (full in the tooltip)
+
+
+def tick_name(name: str) -> str:
+    """A model name short enough for a bar's label: long names would overlap the next bar."""
+    return name if len(name) <= TICK_CHARS else name[: TICK_CHARS - 1] + "\u2026"
 
 
 def _dash():
@@ -156,7 +162,7 @@ class CostPanel(QWidget):
         header = self.table.horizontalHeader()
         for col in (0, 1, 2, 3):  # sized once per update (resizeColumnsToContents)
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)
-        self.table.setMinimumWidth(470)
+        self.table.setMinimumSize(470, 200)
         self.table.setWordWrap(False)
         header.setStretchLastSection(True)
         install_table_menu(self.table)
@@ -166,12 +172,16 @@ class CostPanel(QWidget):
         top_layout.setContentsMargins(0, 0, 0, 0)
         top_layout.addLayout(toggle)
         top_layout.addWidget(self.canvas, 1)
-        splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.canvas.setMinimumSize(640, 380)  # both charts with their titles, bars and keys
+        # the charts across the whole width, the table below them: side by side neither fits
+        # a laptop's width (the page scrolls instead, see CompareView)
+        splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(top)
         splitter.addWidget(self.table)
+        splitter.setChildrenCollapsible(False)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
-        splitter.setSizes([700, 500])
+        splitter.setSizes([440, 320])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(settings)
@@ -296,7 +306,8 @@ class CostPanel(QWidget):
             bottom = bottom + heights
         kind = "effective" if self.effective else "unique"
         plot.setTitle(f"parameters by component, {kind} (M)")
-        plot.getAxis("bottom").setTicks([[(0, c.a.name), (1, c.b.name)]])
+        plot.getAxis("bottom").setTicks([[(0, tick_name(c.a.name)), (1, tick_name(c.b.name))]])
+        plot.getAxis("bottom").setToolTip(f"A: {c.a.name}\nB: {c.b.name}")
         plot.setXRange(-0.5, 1.5, padding=0)
         plot.setYRange(0, float(bottom.max()) * 1.05, padding=0)
         self.canvas.fit_key(self.params_legend)
@@ -316,7 +327,9 @@ class CostPanel(QWidget):
         )
         if first:
             plot.addItem(self.peak_marks)
-            self.memory_legend.addItem(self.peak_marks, "peak (model)")
+            # a short line for the key: the bar-wide dash itself would run over its label
+            sample = pg.PlotDataItem(pen=pg.mkPen("#222", width=2))
+            self.memory_legend.addItem(sample, "peak (model)")
             plot.addItem(self.measured_marks)
             self.memory_legend.addItem(self.measured_marks, "peak (measured)")
         bottom = np.zeros(4)
@@ -346,10 +359,12 @@ class CostPanel(QWidget):
             top = max(top, float(heights.max()))
         else:
             self.measured_marks.setData(x=[], y=[])
+        a, b = tick_name(c.a.name), tick_name(c.b.name)
         plot.getAxis("bottom").setTicks(
-            [[(0, f"{c.a.name}\ntraining"), (1, f"{c.b.name}\ntraining"),
-              (2.5, f"{c.a.name}\ninference"), (3.5, f"{c.b.name}\ninference")]]
+            [[(0, f"{a}\ntraining"), (1, f"{b}\ntraining"),
+              (2.5, f"{a}\ninference"), (3.5, f"{b}\ninference")]]
         )  # fmt: skip
+        plot.getAxis("bottom").setToolTip(f"A: {c.a.name}\nB: {c.b.name}")
         plot.setTitle(f"memory (MiB), B={c.batch} \u00d7 T={c.seq}, {c.precision}, {c.optimizer}")
         plot.setXRange(-0.6, 4.1, padding=0)
         plot.setYRange(0, top * 1.05, padding=0)

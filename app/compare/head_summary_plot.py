@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from app.compare.calls import CompareBundle
-from app.compare.transition_curves import MODEL_COLORS
+from app.compare.transition_curves import DEPTH_RANGE, MODEL_COLORS
 from app.widgets.plot_canvas import PlotCanvas
 
 MASS_COLORS = {
@@ -37,7 +37,7 @@ class HeadSummaryPlot(QWidget):
             plot.hideButtons()
             plot.showGrid(x=True, y=True, alpha=0.25)
             plot.setMouseEnabled(x=False, y=False)
-            plot.setXRange(0, 1, padding=0.04)
+            plot.setXRange(*DEPTH_RANGE, padding=0)
         self.mass.setYRange(0, 1, padding=0.02)
         self.mass.setLabel("bottom", "relative depth l / L")
         # keys in their own column, so they never hide a curve

@@ -33,13 +33,13 @@ class PairedMaskedWords(QWidget):
         self.tree.setUniformRowHeights(True)
         self.tree.setRootIsDecorated(False)
         self.tree.setIndentation(6)
+        # each column as wide as its content, the last one takes the rest: two stretched
+        # probability columns pushed model B's past the edge of a narrow panel
         header = self.tree.header()
-        header.setStretchLastSection(False)
-        for col in (0, 1, 3):
+        header.setMinimumSectionSize(40)
+        for col in range(4):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
-        for col in (2, 4):
-            header.setSectionResizeMode(col, QHeaderView.ResizeMode.Stretch)
-            header.setMinimumSectionSize(40)
+        header.setStretchLastSection(True)
         install_table_menu(self.tree)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

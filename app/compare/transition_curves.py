@@ -15,6 +15,8 @@ from app.compare.calls import CompareBundle
 from app.widgets.plot_canvas import PlotCanvas
 
 MODEL_COLORS = ("#3b75af", "#c8413e")  # model A, model B
+# relative depth 0-1, padded so the last layer's marker (at 1.0) is drawn whole
+DEPTH_RANGE = (-0.06, 1.06)
 SERIES = (  # LayerStats field, plot title
     ("l2_mean", "L2 distance, layer l\u22121 \u2192 l"),
     ("cosine_mean", "cosine similarity, l\u22121 \u2192 l"),
@@ -40,7 +42,7 @@ class TransitionCurves(QWidget):
         plot.hideButtons()
         plot.showGrid(x=True, y=True, alpha=0.25)
         plot.setMouseEnabled(x=False, y=False)
-        plot.setXRange(0, 1, padding=0.04)
+        plot.setXRange(*DEPTH_RANGE, padding=0)
         for side in (0, 1):
             color = MODEL_COLORS[side]
             style = Qt.PenStyle.SolidLine if side == 0 else Qt.PenStyle.DashLine

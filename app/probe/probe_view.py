@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, QSize, Qt, Signal, Slot
 from PySide6.QtWidgets import (
+    QAbstractButton,
+    QComboBox,
     QDockWidget,
     QFrame,
     QGridLayout,
@@ -56,6 +58,26 @@ FIRST_VIEWS = ("heatmap", "grid")  # with Masked words (plain Qt): what a first 
 STRIP_MAX_HEIGHT = (
     66  # two rows of token chips  # below this window width the bottom panels share one tab group
 )
+
+
+def cramped_controls(panel: QWidget) -> list[str]:
+    """The panel's labels, buttons and choosers too narrow for their text (a squeezed
+    "Colours" reads "Colour"): a panel can hold its minimum size while its controls do not."""
+    cramped = []
+    for label in panel.findChildren(QLabel):
+        shown = label.isVisibleTo(panel) and not label.wordWrap() and label.text()
+        if shown and label.width() < label.minimumSizeHint().width():
+            cramped.append(label.text())
+    for kind in (QAbstractButton, QComboBox):
+        for control in panel.findChildren(kind):
+            if not control.isVisibleTo(panel):
+                continue
+            text = control.currentText() if isinstance(control, QComboBox) else control.text()
+            metrics = control.fontMetrics()
+            # the text, and a square for the check box's box or the chooser's arrow
+            if text and control.width() < metrics.horizontalAdvance(text) + metrics.height():
+                cramped.append(text)
+    return cramped
 
 
 class ProbeView(QWidget):
@@ -241,7 +263,8 @@ class ProbeView(QWidget):
             )
 
     def undersized_panels(self) -> list[str]:
-        """Panels on screen smaller than their readable minimum (tabbed-away ones don't count)."""
+        """Panels on screen smaller than their readable minimum, or with controls too narrow
+        for their text, at the size they have now (tabbed-away ones don't count)."""
         small = []
         for name, widget in self.panels().items():
             dock = self.docks.get(name)
@@ -250,7 +273,8 @@ class ProbeView(QWidget):
             if not widget.isVisible():
                 continue
             wanted = MIN_SIZES[name]
-            if widget.width() < wanted.width() or widget.height() < wanted.height():
+            too_small = widget.width() < wanted.width() or widget.height() < wanted.height()
+            if too_small or cramped_controls(widget):
                 small.append(name)
         return small
 

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QRect, QSettings, Qt
 
-from app.probe.probe_view import MIN_SIZES
+from app.probe.probe_view import MIN_SIZES, cramped_controls
 from tests.app.helpers import WAIT_MS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,6 +87,61 @@ def test_a_saved_layout_that_cramps_a_panel_is_discarded(qtbot, make_window, set
     settled(qtbot, second)
     assert_readable(second)
     assert second.probe.docks["layers"].widget().height() >= MIN_SIZES["layers"].height()
+
+
+def fits(window, area: QRect) -> bool:
+    """The window and its frame inside ``area`` (offscreen windows have a 2-px frame, known
+    only once shown, as under a window manager)."""
+    return window.frameGeometry() != window.geometry() and area.contains(window.frameGeometry())
+
+
+def test_first_launch_fits_the_screen_with_its_frame(qtbot, monkeypatch, demo_root, settings):
+    from app.main_window import MainWindow
+
+    laptop = QRect(0, 0, 1280, 720)
+    monkeypatch.setattr(MainWindow, "available_area", lambda _self: laptop)
+    window = MainWindow(settings, demo_root=demo_root)  # no saved geometry
+    qtbot.addWidget(window)
+    window.show()
+    settled(qtbot, window)
+    qtbot.waitUntil(lambda: fits(window, laptop), timeout=WAIT_MS)
+    frame = window.frameGeometry()
+    assert frame.size().toTuple() == (1280, 720), frame  # all of it: the status bar on screen
+    assert_readable(window)
+    window.close()
+
+
+def test_a_saved_geometry_larger_than_the_screen_is_clamped(qtbot, make_window, settings):
+    first = make_window()
+    settled(qtbot, first)
+    area = first.available_area()
+    first.resize(area.width() + 600, area.height() + 400)
+    first.move(area.right() - 100, area.bottom() - 50)  # mostly off screen, too
+    first.close()  # saves that geometry
+
+    second = make_window()
+    settled(qtbot, second)
+    qtbot.waitUntil(lambda: fits(second, area), timeout=WAIT_MS)
+    frame = second.frameGeometry()
+    assert frame.width() == area.width() and frame.height() > area.height() - 40, frame
+
+
+def test_a_saved_layout_that_squeezes_a_panels_controls_is_discarded(qtbot, make_window, settings):
+    first = make_window()
+    settled(qtbot, first)
+    probe = first.probe
+    wide = probe.area.width()  # the head grid and masked words take all they can
+    probe.area.resizeDocks(
+        [probe.docks["grid"], probe.docks["masked"]], [wide, wide], Qt.Orientation.Horizontal
+    )
+    qtbot.waitUntil(lambda: bool(cramped_controls(probe.heatmap)), timeout=WAIT_MS)
+    assert probe.heatmap.width() >= MIN_SIZES["heatmap"].width()  # big enough, but cramped
+    first.close()
+
+    second = make_window()
+    settled(qtbot, second)
+    assert cramped_controls(second.probe.heatmap) == []
+    assert_readable(second)
 
 
 @pytest.mark.slow
