@@ -43,27 +43,8 @@ class CompareBundle:
     depth_b: np.ndarray  # (L_B,)
     layer_b_of_a: list[int]  # layer l of A -> B's layer at the nearest depth (matching_layer)
     layer_a_of_b: list[int]  # and back
-    depth_links: list[str]  # layer l of A and its layer of B, in words (layer_link)
+    depth_links: list[str]  # layer l of A and its layer of B, in words (depth_link)
     seconds: float = 0.0  # engine time for both probes and their statistics
-
-
-def layer_link(layer_a: int, layers_a: int, layer_b: int, layers_b: int) -> str:
-    """Two linked layers (0-based) in words, true to their depths: "layer 1 of 6 ↔ layer 1 of
-    4 (nearest relative depth: 1/6 ≈ 0.17, 1/4 = 0.25)"; "same" only where l / L is equal."""
-    a, b = layer_a + 1, layer_b + 1
-    link = f"layer {a} of {layers_a} \u2194 layer {b} of {layers_b}"
-    if layers_a == layers_b:
-        return link
-    if a * layers_b == b * layers_a:
-        return f"{link} (same relative depth)"
-    return f"{link} (nearest relative depth: {fraction(a, layers_a)}, {fraction(b, layers_b)})"
-
-
-def fraction(layer: int, layers: int) -> str:
-    """A relative depth as the fraction and its decimal: "1/6 ≈ 0.17", "1/4 = 0.25"."""
-    value = layer / layers
-    sign = "=" if round(value, 2) == value else "\u2248"
-    return f"{layer}/{layers} {sign} {value:.2f}"
 
 
 def run_compare_probe(
@@ -72,6 +53,7 @@ def run_compare_probe(
     """Probe ``text`` (and ``pair``) with both models and link the results."""
     from core.analysis.side_by_side import (
         align_tokens,
+        depth_link,
         head_summary,
         match_masks,
         matching_layer,
@@ -96,7 +78,7 @@ def run_compare_probe(
         depth_b=relative_depth(lb),
         layer_b_of_a=b_of_a,
         layer_a_of_b=[matching_layer(layer, lb, la) for layer in range(lb)],
-        depth_links=[layer_link(layer, la, b_of_a[layer], lb) for layer in range(la)],
+        depth_links=[depth_link(layer, la, b_of_a[layer], lb) for layer in range(la)],
         seconds=time.perf_counter() - start,
     )
 

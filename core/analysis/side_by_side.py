@@ -94,11 +94,22 @@ def matching_layer(layer: int, layers_from: int, layers_to: int) -> int:
 
 
 def depth_link(layer_a: int, layers_a: int, layer_b: int, layers_b: int) -> str:
-    """How two layers are linked, for the user: "layer 3 of 4 ↔ layer 6 of 12" (1-based)."""
-    link = f"layer {layer_a + 1} of {layers_a} \u2194 layer {layer_b + 1} of {layers_b}"
-    if layers_a != layers_b:
-        link += " (same relative depth)"
-    return link
+    """How two linked layers (0-based) read for the user, true to their depths: "layer 1 of 6 ↔ layer 1 of
+    4 (nearest relative depth: 1/6 ≈ 0.17, 1/4 = 0.25)"; "same" only where l / L is equal."""
+    a, b = layer_a + 1, layer_b + 1
+    link = f"layer {a} of {layers_a} \u2194 layer {b} of {layers_b}"
+    if layers_a == layers_b:
+        return link
+    if a * layers_b == b * layers_a:
+        return f"{link} (same relative depth)"
+    return f"{link} (nearest relative depth: {fraction(a, layers_a)}, {fraction(b, layers_b)})"
+
+
+def fraction(layer: int, layers: int) -> str:
+    """A relative depth as the fraction and its decimal: "1/6 ≈ 0.17", "1/4 = 0.25"."""
+    value = layer / layers
+    sign = "=" if round(value, 2) == value else "\u2248"
+    return f"{layer}/{layers} {sign} {value:.2f}"
 
 
 def head_summary(stats: AttentionStats) -> dict[str, np.ndarray]:

@@ -7,19 +7,19 @@ from pathlib import Path
 
 import pytest
 
-from app.compare.calls import layer_link
 from app.compare.compare_view import CompareView
 from app.probe.state import AppState
+from core.analysis.side_by_side import depth_link
 from tests.app.helpers import WAIT_MS
 from tests.tiny_models import engine_checkpoint, tiny_config
 
 
 def test_unequal_depths_are_the_nearest_with_both_fractions():
-    assert layer_link(0, 6, 0, 4) == (
+    assert depth_link(0, 6, 0, 4) == (
         "layer 1 of 6 \u2194 layer 1 of 4 (nearest relative depth: 1/6 \u2248 0.17, 1/4 = 0.25)"
     )
-    assert layer_link(2, 4, 5, 8) == "layer 3 of 4 \u2194 layer 6 of 8 (same relative depth)"
-    assert layer_link(1, 4, 1, 4) == "layer 2 of 4 \u2194 layer 2 of 4"
+    assert depth_link(2, 4, 5, 8) == "layer 3 of 4 \u2194 layer 6 of 8 (same relative depth)"
+    assert depth_link(1, 4, 1, 4) == "layer 2 of 4 \u2194 layer 2 of 4"
 
 
 @pytest.fixture(scope="module")

@@ -115,7 +115,10 @@ def test_relative_depth_links():
     assert matching_layer(5, 12, 4) == 1  # layer 6 of 12 -> layer 2 of 4
     assert [matching_layer(i, 4, 4) for i in range(4)] == [0, 1, 2, 3]
     assert matching_layer(1, 2, 4) == 3
-    assert depth_link(2, 4, 5, 12) == "layer 3 of 4 \u2194 layer 6 of 12 (same relative depth)"
+    assert depth_link(2, 4, 5, 12) == (
+        "layer 3 of 4 \u2194 layer 6 of 12 (nearest relative depth: 3/4 = 0.75, 6/12 = 0.50)"
+    )
+    assert depth_link(2, 4, 5, 8) == "layer 3 of 4 \u2194 layer 6 of 8 (same relative depth)"
     assert depth_link(1, 4, 1, 4) == "layer 2 of 4 \u2194 layer 2 of 4"
     np.testing.assert_allclose(relative_depth(4), [0.25, 0.5, 0.75, 1.0])
     with pytest.raises(InputError):
