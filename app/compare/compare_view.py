@@ -90,9 +90,9 @@ class CompareView(QWidget):
         inputs.addWidget(self.compare_button, 0, 7)
         inputs.addWidget(QLabel("Pair"), 1, 5)
         inputs.addWidget(self.pair, 1, 6)
-        inputs.addWidget(self.status, 1, 0, 1, 3)
+        inputs.addWidget(self.status, 1, 0, 1, 5)
         self.verdict = SentenceVerdict()  # both models' NSP/SOP verdicts on a pair
-        inputs.addWidget(self.verdict, 1, 3, 1, 2)
+        inputs.addWidget(self.verdict, 2, 0, 1, 8)  # its own row: long, and only for pairs
         inputs.addWidget(QLabel(""), 1, 7)
         inputs.setColumnStretch(6, 1)
         self.pages = QTabWidget()
