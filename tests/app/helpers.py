@@ -47,3 +47,22 @@ def select_model(qtbot, window, key: str):
 def wait_idle(qtbot, window) -> None:
     """Wait until the engine has no job queued or running."""
     qtbot.waitUntil(lambda: not window.state.busy, timeout=WAIT_MS)
+
+
+def open_compare(qtbot, root, text: str, pair: str = ""):
+    """A Compare tab over the models in ``root``, shown and probed: (state, view, bundle).
+    The caller shuts the state down."""
+    from app.compare.compare_view import CompareView
+    from app.probe.state import AppState
+
+    state = AppState(root)
+    state.start()  # the pages are built once the engine has imported core
+    view = CompareView(state)
+    qtbot.addWidget(view)
+    view.resize(1400, 900)
+    view.sentence.setText(text)
+    view.pair.setText(pair)
+    with qtbot.waitSignal(view.session.probed, timeout=WAIT_MS) as blocker:
+        view.show()  # builds the pages and compares the sentence in the box
+    qtbot.waitUntil(lambda: view.heatmaps.bundle is not None, timeout=WAIT_MS)
+    return state, view, blocker.args[0]

@@ -8,29 +8,20 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import QTimer
 
-from app.compare.compare_view import CompareView
-from app.probe.state import AppState
 from core.config import preset
 from core.cost.calculator import PAPER_CONFIGS, calculate, relative_difference
 from core.cost.memory import training_memory
 from core.cost.params import COMPONENTS, param_report
 from core.cost.tradeoff import format_value
 from core.loaded_model import load_model
-from tests.app.helpers import WAIT_MS
+from tests.app.helpers import WAIT_MS, open_compare
 
 TEXT = "the lord came to the city ."
 
 
 @pytest.fixture
 def view(qtbot, demo_root):
-    state = AppState(demo_root)
-    state.start()
-    view = CompareView(state)
-    qtbot.addWidget(view)
-    view.resize(1400, 900)
-    view.sentence.setText(TEXT)
-    with qtbot.waitSignal(view.session.probed, timeout=WAIT_MS):
-        view.show()
+    state, view, _bundle = open_compare(qtbot, demo_root, TEXT)
     qtbot.waitUntil(lambda: view.cost.comparison is not None, timeout=WAIT_MS)
     yield view
     state.shutdown()

@@ -9,30 +9,15 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from app.compare.compare_view import CompareView
 from app.probe.attention_heatmap import MEAN, ROLLOUT
 from app.probe.calls import DEMO_ROOT
-from app.probe.state import AppState
 from core.analysis import attention_stats, layer_stats, probe
 from core.analysis.side_by_side import head_summary, matching_layer
 from core.loaded_model import load_model
-from tests.app.helpers import WAIT_MS
+from tests.app.helpers import WAIT_MS, open_compare
 
 TEXT = "the lord came to the [MASK] ."
 DEMO_TEXT = "the shepherdess walked unto jerusalem , weeping bitterly ."
-
-
-def open_compare(qtbot, root, text: str):
-    state = AppState(root)
-    state.start()  # the pages are built once the engine has imported core
-    view = CompareView(state)
-    qtbot.addWidget(view)
-    view.resize(1400, 900)
-    view.sentence.setText(text)
-    with qtbot.waitSignal(view.session.probed, timeout=WAIT_MS) as blocker:
-        view.show()  # builds the pages and compares the sentence in the box
-    qtbot.waitUntil(lambda: view.heatmaps.bundle is not None, timeout=WAIT_MS)
-    return state, view, blocker.args[0]
 
 
 @pytest.fixture

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import torch
 
-from app.compare.compare_view import CompareView
-from app.probe.state import AppState
 from core.loaded_model import load_model
-from tests.app.helpers import WAIT_MS, probe_and_wait, start_and_wait
+from tests.app.helpers import open_compare, probe_and_wait, start_and_wait
 
 TEXT, PAIR = "the lord came to the city .", "he saw the king ."
 
@@ -33,17 +31,9 @@ def test_probe_tab_shows_the_pairs_prediction(qtbot, window, demo_root):
 
 
 def test_compare_shows_both_models_side_by_side(qtbot, demo_root):
-    state = AppState(demo_root)
-    state.start()
-    view = CompareView(state)
-    qtbot.addWidget(view)
-    view.resize(1400, 900)
-    view.sentence.setText(TEXT)
-    view.pair.setText(PAIR)
+    state, view, bundle = open_compare(qtbot, demo_root, TEXT, PAIR)
     try:
-        with qtbot.waitSignal(view.session.probed, timeout=WAIT_MS) as blocker:
-            view.show()
-        ra, rb = blocker.args[0].a.result, blocker.args[0].b.result
+        ra, rb = bundle.a.result, bundle.b.result
         entries = state.entries
         families = [entries[key].family for key in (view.session.key_a, view.session.key_b)]
         assert families == ["bert", "albert"]  # the two demos, A first
