@@ -229,19 +229,6 @@ class PretrainingData:
         rng.shuffle(buffer)
         yield from buffer
 
-    # -- masking -----------------------------------------------------------------------------
-    def mask(
-        self,
-        example: PairExample,
-        epoch: int,
-        index: int,
-        seed: int | None = None,
-        spans: list[int] | None = None,
-    ) -> MaskedExample:
-        """:meth:`Masker.mask` under this data's seed (or ``seed``): example ``index`` of
-        ``epoch``, as every rank and step masks it."""
-        return self.masker.mask(example, epoch, index, seed, spans)
-
     # -- streams -----------------------------------------------------------------------------
     def stream(self, position: DataPosition) -> Iterator[tuple[int, int, PairSpan]]:
         """(epoch, index, pair span) from ``position`` on, through as many epochs as asked."""
@@ -285,7 +272,7 @@ class PretrainingData:
             for m in range(grad_accum):
                 lo = (m * world_size + rank) * batch_size
                 masked = [
-                    self.mask(self.corpus.pair(span), ep, idx)
+                    self.masker.mask(self.corpus.pair(span), ep, idx)
                     for ep, idx, span in group[lo : lo + batch_size]
                 ]
                 micro.append(collate(masked, self.pad_id))
@@ -308,7 +295,7 @@ class PretrainingData:
                 break
             if index % world_size != rank:
                 continue
-            batch.append(self.mask(example, 0, index, seed=seed))
+            batch.append(self.masker.mask(example, 0, index, seed=seed))
             if len(batch) == batch_size:
                 yield collate(batch, self.pad_id)
                 batch = []

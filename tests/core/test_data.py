@@ -186,7 +186,7 @@ def test_mlm_masking_statistics_on_1e5_positions(counting):
     examples = _random_examples(810, 62, 62, 3005)
     n_positions = n_selected = n_mask = n_same = n_random = 0
     for i, ex in enumerate(examples):
-        m = data.mask(ex, 0, i)
+        m = data.masker.mask(ex, 0, i)
         original = np.concatenate([[2], ex.a, [3], ex.b, [3]])
         n_positions += 124
         n_selected += len(m.positions)
@@ -215,7 +215,11 @@ def test_masks_are_deterministic_per_epoch_and_redrawn_each_epoch(counting):
     examples = _random_examples(50, 30, 30, 200)
     same = differ = 0
     for i, ex in enumerate(examples):
-        m0, again, m1 = data.mask(ex, 0, i), data.mask(ex, 0, i), data.mask(ex, 1, i)
+        m0, again, m1 = (
+            data.masker.mask(ex, 0, i),
+            data.masker.mask(ex, 0, i),
+            data.masker.mask(ex, 1, i),
+        )
         np.testing.assert_array_equal(m0.input_ids, again.input_ids)
         assert len(m0.positions) == 5  # max_predictions caps round(0.15 * 60) = 9
         same += np.array_equal(m0.positions, m1.positions)
@@ -234,7 +238,7 @@ def test_albert_ngram_lengths_and_whole_words_on_1e5_positions(counting):
     spans: list[int] = []
     n_positions = n_selected = 0
     for i, ex in enumerate(examples):
-        m = data.mask(ex, 0, i, spans=spans)
+        m = data.masker.mask(ex, 0, i, spans=spans)
         n_positions += 509
         n_selected += len(m.positions)
         starts = np.concatenate([[True], ex.a_words, [True], ex.b_words, [True]])
