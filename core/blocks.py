@@ -11,7 +11,7 @@ probabilities the analysis views show (identical maths, as in transformers' eage
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -211,10 +211,12 @@ def init_weights(module: nn.Module, std: float) -> None:
 class PretrainingModel(nn.Module):
     """The forward pass both families share: embeddings, the encoder, then the family's heads.
 
-    A family supplies ``embeddings``, ``encoder`` and :meth:`add_heads` (which heads exist and
-    what their weights are called is all that differs between BERT and ALBERT here)."""
+    A family supplies ``encoder`` and ``add_heads(out, x, mlm_positions)``, which fills ``out``'s
+    head outputs from the last hidden state ``x`` (which heads exist and what their weights are
+    called is all that differs between BERT and ALBERT here)."""
 
     encoder: nn.Module
+    add_heads: Callable[[ModelOutput, torch.Tensor, torch.Tensor | None], None]
 
     def __init__(self, config: ModelConfig, heads: Heads, family: str):
         super().__init__()
@@ -238,8 +240,3 @@ class PretrainingModel(nn.Module):
         out = ModelOutput(hidden_states=hidden_states, attentions=attentions)
         self.add_heads(out, hidden_states[-1], mlm_positions)  # from (B, T, H)
         return out
-
-    def add_heads(
-        self, out: ModelOutput, x: torch.Tensor, mlm_positions: torch.Tensor | None
-    ) -> None:
-        raise NotImplementedError  # each family's heads
