@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.models.model_card import short_count
 from app.probe.calls import RANDOM_SUFFIX
 from app.probe.state import AppState, ModelEntry
 
@@ -29,13 +30,7 @@ NO_GPU = "No GPU (CUDA or MPS) on this machine: models stay on the CPU"
 
 
 def format_params(count: int | None) -> str:
-    if count is None:
-        return "\u2014"
-    if count >= 1_000_000:
-        return f"{count / 1e6:.1f}M"
-    if count >= 1_000:
-        return f"{count / 1e3:.0f}k"
-    return str(count)
+    return "\u2014" if count is None else short_count(count)
 
 
 class ModelManager(QWidget):
