@@ -11,7 +11,7 @@ never use a model at once and a move to another device cannot race a probe. The 
   ``on_progress(value)`` and the generator's return value reaches ``on_done(result)``.
 * An exception reaches ``on_error(message)`` with the one-line :func:`error_message`.
 * ``is_stale()`` is asked before the job runs (a stale job is skipped without any callback) and
-  again before ``on_done`` (a stale result is dropped).
+  again before each callback (a stale job's progress, result and error are dropped).
 * "Newest wins" is :meth:`Engine.submit_latest`: a job submitted on a named channel makes every
   earlier job of that channel stale, and :meth:`Engine.invalidate` does so without a new job
   (the model changed, so nothing queued for the old one may land).
@@ -150,6 +150,10 @@ class _Worker(QObject):
 _CANCELLED = object()
 
 
+def _stale(job: Job) -> bool:
+    return job.is_stale is not None and job.is_stale()
+
+
 class Engine(QObject):
     """The GUI-side handle of the engine thread: submit jobs, know when it is busy."""
 
@@ -238,17 +242,12 @@ class Engine(QObject):
         def is_stale() -> bool:
             return latest[channel] != number  # read from the worker thread: an int compare
 
-        def unless_stale(callback: Callable[..., None] | None) -> Callable[..., None] | None:
-            if callback is None:
-                return None
-            return lambda *a: None if is_stale() else callback(*a)
-
         return self.submit(
             fn,
             *args,
             on_done=on_done,
-            on_error=unless_stale(on_error),
-            on_progress=unless_stale(on_progress),
+            on_error=on_error,
+            on_progress=on_progress,
             on_cancelled=on_cancelled,
             is_stale=is_stale,
             quiet=quiet,
@@ -270,14 +269,14 @@ class Engine(QObject):
 
     @Slot(object, object)
     def _on_yielded(self, job: Job, value: object) -> None:
-        if job.on_progress is not None and not job.cancelled and not job.done:
+        if job.on_progress is not None and not job.cancelled and not job.done and not _stale(job):
             job.on_progress(value)
 
     @Slot(object, object)
     def _on_returned(self, job: Job, result: object) -> None:
         if self._ended_cancelled(job):
             return
-        if job.is_stale is not None and job.is_stale():
+        if _stale(job):
             log.debug("dropped the stale result of %s", job)
             return
         if job.on_done is not None:
@@ -287,7 +286,9 @@ class Engine(QObject):
     def _on_errored(self, job: Job, message: str) -> None:
         if self._ended_cancelled(job):
             return
-        if job.on_error is not None:
+        if _stale(job):
+            log.debug("dropped the stale error of %s: %s", job, message)
+        elif job.on_error is not None:
             job.on_error(message)
         else:
             log.warning("%s failed: %s", job, message)
