@@ -165,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
         pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
         window.probe.build_plots(FIRST_VIEWS)  # the window arranges its panels around them
         if args.tab in COMPARE_PAGES:
+            if args.text:  # the Compare tab's own boxes: its first visit probes what they hold
+                window.compare.sentence.setText(args.text)
+                window.compare.pair.setText(args.pair or "")
             window.show_tab(args.tab)
         if args.report_startup:
             sys.stdout.write(f"plots {time.perf_counter() - _T0:.3f}\n")
