@@ -15,12 +15,38 @@ from collections.abc import Sequence
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, Signal
-from PySide6.QtGui import QColor, QTransform
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QTransform
 
 from app.widgets.token_axis import TokenAxis
 
 MIN_CELL_PX = 16  # a long input's first view keeps cells at least this big (labels fit)
 SHORT_INPUT = 24  # up to this many tokens the whole matrix is shown, however small its cells
+
+
+def fit_colorbar(bar: pg.ColorBarItem) -> None:
+    """Keep the colour bar's axis as wide as its widest tick label at its current height (the
+    ticks change with it): pyqtgraph fixes it at 45 px, which cuts "1.00" to "1.(" in a large
+    font or at a range like 0-12.5."""
+    axis = bar.axis
+    if not getattr(axis, "fits_labels", False):
+        axis.fits_labels = True
+        axis.geometryChanged.connect(lambda: _fit_axis(bar))
+    _fit_axis(bar)
+
+
+def _fit_axis(bar: pg.ColorBarItem) -> None:
+    axis = bar.axis
+    low, high = (float(v) for v in bar.levels())
+    metrics = QFontMetricsF(axis.style["tickFont"] or QFont())
+    widest = 0.0
+    for spacing, values in axis.tickValues(low, high, max(float(axis.height()), 60.0)):
+        for text in axis.tickStrings(values, axis.scale, spacing):
+            widest = max(widest, metrics.horizontalAdvance(text))
+    width = widest + axis.style["tickTextOffset"][0] + max(0, axis.style["tickLength"]) + 6
+    if axis.label.isVisible():
+        width += axis.label.boundingRect().height() * 0.8
+    if math.ceil(width) != axis.width():
+        axis.setWidth(math.ceil(width))
 
 
 class MatrixImage(pg.ImageItem):
@@ -90,6 +116,7 @@ class MatrixPlot(pg.PlotItem):
                 rounding=0.01,
             )
             self.colorbar.setImageItem(self.image, insert_in=self)
+            fit_colorbar(self.colorbar)
         else:
             self.image.setLookupTable(self.cmap.getLookupTable(nPts=256))
             self.image.setLevels(self.levels)
@@ -125,6 +152,7 @@ class MatrixPlot(pg.PlotItem):
         self.levels = (float(levels[0]), float(levels[1]))
         if self.colorbar is not None:
             self.colorbar.setLevels(self.levels)
+            fit_colorbar(self.colorbar)
         else:
             self.image.setLevels(self.levels)
 

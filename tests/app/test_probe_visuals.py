@@ -1,0 +1,112 @@
+"""The Probe tab's pictures at laptop size: colour-bar tick labels that fit their axis, every
+row of the norm heatmap labelled, ALBERT's norms each layer to its own range by default, and
+PCA labels that never overlap on a 30-token input."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.testing import assert_allclose
+from PySide6.QtGui import QFont, QFontMetricsF
+
+from app.probe.layer_outputs import OWN_RANGE_RATIO, range_ratio
+from tests.app.helpers import select_model, start_and_wait
+
+LONG = " ".join(["the lord came to the city and saw the light of day ."] * 3)  # 30+ tokens
+
+
+def widest_tick(bar) -> float:
+    axis = bar.axis
+    low, high = bar.levels()
+    metrics = QFontMetricsF(axis.style["tickFont"] or QFont())
+    return max(
+        metrics.horizontalAdvance(text)
+        for spacing, values in axis.tickValues(low, high, axis.height())
+        for text in axis.tickStrings(values, axis.scale, spacing)
+    )
+
+
+def test_colour_bar_axes_are_as_wide_as_their_tick_labels(qtbot, window):
+    start_and_wait(qtbot, window)
+    window.resize(1280, 720)
+    probe = window.probe
+    probe.docks["statistics"].raise_()
+    qtbot.waitUntil(lambda: probe.statistics.isVisible(), timeout=5000)
+    bars = {
+        "heatmap": (probe.heatmap.plot.colorbar, probe.heatmap.canvas),
+        "entropy": (probe.statistics.entropy_bar, probe.statistics.canvas),
+        "mass": (probe.statistics.mass_bar, probe.statistics.canvas),
+    }
+    probe.docks["layers"].raise_()
+    qtbot.waitUntil(lambda: probe.layers.isVisible(), timeout=5000)
+    bars["norms"] = (probe.layers.norms.colorbar, probe.layers.norms_canvas)
+    for name, (bar, _canvas) in bars.items():
+        axis = bar.axis
+        room = axis.width() - axis.style["tickTextOffset"][0] - max(0, axis.style["tickLength"])
+        assert room >= widest_tick(bar), (name, axis.width(), widest_tick(bar))
+    # the norms' levels are the data's own (about 5.66 here): labels with decimals
+    low, high = probe.layers.norms.colorbar.levels()
+    assert_allclose(
+        (low, high),
+        (
+            probe.layers.analysis.layers.norms.min(),
+            max(probe.layers.analysis.layers.norms.max(), low + 1e-3),
+        ),
+    )
+    # the heatmap's bar ends inside its canvas: nothing is cut at the right edge
+    bar, canvas = bars["heatmap"]
+    right = bar.mapRectToScene(bar.boundingRect()).right()
+    assert right <= canvas.viewport().width() + 0.5
+
+
+def test_every_norm_row_is_labelled_at_laptop_size(qtbot, window):
+    analysis = start_and_wait(qtbot, window)
+    window.resize(1280, 720)
+    layers = window.probe.layers
+    window.probe.docks["layers"].raise_()
+    qtbot.waitUntil(lambda: layers.isVisible(), timeout=5000)
+    layers.norms_canvas.grab()  # paint the axes
+    rows = analysis.layers.norms.shape[0]
+    assert layers.norms.row_axis.labels[:2] == ["emb", "L1"]
+    assert layers.norms.row_axis.drawn == list(range(rows))
+
+
+def test_albert_norms_default_to_each_layer_its_own_range(qtbot, window):
+    bert = start_and_wait(qtbot, window)
+    layers = window.probe.layers
+    assert range_ratio(bert.layers.norms) < OWN_RANGE_RATIO  # the tiny BERT's are all ~5.66
+    assert not layers.norms_per_layer.isChecked()
+    albert = select_model(qtbot, window, "demo:albert-mini")
+    norms = albert.layers.norms
+    floor = 1e-3 * np.abs(norms).max()
+    ratio = max(np.ptp(norms), floor) / max(np.ptp(norms[1:]), floor)
+    assert ratio > 3 and math.isclose(range_ratio(norms), ratio, rel_tol=1e-6)
+    assert layers.norms_per_layer.isChecked()
+    low, high = norms.min(axis=1, keepdims=True), norms.max(axis=1, keepdims=True)
+    assert_allclose(
+        layers.norms.image.image, (norms - low) / np.maximum(high - low, 1e-6), atol=1e-5
+    )
+    title = layers.norms.titleLabel.text
+    assert "each layer to its own range" in title and f"{ratio:.0f}\u00d7" in title
+    layers.norms_per_layer.click()  # the user's choice sticks from now on
+    assert not layers.norms_per_layer.isChecked()
+    select_model(qtbot, window, "demo:bert-mini")
+    select_model(qtbot, window, "demo:albert-mini")
+    assert not layers.norms_per_layer.isChecked()
+    assert layers.norms.titleLabel.text == "hidden-state L2 norm"
+
+
+def test_pca_labels_of_a_30_token_input_never_overlap(qtbot, window):
+    analysis = start_and_wait(qtbot, window, LONG)
+    assert len(analysis.result.tokens) >= 30
+    layers = window.probe.layers
+    window.probe.docks["layers"].raise_()
+    qtbot.waitUntil(lambda: layers.isVisible(), timeout=5000)
+    assert len(layers.labels) == len(analysis.result.tokens)  # every token may be named
+    layers.pca_canvas.grab()
+    shown = [item.sceneBoundingRect() for item in layers.labels if item.isVisible()]
+    assert len(shown) >= 3
+    for i, a in enumerate(shown):
+        for b in shown[i + 1 :]:
+            assert not a.intersects(b)
