@@ -5,13 +5,18 @@ PCA labels that never overlap on a 30-token input."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
+import pytest
 from numpy.testing import assert_allclose
+from PySide6.QtCore import QPoint, QRect, QRectF
 from PySide6.QtGui import QFont, QFontMetricsF
 
+from app.probe.head_grid import MIN_HEAD_CELL_PX
 from app.probe.layer_outputs import OWN_RANGE_RATIO, range_ratio
-from tests.app.helpers import select_model, start_and_wait
+from tests.app.helpers import WAIT_MS, select_model, start_and_wait
+from tests.tiny_models import engine_checkpoint, tiny_config
 
 LONG = " ".join(["the lord came to the city and saw the light of day ."] * 3)  # 30+ tokens
 
@@ -110,3 +115,43 @@ def test_pca_labels_of_a_30_token_input_never_overlap(qtbot, window):
     for i, a in enumerate(shown):
         for b in shown[i + 1 :]:
             assert not a.intersects(b)
+
+
+@pytest.fixture(scope="module")
+def twelve_heads(tmp_path_factory) -> Path:
+    """A model root with one 6-layer, 12-head model (MiniLM's shape, tiny sizes)."""
+    root = tmp_path_factory.mktemp("twelve")
+    engine_checkpoint(
+        root / "bert-mini",
+        tiny_config("bert", hidden_size=48, num_attention_heads=12, num_hidden_layers=6),
+        seed=4,
+    )
+    return root
+
+
+def test_a_12_head_grid_shows_every_head_at_laptop_size(qtbot, settings, twelve_heads):
+    from app.main_window import MainWindow
+
+    window = MainWindow(settings, demo_root=twelve_heads)
+    qtbot.addWidget(window)
+    window.resize(1280, 720)
+    window.show()
+    with qtbot.waitSignal(window.state.probed, timeout=WAIT_MS):
+        window.start(None, "the lord came to the city .", None)
+    grid = window.probe.grid
+    qtbot.waitUntil(lambda: window.settled and grid.shape == (6, 12), timeout=WAIT_MS)
+    qtbot.wait(50)
+    view = grid.canvas
+    visible = QRectF(view.mapToScene(view.viewport().rect()).boundingRect())
+    area = grid.scroll
+    scrolls = area.horizontalScrollBar().isVisible() or area.verticalScrollBar().isVisible()
+    shown = QRect(area.viewport().mapTo(grid, QPoint(0, 0)), area.viewport().size())
+    for cell in grid.cells:
+        rect = cell.view.sceneBoundingRect()
+        assert rect.width() >= MIN_HEAD_CELL_PX - 0.5, rect
+        assert visible.contains(rect), (cell.layer, cell.head, rect, visible)
+        top_left = view.mapTo(grid, view.mapFromScene(rect.topLeft()))
+        bottom_right = view.mapTo(grid, view.mapFromScene(rect.bottomRight()))
+        inside = shown.contains(top_left) and shown.contains(bottom_right)
+        assert inside or scrolls, (cell.layer, cell.head)
+    window.close()
