@@ -220,6 +220,8 @@ class ProbeView(QWidget):
             old.deleteLater()
         if "heatmap" in new:
             self.strip.span_selected.connect(self.heatmap.zoom_to)
+            self.strip.token_selected.connect(self.heatmap.outline_token)
+            self.heatmap.outline_token(self.strip.selected_index)
         if self.heatmap is not None and self.grid is not None and {"heatmap", "grid"} & set(new):
             self.grid.selected.connect(self.heatmap.select)
             self.heatmap.selected.connect(self.grid.highlight)
@@ -307,6 +309,8 @@ class ProbeView(QWidget):
         self.status.setText(f"{len(result.tokens)} tokens{extra} \u00b7 {seconds * 1000:.0f} ms")
         self.status.setToolTip(f"{result.model_name}: {result.text!r}")
         self.verdict.show_results(result)
+        if self.heatmap is not None:  # the strip has carried its selection to the new tokens
+            self.heatmap.focus_token = self.strip.selected_index
         self.set_stale(None)
 
     @property

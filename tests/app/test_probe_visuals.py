@@ -10,14 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
-from PySide6.QtCore import QPoint, QRect, QRectF
+from PySide6.QtCore import QPoint, QRect, QRectF, Qt
 from PySide6.QtGui import QFont, QFontMetricsF
 
 from app.probe.head_grid import MIN_HEAD_CELL_PX
 from app.probe.layer_outputs import OWN_RANGE_RATIO, range_ratio
-from tests.app.helpers import WAIT_MS, select_model, start_and_wait
+from tests.app.helpers import WAIT_MS, probe_and_wait, select_model, start_and_wait
 from tests.tiny_models import engine_checkpoint, tiny_config
 
+PIECES = "the kingab came to the cityc ."  # pieces: "words" merges them
 LONG = " ".join(["the lord came to the city and saw the light of day ."] * 3)  # 30+ tokens
 
 
@@ -155,3 +156,49 @@ def test_a_12_head_grid_shows_every_head_at_laptop_size(qtbot, settings, twelve_
         inside = shown.contains(top_left) and shown.contains(bottom_right)
         assert inside or scrolls, (cell.layer, cell.head)
     window.close()
+
+
+def test_the_clicked_token_row_is_outlined_in_the_heatmap(qtbot, window):
+    analysis = start_and_wait(qtbot, window, PIECES)
+    heatmap, strip = window.probe.heatmap, window.probe.strip
+    assert heatmap.outlined_row() is None
+    qtbot.mouseClick(strip, Qt.MouseButton.LeftButton, pos=strip.rects[3].center().toPoint())
+    assert heatmap.outlined_row() == 3
+    rect = heatmap.focus_outline.rect()
+    t = len(analysis.result.tokens)
+    assert (rect.left(), rect.width(), rect.height()) == (-0.5, t, 1.0)
+    heatmap.select(1, 2)  # another head keeps the row
+    assert heatmap.outlined_row() == 3
+    with qtbot.waitSignal(window.state.word_level_ready, timeout=WAIT_MS):
+        heatmap.words_box.setChecked(True)
+    words = window.state.word_views.words
+    qtbot.waitUntil(lambda: heatmap.word_level, timeout=WAIT_MS)
+    assert heatmap.outlined_row() == words.word_of(3)
+    assert heatmap.focus_outline.rect().width() == len(words.labels)
+
+
+def test_mask_and_predict_marks_the_masked_token_in_the_strip(qtbot, window):
+    start_and_wait(qtbot, window)
+    strip = window.probe.strip
+    assert strip.masked_index is None
+    before = strip.grab().toImage()
+    with qtbot.waitSignal(window.state.masked, timeout=WAIT_MS):
+        window.state.request_mask(2)  # "lord"
+    assert strip.masked_index == 2
+    assert "masked now" in strip.describe(2) and "masked now" not in strip.describe(3)
+    after = strip.grab().toImage()
+    rect = strip.rects[2].adjusted(-2, -2, 2, 2).toRect()
+    changed = sum(
+        before.pixel(x, y) != after.pixel(x, y)
+        for x in range(rect.left(), rect.right())
+        for y in range(rect.top(), rect.bottom())
+    )
+    assert changed > 20  # the dashed frame and the struck-out text
+    other = strip.rects[4].toRect()
+    assert all(
+        before.pixel(x, y) == after.pixel(x, y)
+        for x in range(other.left() + 2, other.right() - 2)
+        for y in range(other.top() + 2, other.bottom() - 2)
+    )
+    probe_and_wait(qtbot, window, "the city came .")
+    assert strip.masked_index is None
