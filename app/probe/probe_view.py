@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QPushButton,
     QScrollArea,
+    QTabBar,
     QVBoxLayout,
     QWidget,
 )
@@ -263,6 +264,34 @@ class ProbeView(QWidget):
                 [int(width * 0.28), int(width * 0.72)],
                 Qt.Orientation.Horizontal,
             )
+        self._hide_stale_tab_bars()
+
+    def tab_groups(self) -> list[set[str]]:
+        """The titles of each group of tabbed panels, as the docks say they are grouped now."""
+        groups = []
+        for dock in self.docks.values():
+            group = {
+                dock.windowTitle(),
+                *(d.windowTitle() for d in self.area.tabifiedDockWidgets(dock)),
+            }
+            if len(group) > 1 and group not in groups:
+                groups.append(group)
+        return groups
+
+    def _hide_stale_tab_bars(self) -> None:
+        """Hide the tab bars that restoring the default layout and regrouping the bottom
+        panels left behind: Qt keeps them on screen, with their old tabs, beside the bar it
+        made last for the group, until a later layout pass ("Layer outputs | Head statistics"
+        twice at start-up)."""
+        groups, shown = self.tab_groups(), []
+        for bar in reversed(self.area.findChildren(QTabBar)):  # the newest bar first
+            tabs = {bar.tabText(i) for i in range(bar.count())}
+            if not bar.isVisibleTo(self.area):
+                continue
+            if tabs in groups and tabs not in shown:
+                shown.append(tabs)
+            else:
+                bar.hide()
 
     def undersized_panels(self) -> list[str]:
         """Panels on screen smaller than their readable minimum, or with controls too narrow

@@ -12,6 +12,7 @@ import pytest
 from numpy.testing import assert_allclose
 from PySide6.QtCore import QPoint, QRect, QRectF, Qt
 from PySide6.QtGui import QFont, QFontMetricsF
+from PySide6.QtWidgets import QTabBar
 
 from app.probe.head_grid import MIN_HEAD_CELL_PX
 from app.probe.layer_outputs import OWN_RANGE_RATIO, range_ratio
@@ -202,3 +203,41 @@ def test_mask_and_predict_marks_the_masked_token_in_the_strip(qtbot, window):
     )
     probe_and_wait(qtbot, window, "the city came .")
     assert strip.masked_index is None
+
+
+def visible_tab_bars(probe) -> list[set[str]]:
+    bars = probe.area.findChildren(QTabBar)
+    return [{b.tabText(i) for i in range(b.count())} for b in bars if b.isVisibleTo(probe.area)]
+
+
+def test_start_up_never_shows_a_left_over_tab_bar(qtbot, settings, demo_root):
+    """At 1280 px the bottom panels are regrouped into one tab group; the group's old bar
+    ("Layer outputs | Head statistics") stayed on screen beside the new one."""
+    from app.main_window import MainWindow
+    from app.probe.probe_view import FIRST_VIEWS
+
+    window = MainWindow(settings, demo_root=demo_root, defer_plots=True)
+    qtbot.addWidget(window)
+    window.resize(1280, 720)
+    samples = []
+    reset = window.reset_layout
+
+    def watched_reset() -> None:
+        reset()
+        samples.append((visible_tab_bars(window.probe), window.probe.tab_groups()))
+
+    window.reset_layout = watched_reset
+    window.show()
+    window.start(None, "the lord came .", None)
+    window.probe.build_plots(FIRST_VIEWS)
+    qtbot.waitUntil(lambda: window.state.analysis is not None, timeout=WAIT_MS)
+    window.probe.build_plots()
+    for _ in range(20):
+        qtbot.wait(10)
+        samples.append((visible_tab_bars(window.probe), window.probe.tab_groups()))
+    assert len(samples) > 20  # the layout was reset at least once
+    for bars, groups in samples:
+        assert len(bars) == len(groups) == 1, (bars, groups)
+        assert bars == groups  # one bar, with the group's own tabs
+    assert samples[-1][1] == [{"Layer outputs", "Head statistics", "Token focus"}]
+    window.close()
