@@ -241,3 +241,30 @@ def test_start_up_never_shows_a_left_over_tab_bar(qtbot, settings, demo_root):
         assert bars == groups  # one bar, with the group's own tabs
     assert samples[-1][1] == [{"Layer outputs", "Head statistics", "Token focus"}]
     window.close()
+
+
+def test_a_newcomer_hint_shows_until_the_user_acts(qtbot, window):
+    from app.probe.probe_view import NEWCOMER_HINT
+
+    start_and_wait(qtbot, window)  # a scripted first probe is not the user acting
+    window.resize(1280, 720)
+    probe = window.probe
+    hint = probe.hint
+    qtbot.waitUntil(lambda: hint.isVisible(), timeout=5000)
+    for what in ("press Enter", "Head grid", "Compare"):
+        assert what in NEWCOMER_HINT
+    # the whole line fits at 1280 px (elided, with the full text in the tooltip, below)
+    qtbot.waitUntil(lambda: hint.text() == NEWCOMER_HINT, timeout=5000)
+    assert hint.toolTip() == NEWCOMER_HINT
+    assert window.statusBar().isAncestorOf(hint)  # it costs the panels no height
+    probe_and_wait(qtbot, window, "the city came .")  # Enter in the sentence box
+    assert not hint.isVisible()
+
+
+def test_the_newcomer_hint_goes_when_a_head_is_clicked(qtbot, window):
+    start_and_wait(qtbot, window)
+    probe = window.probe
+    assert probe.hint.isVisible()
+    probe.grid._on_cell_clicked(1, 2)  # what a click on a cell runs
+    assert not probe.hint.isVisible()
+    assert (probe.heatmap.layer, probe.heatmap.head) == (1, 2)
