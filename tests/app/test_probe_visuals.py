@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
-from PySide6.QtCore import QPoint, QRect, QRectF, Qt
+from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, Qt
 from PySide6.QtGui import QFont, QFontMetricsF
 from PySide6.QtWidgets import QTabBar
 
@@ -268,3 +268,33 @@ def test_the_newcomer_hint_goes_when_a_head_is_clicked(qtbot, window):
     probe.grid._on_cell_clicked(1, 2)  # what a click on a cell runs
     assert not probe.hint.isVisible()
     assert (probe.heatmap.layer, probe.heatmap.head) == (1, 2)
+
+
+def test_a_long_piece_is_elided_on_the_axis_with_the_whole_piece_on_hover(qtbot):
+    from app.widgets.matrix_plot import MatrixPlot
+    from app.widgets.plot_canvas import PlotCanvas
+
+    canvas = PlotCanvas()
+    plot = MatrixPlot(max_label_px=60)
+    canvas.addItem(plot)
+    qtbot.addWidget(canvas)
+    canvas.resize(600, 500)
+    canvas.show()
+    qtbot.waitExposed(canvas)
+    long_piece = "antidisestablishmentarianism"
+    labels = ["[CLS]", "the", long_piece, *[f"w{i}" for i in range(8)], "[SEP]"]
+    plot.set_labels(labels)
+    plot.set_matrix(np.full((12, 12), 1 / 12, dtype=np.float32))
+    for axis in (plot.row_axis, plot.col_axis):
+        axis.picture = None
+        axis.update()
+        canvas.grab()
+        assert axis.drawn == list(range(12))  # elided, not dropped
+        text = axis.drawn_text[2]
+        assert text.endswith("\u2026") and text != long_piece
+        width = QFontMetricsF(axis.tick_font()).horizontalAdvance(text)
+        assert width <= 60
+        assert axis.drawn_text[1] == "the"
+        at = axis._axis_coord(2.0)
+        pos = QPointF(5.0, at) if axis.vertical else QPointF(at, 5.0)
+        assert axis.tooltip_at(pos) == f"#2 {long_piece}"
