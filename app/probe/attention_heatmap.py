@@ -10,7 +10,8 @@ colours each row to its maximum. The scale can also be chosen: 0..1, the matrix'
 each row's maximum, or a square root (gamma 0.5); the one in use is named in the title.
 "Words" shows word-level attention (Clark et al. 2019), which the state has the engine thread
 compute (``AppState.set_word_level``); the pieces stay on screen until it arrives. Cells stay
-square: a long input opens on its first tokens and scrolls; a span brushed on the token strip
+square for a long input, which opens on its first tokens and scrolls (a short one fills the
+panel, no bands beside it); a span brushed on the token strip
 zooms to that block, and the token clicked there has its row (where it looks) outlined.
 """
 

@@ -121,9 +121,10 @@ class MatrixPlot(pg.PlotItem):
             self.image.setLookupTable(self.cmap.getLookupTable(nPts=256))
             self.image.setLevels(self.levels)
         self._shape: tuple[int, ...] | None = None
-        self.square = square  # cells stay square: a long input scrolls and zooms, never squeezes
-        if square:
-            self.getViewBox().setAspectLocked(True, ratio=1.0)
+        # cells stay square for a long input (it scrolls and zooms, never squeezes); up to
+        # SHORT_INPUT tokens the matrix fills its panel instead, with no bands beside it
+        self.square = square
+        self.locked = False  # the aspect is locked now (a square plot with a long input)
         self.floor = 0.0  # where the colour map starts (set_colormap_floor)
         self.max_visible = 0  # with square cells: rows/cols shown at first (0 = all)
         # the block last asked for, shown again when the view is resized until the user pans
@@ -183,8 +184,10 @@ class MatrixPlot(pg.PlotItem):
         if data.shape != self._shape:
             self._shape = data.shape
             vb = self.getViewBox()
+            self.locked = self.square and max(rows, cols) > SHORT_INPUT
+            vb.setAspectLocked(self.locked, ratio=1.0)
             # square cells in a wide or tall view leave blank room beside the matrix: allow it
-            room = 3 * max(rows, cols) if self.square else 0
+            room = 3 * max(rows, cols) if self.locked else 0
             vb.setLimits(
                 xMin=-0.5 - room,
                 xMax=cols - 0.5 + room,
@@ -218,7 +221,7 @@ class MatrixPlot(pg.PlotItem):
             last = min(last, limit - 1)
         last_row, last_col = min(last, rows - 1), min(last, cols - 1)
         x_span, y_span = last_col + 1.0 - first, last_row + 1.0 - first
-        if self.square and vb.width() > 1 and vb.height() > 1:
+        if self.locked and vb.width() > 1 and vb.height() > 1:
             # ask for a range of the view's own aspect, so the locked aspect does not centre
             # the block: it stays at the top-left, the extra room goes right or down
             ratio = vb.height() / vb.width()

@@ -298,3 +298,27 @@ def test_a_long_piece_is_elided_on_the_axis_with_the_whole_piece_on_hover(qtbot)
         at = axis._axis_coord(2.0)
         pos = QPointF(5.0, at) if axis.vertical else QPointF(at, 5.0)
         assert axis.tooltip_at(pos) == f"#2 {long_piece}"
+
+
+def test_a_short_input_fills_the_heatmap_panel(qtbot, window):
+    analysis = start_and_wait(qtbot, window, "the lord came to the city and saw it .")
+    t = len(analysis.result.tokens)
+    assert 8 <= t <= 24
+    window.resize(1280, 720)
+    plot = window.probe.heatmap.plot
+    view = plot.getViewBox()
+
+    def gaps() -> list[float]:
+        image = plot.image.mapRectToScene(plot.image.boundingRect())
+        box = view.sceneBoundingRect()
+        return [
+            abs(image.left() - box.left()),
+            abs(image.right() - box.right()),
+            abs(image.top() - box.top()),
+            abs(image.bottom() - box.bottom()),
+        ]
+
+    qtbot.waitUntil(lambda: max(gaps()) < 1.0, timeout=5000)  # no white band on any side
+    assert not plot.locked and view.width() > 100
+    long = start_and_wait(qtbot, window, LONG)  # a long input keeps square cells, and scrolls
+    assert len(long.result.tokens) > 24 and plot.locked
