@@ -1,6 +1,8 @@
 """The Probe tab's pictures at laptop size: colour-bar tick labels that fit their axis, every
-row of the norm heatmap labelled, ALBERT's norms each layer to its own range by default, and
-PCA labels that never overlap on a 30-token input."""
+row of the norm heatmap labelled, ALBERT's norms each layer to its own range by default, PCA
+labels that never overlap, every head of a 12-head grid on screen, the clicked token's row
+outlined, the masked token marked, no left-over tab bar at start-up, a newcomer's hint, long
+pieces elided with the whole piece on hover, and a short input's matrix filling its panel."""
 
 from __future__ import annotations
 
