@@ -124,6 +124,7 @@ class MainWindow(QMainWindow):
         self._layout_restored = False  # a saved layout was restored (else arranged on show)
 
         self.status = WindowStatus(self.statusBar(), self.state)
+        self.statusBar().insertWidget(0, self.probe.hint, 4)  # the newcomer's hint
         self.exports = ExportActions(
             self,
             settings,

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QApplication
 THEMES = ("system", "light", "dark")
 ATTENTION_COLORMAP = "inferno"  # perceptually uniform, dark = no attention
 STAT_COLORMAP = "viridis"
+FOCUS_OUTLINE = "#19c0f0"  # the clicked token's row in an attention heatmap (cyan on inferno)
 
 
 @dataclass(frozen=True)

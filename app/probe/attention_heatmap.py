@@ -10,8 +10,9 @@ colours each row to its maximum. The scale can also be chosen: 0..1, the matrix'
 each row's maximum, or a square root (gamma 0.5); the one in use is named in the title.
 "Words" shows word-level attention (Clark et al. 2019), which the state has the engine thread
 compute (``AppState.set_word_level``); the pieces stay on screen until it arrives. Cells stay
-square: a long input opens on its first tokens and scrolls; a span brushed on the token strip
-zooms to that block.
+square for a long input, which opens on its first tokens and scrolls (a short one fills the
+panel, no bands beside it); a span brushed on the token strip
+zooms to that block, and the token clicked there has its row (where it looks) outlined.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QEvent, Qt, Signal, Slot
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtGui import QColor, QKeySequence, QPen, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QGraphicsRectItem,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -32,7 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.probe.state import AppState
-from app.theme import ATTENTION_COLORMAP, is_dark, token_label_style
+from app.theme import ATTENTION_COLORMAP, FOCUS_OUTLINE, is_dark, token_label_style
 from app.widgets.matrix_plot import MatrixPlot
 from app.widgets.plot_canvas import PlotCanvas
 
@@ -139,6 +141,15 @@ class AttentionHeatmap(QWidget):
             colormap=ATTENTION_COLORMAP, levels=(0.0, 1.0), interactive=False, square=True
         )
         self.plot.max_visible = MAX_VISIBLE
+        self.focus_token: int | None = None  # the token clicked on the strip: its row outlined
+        pen = QPen(QColor(FOCUS_OUTLINE))
+        pen.setWidthF(2.5)
+        pen.setCosmetic(True)  # 2.5 px whatever the zoom
+        self.focus_outline = QGraphicsRectItem()
+        self.focus_outline.setPen(pen)
+        self.focus_outline.setZValue(10)
+        self.focus_outline.setVisible(False)
+        self.plot.addItem(self.focus_outline)
         self.plot.row_axis.setLabel("from")
         self.plot.col_axis.setLabel("to")
         self.canvas.addItem(self.plot)
@@ -264,6 +275,27 @@ class AttentionHeatmap(QWidget):
             first, last = words.word_of(first), words.word_of(last)
         self.plot.show_block(first, last)
 
+    @Slot(int)
+    def outline_token(self, index: int | None) -> None:
+        """Outline the row of token ``index`` (its word's row with "words" on); None: none."""
+        self.focus_token = index
+        self._draw_outline()
+
+    def outlined_row(self) -> int | None:
+        """The matrix row outlined now, or None."""
+        if not self.focus_outline.isVisible():
+            return None
+        return round(self.focus_outline.rect().top() + 0.5)
+
+    def _draw_outline(self) -> None:
+        matrix, index = self.matrix(), self.focus_token
+        if matrix is None or index is None or index >= len(self.analysis.result.tokens):
+            self.focus_outline.setVisible(False)
+            return
+        row = self._word_views().words.word_of(index) if self.word_level else index
+        self.focus_outline.setRect(-0.5, row - 0.5, matrix.shape[1], 1.0)
+        self.focus_outline.setVisible(True)
+
     def reset_view(self) -> None:
         """Fixed colours and the whole matrix in view."""
         self.set_scale("fixed")
@@ -343,6 +375,7 @@ class AttentionHeatmap(QWidget):
         if not key:
             self.analysis = None
             self.plot.clear_matrix()
+            self.focus_outline.setVisible(False)
             self.readout.setText("")
 
     @Slot(int)
@@ -384,5 +417,6 @@ class AttentionHeatmap(QWidget):
             f"layer {self.layer + 1} \u00b7 {head_name(self.head)}{words} \u00b7 {scale_name}",
             size="10pt",
         )
+        self._draw_outline()
         self.selected.emit(self.layer, self.head)
         self.scale_changed.emit(self.scale, self.word_level)

@@ -3,7 +3,9 @@
 Rows are layers (ALBERT: effective layers, one per use of a shared layer), columns are heads.
 Each cell is ``attentions[layer, head]`` at the big heatmap's colour scale (named in the hint);
 clicking a cell opens that head there. Cells are rebuilt only when the model's shape changes;
-a new sentence just swaps the images.
+a new sentence just swaps the images. The grid never shrinks below its labels and
+``MIN_HEAD_CELL_PX`` cells: a panel too small for a 12-head model scrolls instead of cutting
+the last heads off.
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, Signal, Slot
+from PySide6.QtCore import QEvent, QSize, Qt, Signal, Slot
 from PySide6.QtGui import QPalette, QTransform
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from app.probe.attention_heatmap import DARK_FLOOR, resolve_scale, scale_for_display
 from app.probe.state import AppState
@@ -24,6 +26,8 @@ from app.widgets.plot_canvas import PlotCanvas
 
 if TYPE_CHECKING:  # pragma: no cover
     from core.analysis.summary import ProbeAnalysis
+
+MIN_HEAD_CELL_PX = 14  # a head's cell is never smaller: below it the grid scrolls
 
 
 @dataclass
@@ -54,8 +58,12 @@ class HeadGrid(QWidget):
         self.hint.setWordWrap(True)  # a narrow panel still names the colour scale
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
+        self.scroll = QScrollArea()
+        self.scroll.setWidget(self.canvas)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
         layout.addWidget(self.hint)
-        layout.addWidget(self.canvas, 1)
+        layout.addWidget(self.scroll, 1)
         state.probed.connect(self._on_probed)
         state.current_changed.connect(self._on_current_changed)
         self._apply_theme()
@@ -90,9 +98,10 @@ class HeadGrid(QWidget):
         self.canvas.ci.clear()
         self.cells = []
         self.shape = (layers, heads)
-        self.canvas.ci.addLabel("", row=0, col=0)
+        # heads numbered under a "layer \ head" corner: "H12" would widen every column
+        self.canvas.ci.addLabel("L\\H", row=0, col=0, size="7pt")
         for h in range(heads):
-            self.canvas.ci.addLabel(f"H{h + 1}", row=0, col=h + 1, size="8pt")
+            self.canvas.ci.addLabel(f"{h + 1}", row=0, col=h + 1, size="7pt")
         for layer in range(layers):
             self.canvas.ci.addLabel(f"L{layer + 1}", row=layer + 1, col=0, size="8pt")
             for h in range(heads):
@@ -105,6 +114,7 @@ class HeadGrid(QWidget):
                     defaultPadding=0.0,
                 )
                 view.setMenuEnabled(False)
+                view.setMinimumSize(MIN_HEAD_CELL_PX, MIN_HEAD_CELL_PX)
                 image = MatrixImage(axisOrder="row-major", autoDownsample=True)
                 image.setTransform(QTransform().translate(-0.5, -0.5))
                 image.setLookupTable(self.lut)
@@ -115,6 +125,10 @@ class HeadGrid(QWidget):
                 self.cells.append(HeadCell(layer, h, view, image))
         self.canvas.apply_palette()
         self.highlighted = None
+        # the canvas asks for the room its labels and smallest cells need; the scroll area
+        # shows a scroll bar when the panel has less
+        need = self.canvas.ci.layout.effectiveSizeHint(Qt.SizeHint.MinimumSize)
+        self.canvas.setMinimumSize(QSize(int(need.width()) + 4, int(need.height()) + 4))
 
     @Slot(object)
     def _on_probed(self, analysis: ProbeAnalysis) -> None:

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from app.probe.state import AppState
 from app.theme import STAT_COLORMAP
-from app.widgets.matrix_plot import MatrixPlot
+from app.widgets.matrix_plot import MatrixPlot, fit_colorbar
 from app.widgets.plot_canvas import PlotCanvas
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -77,6 +77,8 @@ class HeadStatistics(QWidget):
             label="attention mass (0\u20131)",
         )
         self.mass_bar.setImageItem([p.image for n, p in self.plots.items() if n != "entropy"])
+        for bar in (self.entropy_bar, self.mass_bar):
+            fit_colorbar(bar)
         self.columns = 0
         self._laid_out: list[str] = []
         self._reflow()
@@ -108,6 +110,7 @@ class HeadStatistics(QWidget):
             plot.set_labels(rows, cols)
             plot.set_matrix(values)
         self.entropy_bar.setLevels((0.0, max(float(stats.max_entropy), 1e-6)))  # log T: uniform
+        fit_colorbar(self.entropy_bar)
 
     def _visible(self) -> list[str]:
         has_pair = "a_to_b" in self.values

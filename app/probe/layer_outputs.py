@@ -48,7 +48,18 @@ AVERAGING = (
     "angle of the mean cosine."
 )
 PLAY_STEP_MS = 700
-MAX_POINT_LABELS = 20  # beyond this many tokens the scatter shows points only (hover for text)
+OWN_RANGE_RATIO = 3.0  # embedding and layer norm ranges this far apart: each layer to its own
+LABEL_ANCHORS = ((0.5, 1.3), (0.5, -0.3), (-0.15, 0.5), (1.15, 0.5))  # above, below, right, left
+MAX_POINT_LABELS = 64  # beyond this many tokens only the special ones are named (hover for text)
+
+
+def range_ratio(norms: np.ndarray) -> float:
+    """How many times wider one colour range over all rows is than the layers' own range (rows
+    1..L): ALBERT's small embedding norms (row 0) stretch it until the layers are one colour.
+    Ranges below a thousandth of the largest norm count as that much (rounding noise)."""
+    floor = 1e-3 * max(float(np.abs(norms).max()), 1e-9)
+    layers = norms[1:] if len(norms) > 1 else norms
+    return max(float(np.ptp(norms)), floor) / max(float(np.ptp(layers)), floor)
 
 
 class LayerOutputs(QWidget):
@@ -175,8 +186,11 @@ class LayerOutputs(QWidget):
         self.norms_per_layer = QCheckBox("each layer to its own range")
         self.norms_per_layer.setToolTip(
             "Colour each layer's norms from its own smallest to its largest: the layers of a "
-            "model whose norms differ a lot between layers (ALBERT) are otherwise one colour"
+            "model whose norms differ a lot between layers (ALBERT) are otherwise one colour. "
+            "On by default when the embedding row would stretch one shared range more than "
+            f"{OWN_RANGE_RATIO:g}\u00d7 beyond the layers' own, until you choose."
         )
+        self.norms_chosen = False  # the user ticked or cleared the box: no more automatic choice
         norms = QWidget()
         norms_layout = QVBoxLayout(norms)
         norms_layout.setContentsMargins(0, 0, 0, 0)
@@ -209,6 +223,7 @@ class LayerOutputs(QWidget):
         self.play_timer.timeout.connect(self._on_play_tick)
         self.turn_box.currentIndexChanged.connect(self._on_turn_mode)
         self.norms_per_layer.toggled.connect(self._draw_norms)
+        self.norms_per_layer.clicked.connect(self._on_norms_chosen)
         if state.analysis is not None:  # built after a probe: draw it now
             self._on_probed(state.analysis)
 
@@ -223,6 +238,10 @@ class LayerOutputs(QWidget):
         self.norms.set_labels(
             ["emb"] + [f"L{i + 1}" for i in range(n_layers)], labels, None, colors, None, bold
         )
+        if not self.norms_chosen:
+            self.norms_per_layer.blockSignals(True)
+            self.norms_per_layer.setChecked(range_ratio(stats.norms) > OWN_RANGE_RATIO)
+            self.norms_per_layer.blockSignals(False)
         self._draw_norms()
         x = np.arange(1, n_layers + 1)
         self.l2_all.setData(x, stats.l2_mean)
@@ -281,11 +300,22 @@ class LayerOutputs(QWidget):
             low = norms.min(axis=1, keepdims=True)
             span = np.maximum(norms.max(axis=1, keepdims=True) - low, 1e-6)
             self.norms.set_matrix((norms - low) / span, levels=(0.0, 1.0))
-            self.norms.setTitle("hidden-state L2 norm \u00b7 per layer")
+            ratio = range_ratio(norms)
+            why = (
+                ""
+                if self.norms_chosen
+                else f" (auto: emb row stretches one scale {ratio:.0f}\u00d7)"
+            )
+            self.norms.setTitle(f"hidden-state L2 norm \u00b7 each layer to its own range{why}")
             return
         low, high = float(norms.min()), float(norms.max())
         self.norms.set_matrix(norms, levels=(low, max(high, low + 1e-3)))
         self.norms.setTitle("hidden-state L2 norm")
+
+    @Slot(bool)
+    def _on_norms_chosen(self, _checked: bool) -> None:
+        self.norms_chosen = True
+        self._draw_norms()
 
     @Slot(int)
     def _on_turn_mode(self, mode: int) -> None:
@@ -357,19 +387,26 @@ class LayerOutputs(QWidget):
         self.layer_label.setText(name)
 
     def _declutter(self, *_args) -> None:
-        """Hide a token label that would sit on one already shown (special tokens first), so
-        close points do not pile their labels into an unreadable heap; hover names them all."""
+        """Place each token label above, below, right or left of its point, wherever it does
+        not sit on a label already placed (special tokens first), else hide it: close points
+        must not pile their labels into an unreadable heap; hover names them all."""
         if not self.labels or self.positions is None:
             return
+        self.pca_plot.getViewBox().updateMatrix()  # the range just set, not the last painted
         order = sorted(range(len(self.labels)), key=lambda i: self._groups[self._labelled[i]] < 2)
         placed = []  # scene rectangles of the labels kept
         for i in order:
             item = self.labels[i]
-            rect = item.sceneBoundingRect().adjusted(-1, -1, 1, 1)
-            clash = any(rect.intersects(other) for other in placed)
-            item.setVisible(not clash)
-            if not clash:
-                placed.append(rect)
+            for anchor in LABEL_ANCHORS:
+                item.setAnchor(anchor)
+                item.updateTransform(force=True)  # a hidden label's transform is never updated
+                rect = item.sceneBoundingRect().adjusted(-1, -1, 1, 1)
+                if not any(rect.intersects(other) for other in placed):
+                    placed.append(rect)
+                    item.setVisible(True)
+                    break
+            else:
+                item.setVisible(False)
 
     def _bounds(self, layer: int) -> tuple[np.ndarray, np.ndarray]:
         points = self.analysis.pca[layer]

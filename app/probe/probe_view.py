@@ -21,6 +21,8 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
+    QTabBar,
     QVBoxLayout,
     QWidget,
 )
@@ -34,6 +36,10 @@ from app.widgets.sentence_verdict import SentenceVerdict
 if TYPE_CHECKING:  # pragma: no cover
     from core.analysis.summary import ProbeAnalysis
 
+NEWCOMER_HINT = (
+    "New here? Type a sentence, press Enter \u00b7 click a head in the Head grid \u00b7 "
+    "right-click a token to mask it \u00b7 try the Compare tab"
+)
 DEFAULT_SENTENCE = "the [MASK] of the lord came upon him ."
 PANELS = (  # name, title, where
     ("grid", "Head grid", Qt.DockWidgetArea.RightDockWidgetArea),
@@ -78,6 +84,25 @@ def cramped_controls(panel: QWidget) -> list[str]:
             if text and control.width() < metrics.horizontalAdvance(text) + metrics.height():
                 cramped.append(text)
     return cramped
+
+
+class HintLabel(QLabel):
+    """One line of text, elided to the room it gets (the full text in its tooltip), never
+    widening its parent."""
+
+    def __init__(self, text: str, parent: QWidget | None = None):
+        super().__init__(text, parent)
+        self.full_text = text
+        self.setToolTip(text)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setStyleSheet("QLabel { color: palette(placeholder-text); }")
+
+    def resizeEvent(self, event) -> None:  # Qt API
+        super().resizeEvent(event)
+        elided = self.fontMetrics().elidedText(
+            self.full_text, Qt.TextElideMode.ElideRight, max(0, self.width() - 4)
+        )
+        self.setText(elided)
 
 
 class ProbeView(QWidget):
@@ -149,6 +174,9 @@ class ProbeView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 0)
         layout.addLayout(inputs)
+        # one line for a newcomer, gone once they probe, click a token or open a head; the
+        # window puts it in its status bar, so the panels lose no height for it
+        self.hint = HintLabel(NEWCOMER_HINT)
         layout.addWidget(self.strip_area)
         # shown while the panels hold the result of an earlier input than the boxes now ask for
         self.stale_banner = QLabel("")
@@ -165,6 +193,7 @@ class ProbeView(QWidget):
         self.pair.returnPressed.connect(self._on_submitted)
         self.probe_button.clicked.connect(self._on_submitted)
         self.strip.mask_requested.connect(state.request_mask)
+        self.strip.token_selected.connect(self.dismiss_hint)
         self.strip.laid_out.connect(self._on_strip_laid_out)
         state.probe_requested.connect(self._on_probe_requested)
         state.probed.connect(self._on_probed)
@@ -220,6 +249,10 @@ class ProbeView(QWidget):
             old.deleteLater()
         if "heatmap" in new:
             self.strip.span_selected.connect(self.heatmap.zoom_to)
+            self.strip.token_selected.connect(self.heatmap.outline_token)
+            self.heatmap.outline_token(self.strip.selected_index)
+        if "grid" in new:
+            self.grid.selected.connect(self.dismiss_hint)
         if self.heatmap is not None and self.grid is not None and {"heatmap", "grid"} & set(new):
             self.grid.selected.connect(self.heatmap.select)
             self.heatmap.selected.connect(self.grid.highlight)
@@ -261,6 +294,34 @@ class ProbeView(QWidget):
                 [int(width * 0.28), int(width * 0.72)],
                 Qt.Orientation.Horizontal,
             )
+        self._hide_stale_tab_bars()
+
+    def tab_groups(self) -> list[set[str]]:
+        """The titles of each group of tabbed panels, as the docks say they are grouped now."""
+        groups = []
+        for dock in self.docks.values():
+            group = {
+                dock.windowTitle(),
+                *(d.windowTitle() for d in self.area.tabifiedDockWidgets(dock)),
+            }
+            if len(group) > 1 and group not in groups:
+                groups.append(group)
+        return groups
+
+    def _hide_stale_tab_bars(self) -> None:
+        """Hide the tab bars that restoring the default layout and regrouping the bottom
+        panels left behind: Qt keeps them on screen, with their old tabs, beside the bar it
+        made last for the group, until a later layout pass ("Layer outputs | Head statistics"
+        twice at start-up)."""
+        groups, shown = self.tab_groups(), []
+        for bar in reversed(self.area.findChildren(QTabBar)):  # the newest bar first
+            tabs = {bar.tabText(i) for i in range(bar.count())}
+            if not bar.isVisibleTo(self.area):
+                continue
+            if tabs in groups and tabs not in shown:
+                shown.append(tabs)
+            else:
+                bar.hide()
 
     def undersized_panels(self) -> list[str]:
         """Panels on screen smaller than their readable minimum, or with controls too narrow
@@ -291,7 +352,13 @@ class ProbeView(QWidget):
         self.strip_area.setFixedHeight(max(34, min(height + 4, two_rows)))
 
     @Slot()
+    def dismiss_hint(self, *_args) -> None:
+        """The newcomer has acted: give the hint's line to the panels."""
+        self.hint.setVisible(False)
+
+    @Slot()
     def _on_submitted(self) -> None:
+        self.dismiss_hint()
         self.state.request_probe(self.sentence.text(), self.pair.text() or None)
 
     @Slot(int)
@@ -307,6 +374,8 @@ class ProbeView(QWidget):
         self.status.setText(f"{len(result.tokens)} tokens{extra} \u00b7 {seconds * 1000:.0f} ms")
         self.status.setToolTip(f"{result.model_name}: {result.text!r}")
         self.verdict.show_results(result)
+        if self.heatmap is not None:  # the strip has carried its selection to the new tokens
+            self.heatmap.focus_token = self.strip.selected_index
         self.set_stale(None)
 
     @property

@@ -6,7 +6,8 @@ recognised by vocabulary id; word-piece continuations ("##ing", or SentencePiece
 do not start a word) sit flush against the piece before them so words read as words. Text cut
 by truncation follows a scissors marker, greyed. Click a token to focus on it (what it attends
 to); drag across tokens to select a span (the heatmap zooms to it); right-click for "Mask and
-predict". A selection follows its characters to the next result (``AppState.carry``).
+predict", which frames the masked token in dashes and strikes it out until the next probe.
+A selection follows its characters to the next result (``AppState.carry``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from app.theme import display_token, token_colors
 MAX_DROPPED_WORDS = 40  # greyed words of the cut text shown after the marker
 
 if TYPE_CHECKING:  # pragma: no cover
+    from app.probe.calls import MaskAnswer
     from core.analysis.summary import ProbeAnalysis
 
 CHIP_PAD = 5.0  # horizontal padding inside a chip
@@ -46,6 +48,7 @@ class TokenStrip(QWidget):
         self.dropped: list[str] = []  # chips after the tokens: the marker, then cut words
         self.has_mlm = False
         self.selected_index: int | None = None
+        self.masked_index: int | None = None  # the token "Mask and predict" replaced by [MASK]
         self.span: tuple[int, int] | None = None  # a dragged span, first..last
         self._press: int | None = None
         self.rects: list[QRectF] = []  # one per token, then one per dropped chip
@@ -54,6 +57,7 @@ class TokenStrip(QWidget):
         self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         state.probed.connect(self._on_probed)
         state.current_changed.connect(self._on_current_changed)
+        state.masked.connect(self._on_masked)
 
     # -- data ------------------------------------------------------------------------------
     @Slot(object)
@@ -64,6 +68,7 @@ class TokenStrip(QWidget):
                 self.state.carry(self.selected_index) if self.result is not None else None
             )
         self.span = None
+        self.masked_index = None  # a new probe reads the sentence as typed
         self.result = result
         self.tokens = list(result.tokens)
         masks, unknowns = result.ids_of("mask"), result.ids_of("unk")
@@ -86,6 +91,13 @@ class TokenStrip(QWidget):
             self.tokens, self.kinds, self.dropped, self.result = [], [], [], None
             self.selected_index = self.span = None
             self._relayout()
+
+    @Slot(object)
+    def _on_masked(self, answer: MaskAnswer) -> None:
+        """Mark the token Masked words now predicts (a dashed [MASK] frame and a tooltip)."""
+        position = answer.prediction.position
+        self.masked_index = position if 0 <= position < len(self.tokens) else None
+        self.update()
 
     def select(self, index: int | None) -> None:
         self.selected_index = index
@@ -178,8 +190,16 @@ class TokenStrip(QWidget):
             else:
                 painter.setPen(Qt.PenStyle.NoPen)
             painter.drawRoundedRect(rect, 4, 4)
+            if i == self.masked_index:  # "Mask and predict": a [MASK]-pink dashed frame
+                painter.setBrush(Qt.BrushStyle.NoBrush)
+                painter.setPen(QPen(colors.mask.darker(160), 2.0, Qt.PenStyle.DashLine))
+                painter.drawRoundedRect(rect.adjusted(-1.5, -1.5, 1.5, 1.5), 5, 5)
             painter.setPen(colors.unknown if kind == "unknown" else colors.text)
-            painter.setFont(fonts[kind in ("special", "mask")])
+            font = fonts[kind in ("special", "mask")]
+            if i == self.masked_index:
+                font = QFont(font)
+                font.setStrikeOut(True)
+            painter.setFont(font)
             painter.drawText(rect, int(Qt.AlignmentFlag.AlignCenter), display_token(tok.text))
         for j, (word, rect) in enumerate(
             zip(self.dropped, self.rects[len(self.tokens) :], strict=False)
@@ -239,7 +259,12 @@ class TokenStrip(QWidget):
             what = "word piece (continues a word)" if tok.continuation else "word piece"
         seg = "B" if tok.segment == 1 else "A"
         span = f", characters {tok.span[0]}\u2013{tok.span[1]}" if tok.span else ""
-        return f"#{index} {tok.text!r} (id {tok.id}): {what}, segment {seg}{span}"
+        masked = (
+            " \u2014 masked now: Masked words shows the model's guesses for it"
+            if index == self.masked_index
+            else ""
+        )
+        return f"#{index} {tok.text!r} (id {tok.id}): {what}, segment {seg}{span}{masked}"
 
     def menu_for(self, index: int) -> QMenu:
         """The right-click menu of token ``index``."""

@@ -15,12 +15,38 @@ from collections.abc import Sequence
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, Signal
-from PySide6.QtGui import QColor, QTransform
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QTransform
 
 from app.widgets.token_axis import TokenAxis
 
 MIN_CELL_PX = 16  # a long input's first view keeps cells at least this big (labels fit)
 SHORT_INPUT = 24  # up to this many tokens the whole matrix is shown, however small its cells
+
+
+def fit_colorbar(bar: pg.ColorBarItem) -> None:
+    """Keep the colour bar's axis as wide as its widest tick label at its current height (the
+    ticks change with it): pyqtgraph fixes it at 45 px, which cuts "1.00" to "1.(" in a large
+    font or at a range like 0-12.5."""
+    axis = bar.axis
+    if not getattr(axis, "fits_labels", False):
+        axis.fits_labels = True
+        axis.geometryChanged.connect(lambda: _fit_axis(bar))
+    _fit_axis(bar)
+
+
+def _fit_axis(bar: pg.ColorBarItem) -> None:
+    axis = bar.axis
+    low, high = (float(v) for v in bar.levels())
+    metrics = QFontMetricsF(axis.style["tickFont"] or QFont())
+    widest = 0.0
+    for spacing, values in axis.tickValues(low, high, max(float(axis.height()), 60.0)):
+        for text in axis.tickStrings(values, axis.scale, spacing):
+            widest = max(widest, metrics.horizontalAdvance(text))
+    width = widest + axis.style["tickTextOffset"][0] + max(0, axis.style["tickLength"]) + 6
+    if axis.label.isVisible():
+        width += axis.label.boundingRect().height() * 0.8
+    if math.ceil(width) != axis.width():
+        axis.setWidth(math.ceil(width))
 
 
 class MatrixImage(pg.ImageItem):
@@ -90,13 +116,15 @@ class MatrixPlot(pg.PlotItem):
                 rounding=0.01,
             )
             self.colorbar.setImageItem(self.image, insert_in=self)
+            fit_colorbar(self.colorbar)
         else:
             self.image.setLookupTable(self.cmap.getLookupTable(nPts=256))
             self.image.setLevels(self.levels)
         self._shape: tuple[int, ...] | None = None
-        self.square = square  # cells stay square: a long input scrolls and zooms, never squeezes
-        if square:
-            self.getViewBox().setAspectLocked(True, ratio=1.0)
+        # cells stay square for a long input (it scrolls and zooms, never squeezes); up to
+        # SHORT_INPUT tokens the matrix fills its panel instead, with no bands beside it
+        self.square = square
+        self.locked = False  # the aspect is locked now (a square plot with a long input)
         self.floor = 0.0  # where the colour map starts (set_colormap_floor)
         self.max_visible = 0  # with square cells: rows/cols shown at first (0 = all)
         # the block last asked for, shown again when the view is resized until the user pans
@@ -125,6 +153,7 @@ class MatrixPlot(pg.PlotItem):
         self.levels = (float(levels[0]), float(levels[1]))
         if self.colorbar is not None:
             self.colorbar.setLevels(self.levels)
+            fit_colorbar(self.colorbar)
         else:
             self.image.setLevels(self.levels)
 
@@ -155,8 +184,10 @@ class MatrixPlot(pg.PlotItem):
         if data.shape != self._shape:
             self._shape = data.shape
             vb = self.getViewBox()
+            self.locked = self.square and max(rows, cols) > SHORT_INPUT
+            vb.setAspectLocked(self.locked, ratio=1.0)
             # square cells in a wide or tall view leave blank room beside the matrix: allow it
-            room = 3 * max(rows, cols) if self.square else 0
+            room = 3 * max(rows, cols) if self.locked else 0
             vb.setLimits(
                 xMin=-0.5 - room,
                 xMax=cols - 0.5 + room,
@@ -190,7 +221,7 @@ class MatrixPlot(pg.PlotItem):
             last = min(last, limit - 1)
         last_row, last_col = min(last, rows - 1), min(last, cols - 1)
         x_span, y_span = last_col + 1.0 - first, last_row + 1.0 - first
-        if self.square and vb.width() > 1 and vb.height() > 1:
+        if self.locked and vb.width() > 1 and vb.height() > 1:
             # ask for a range of the view's own aspect, so the locked aspect does not centre
             # the block: it stays at the top-left, the extra room goes right or down
             ratio = vb.height() / vb.width()

@@ -6,7 +6,9 @@ horizontal labels that stick out of the plot. For a 512-token sentence that is a
 current zoom and first shrinks the font (down to ``MIN_POINT_SIZE``) until every label fits;
 only below that it shows every k-th token, with k just large enough for one line of text per
 label, and says so in the axis title ("every 2nd token labelled"). Bottom/top labels are
-rotated to read upwards, so the same rule applies on both axes.
+rotated to read upwards, so the same rule applies on both axes. A piece longer than
+``max_label_px`` is elided ("supercal…"), never dropped for it; hovering its label shows the
+whole piece.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ class TokenAxis(pg.AxisItem):
         self._note_step = 1
         super().__init__(orientation, **kwargs)
         self.drawn: list[int] = []  # indices of the labels drawn in the last paint
+        self.drawn_text: dict[int, str] = {}  # what each drawn label reads (elided or whole)
+        self.setAcceptHoverEvents(True)
         self.setStyle(showValues=False, tickLength=0)
         self.setTicks([[], []])
         self._update_extent()
@@ -172,11 +176,28 @@ class TokenAxis(pg.AxisItem):
         last = min(n - 1, math.floor(hi))
         return list(range(first, last + 1, step))
 
+    def label_at(self, pos: QPointF) -> int | None:
+        """The drawn label at ``pos`` (item coordinates): the one whose cell is nearest."""
+        origin, unit = self._axis_coord(0.0), self._axis_coord(1.0)
+        if origin is None or unit is None or unit == origin or not self.drawn:
+            return None
+        along = pos.y() if self.vertical else pos.x()
+        index = round((along - origin) / (unit - origin))
+        return index if index in self.drawn_text else None
+
+    def tooltip_at(self, pos: QPointF) -> str:
+        """The whole piece under ``pos`` with its position, or "" where no label is drawn."""
+        index = self.label_at(pos)
+        return "" if index is None else f"#{index} {self._labels[index]}"
+
+    def hoverEvent(self, ev) -> None:
+        self.setToolTip("" if ev.isExit() else self.tooltip_at(ev.pos()))
+
     # -- drawing ---------------------------------------------------------------------------
     def drawPicture(self, p: QPainter, axisSpec, tickSpecs, textSpecs) -> None:
         super().drawPicture(p, axisSpec, tickSpecs, textSpecs)
         p.setClipping(False)  # the first and last labels may overhang the plot by half a line
-        self.drawn = []
+        self.drawn, self.drawn_text = [], {}
         if not self._labels:
             return
         origin, unit = self._axis_coord(0.0), self._axis_coord(1.0)
@@ -233,3 +254,4 @@ class TokenAxis(pg.AxisItem):
                 p.drawText(rect, int(flags), text)
                 p.restore()
             self.drawn.append(index)
+            self.drawn_text[index] = text

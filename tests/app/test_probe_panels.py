@@ -164,5 +164,5 @@ def test_norms_can_be_coloured_per_layer(qtbot, window):
     span = np.maximum(high - low, 1e-6)  # a layer of equal norms stays one colour, not noise
     assert_allclose(layers.norms.image.image, (norms - low) / span, atol=1e-5)
     assert_allclose(layers.norms.image.getLevels(), (0.0, 1.0))
-    assert layers.norms.titleLabel.text.endswith("per layer")
+    assert "each layer to its own range" in layers.norms.titleLabel.text
     layers.norms_per_layer.setChecked(False)
