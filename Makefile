@@ -45,9 +45,12 @@ TORCH_WRONG_BUILD := import sys, torch; c = torch.version.cuda; sys.exit( \
 	+ "and does pip.conf or PIP_* point pip at other wheels? $(VENV) is left unlabelled")
 # The window's system libraries (Qt's xcb platform plugin, OpenGL, fonts) and python3-venv:
 # what `make run` needs. Chromium only for `make test` (the HTML report's browser test).
+# Fonts: DejaVu for Latin, Greek and Cyrillic; WenQuanYi Micro Hei for Chinese, Japanese and
+# Korean (5 MB on disk, where Noto CJK takes 91 MB); Noto Color Emoji for emoji. Qt finds
+# them through fontconfig's fallback (tests/app/test_scripts_render.py).
 APT_PACKAGES := libegl1 libgl1 libglib2.0-0 libdbus-1-3 libfontconfig1 libxkbcommon0 \
 	libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 \
-	fonts-dejavu-core python3-venv
+	fonts-dejavu-core fonts-wqy-microhei fonts-noto-color-emoji python3-venv
 TEST_APT_PACKAGES := chromium
 STAMP := $(VENV)/.installed
 

@@ -177,3 +177,30 @@ def test_a_cpu_request_answered_with_a_cuda_build_stops(tmp_path):
     assert run.returncode != 0
     assert "pip installed torch 2.13.0+cu128 built for CUDA 12.8" in run.stderr
     assert not (venv / ".torch-cpu").exists()
+
+
+def test_the_apt_step_installs_fonts_for_cjk_and_emoji(tmp_path):
+    """`make apt` on a machine with none of the fonts: apt-get (stubbed, it only logs) is asked
+    for DejaVu, a CJK font and a colour emoji font, and for nothing dpkg already knows."""
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    log = tmp_path / "apt.log"
+    stubs = {
+        "dpkg": '#!/bin/sh\ncase "$2" in fonts-*) exit 1;; esac\nexit 0\n',
+        "apt-get": f'#!/bin/sh\necho "$@" >> {log}\n',
+        "sudo": '#!/bin/sh\nexec "$@"\n',
+    }
+    for name, text in stubs.items():
+        (fake_bin / name).write_text(text)
+        (fake_bin / name).chmod(0o755)
+    env = {**os.environ, "PATH": f"{fake_bin}:{os.environ['PATH']}"}
+    run = subprocess.run(
+        ["make", "--no-print-directory", "apt"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    install = [line.split() for line in log.read_text().splitlines() if " install " in line]
+    assert len(install) == 1
+    words = install[0]
+    asked = {w for w in words[words.index("install") + 1 :] if not w.startswith("-")}
+    assert asked == {"fonts-dejavu-core", "fonts-wqy-microhei", "fonts-noto-color-emoji"}
