@@ -75,9 +75,7 @@ def head_mask(
     requested = []
     for depth, head in heads:
         if not 0 <= depth < depths:
-            raise InputError(
-                f"mask-heads: layer {depth + 1} is outside the model (1..{depths})"
-            )
+            raise InputError(f"mask-heads: layer {depth + 1} is outside the model (1..{depths})")
         if not 0 <= head < n_heads:
             raise InputError(
                 f"mask-heads: head {head + 1} is outside layer {depth + 1} (1..{n_heads})"
@@ -93,9 +91,7 @@ def parse_heads(spec: str) -> list[tuple[int, int]]:
     for item in spec.split(","):
         layer, dot, head = item.strip().partition(".")
         if not dot or not layer.isdigit() or not head.isdigit():
-            raise InputError(
-                f"mask-heads: {item.strip()!r} is not LAYER.HEAD (1-based, e.g. 2.3)"
-            )
+            raise InputError(f"mask-heads: {item.strip()!r} is not LAYER.HEAD (1-based, e.g. 2.3)")
         if int(layer) < 1 or int(head) < 1:
             raise InputError(f"mask-heads: {item.strip()!r}: layers and heads count from 1")
         pairs.append((int(layer) - 1, int(head) - 1))

@@ -171,7 +171,6 @@ class _Scorer:
     the given (n, T, D) tensor in place of the layer's output for a batch of n copies."""
 
     def __init__(self, loaded: LoadedModel, encoded: Encoded, target: Target, position, head_mask):
-        import torch
 
         self.loaded = loaded
         self.target = target
@@ -264,14 +263,16 @@ def attribute(
         target_id, target_token = _resolve(loaded, target, logits)
         if method == "ig":
             base = _baseline(loaded, encoded, scorer, baseline, x)
-            attr, f_x, f_b = _integrated_gradients(
-                scorer, x, base, target_id, steps, chunk_tokens
-            )
+            attr, f_x, f_b = _integrated_gradients(scorer, x, base, target_id, steps, chunk_tokens)
             err = abs(attr.sum() - (f_x - f_b)) / max(abs(f_x - f_b), 1e-30)
             scores = attr
         else:
             grad, f_x = _gradient(scorer, x, target_id)
-            scores = np.linalg.norm(grad, axis=-1) if method == "saliency" else (grad * x.double().cpu().numpy()).sum(-1)
+            scores = (
+                np.linalg.norm(grad, axis=-1)
+                if method == "saliency"
+                else (grad * x.double().cpu().numpy()).sum(-1)
+            )
             f_b = err = None
     finally:
         handle.remove()
@@ -334,7 +335,10 @@ def _baseline(
 
     mask_id = loaded.tokenizer.token_id("mask")
     words = torch.tensor(
-        [not s and t != mask_id for s, t in zip(encoded.special_tokens_mask, encoded.input_ids, strict=True)],
+        [
+            not s and t != mask_id
+            for s, t in zip(encoded.special_tokens_mask, encoded.input_ids, strict=True)
+        ],
         device=x.device,
     )
     if baseline == "zero":
