@@ -47,7 +47,13 @@ class LogitLens:
             for r, (t, p) in enumerate(zip(m.tokens, m.probs, strict=True), 1)
         ]
         rows += [
-            {"table": "followed", "hidden_state": d, "token": self.token, "rank": int(r), "prob": float(p)}
+            {
+                "table": "followed",
+                "hidden_state": d,
+                "token": self.token,
+                "rank": int(r),
+                "prob": float(p),
+            }
             for d, (r, p) in enumerate(zip(self.ranks, self.probs, strict=True))
         ]
         return rows

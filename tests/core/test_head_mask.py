@@ -143,7 +143,9 @@ def test_ablate_reports_the_change(bert):
     change = result.changes[0]
     intact = probe(loaded, text)
     assert change.intact_top == intact.masked[0].tokens[0]
-    ablated = torch.softmax(torch.from_numpy(result.ablated.mlm_logits[change.position]).double(), -1)
+    ablated = torch.softmax(
+        torch.from_numpy(result.ablated.mlm_logits[change.position]).double(), -1
+    )
     assert change.ablated_prob == pytest.approx(float(ablated[intact.masked[0].ids[0]]), rel=1e-9)
     assert change.ablated_rank == int((ablated > ablated[intact.masked[0].ids[0]]).sum()) + 1
 
