@@ -94,8 +94,9 @@ def logit_lens(
     model.eval()
     layers = []
     with torch.no_grad():
-        out = model(
+        out = model(  # with attentions, as probe runs it: the same kernels, the same bits
             **encoded.tensors(loaded.device),
+            output_attentions=True,
             head_mask=None if head_mask is None else head_mask.tensor(loaded.device),
         )
         rows = []

@@ -187,7 +187,6 @@ def test_head_mask_changes_attribution(bert):
     np.testing.assert_array_equal(empty.scores, intact.scores)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", ["bert-mini", "albert-mini"])
 @pytest.mark.parametrize("baseline", ["pad", "mask", "zero"])
 def test_completeness_on_demo_models(name, baseline):
