@@ -160,7 +160,7 @@ def _layer_module(loaded: LoadedModel, layer: str) -> torch.nn.Module:
 def _layer_name(loaded: LoadedModel, layer: str) -> str:
     c = loaded.config
     if layer == "hidden":
-        return f"after embedding_hidden_mapping_in (H={c.hidden_size})"
+        return f"output of embedding_hidden_mapping_in (H={c.hidden_size})"
     if c.model_type == "albert":
         return f"word embeddings (E={c.embedding_size})"
     return f"word embeddings (H={c.hidden_size})"

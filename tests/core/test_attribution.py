@@ -111,7 +111,9 @@ def test_ig_matches_captum_albert_at_both_widths(albert, layer):
     )
     ref, _ = captum_ig(albert, module, TEXT, None, ("mask", pos, ours.target_id), "pad", 16)
     np.testing.assert_allclose(ours.scores, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
-    assert ours.layer.startswith("word embeddings (E=16)" if layer == "word" else "after")
+    assert ours.layer.startswith(
+        "word embeddings (E=16)" if layer == "word" else "output of embedding_hidden"
+    )
 
 
 def test_ig_sentence_target_matches_captum(bert):
