@@ -262,8 +262,9 @@ def attribute(
             x = scorer.captured[0].detach()  # (T, D): the layer's output at the input
         target_id, target_token = _resolve(loaded, target, logits)
         if method == "ig":
-            base = _baseline(loaded, encoded, scorer, baseline, x)
-            attr, f_x, f_b = _integrated_gradients(scorer, x, base, target_id, steps, chunk_tokens)
+            base, f_b = _baseline(loaded, encoded, scorer, baseline, x, target_id)
+            attr = _integrated_gradients(scorer, x, base, target_id, steps, chunk_tokens)
+            f_x = float(logits[target_id])
             err = abs(attr.sum() - (f_x - f_b)) / max(abs(f_x - f_b), 1e-30)
             scores = attr
         else:
@@ -328,9 +329,15 @@ def _resolve(loaded: LoadedModel, target: Target, logits: torch.Tensor) -> tuple
 
 
 def _baseline(
-    loaded: LoadedModel, encoded: Encoded, scorer: _Scorer, baseline: str, x: torch.Tensor
-) -> torch.Tensor:
-    """x′ at the attributed layer (T, D): words replaced, special tokens and [MASK]s kept."""
+    loaded: LoadedModel,
+    encoded: Encoded,
+    scorer: _Scorer,
+    baseline: str,
+    x: torch.Tensor,
+    target_id: int,
+) -> tuple[torch.Tensor, float]:
+    """x′ at the attributed layer (T, D), words replaced, special tokens and [MASK]s kept;
+    and F(x′)."""
     import torch
 
     mask_id = loaded.tokenizer.token_id("mask")
@@ -341,13 +348,18 @@ def _baseline(
         ],
         device=x.device,
     )
-    if baseline == "zero":
-        return x.masked_fill(words[:, None], 0.0)
-    fill = loaded.tokenizer.token_id(baseline)
-    ids = scorer.ids.masked_fill(words[None, :], fill)
     with torch.no_grad():
-        scorer.logits(ids, 1)
-    return scorer.captured[0].detach()
+        if baseline == "zero":
+            base = x.masked_fill(words[:, None], 0.0)
+            scorer.replacement = base[None]
+            try:
+                logits = scorer.logits(scorer.ids, 1)
+            finally:
+                scorer.replacement = None
+            return base, float(logits[0, target_id])
+        fill = loaded.tokenizer.token_id(baseline)
+        logits = scorer.logits(scorer.ids.masked_fill(words[None, :], fill), 1)
+        return scorer.captured[0].detach(), float(logits[0, target_id])
 
 
 def _integrated_gradients(
@@ -357,8 +369,8 @@ def _integrated_gradients(
     target_id: int,
     steps: int,
     chunk_tokens: int,
-) -> tuple[np.ndarray, float, float]:
-    """IG per token (T,), F(x) and F(x′), Gauss-Legendre nodes in chunks of steps."""
+) -> np.ndarray:
+    """IG per token (T,): Gauss-Legendre nodes, in chunks of steps."""
     import torch
 
     nodes, weights = np.polynomial.legendre.leggauss(steps)
@@ -379,15 +391,7 @@ def _integrated_gradients(
             scorer.replacement = None
         (grad,) = torch.autograd.grad(out.sum(), points)
         total += (grad.double() * w[:, None, None]).sum(0)
-    attr = (delta.double() * total).sum(-1).cpu().numpy()
-    with torch.no_grad():
-        ends = torch.stack([x, base])
-        scorer.replacement = ends
-        try:
-            f = scorer.logits(scorer.ids, 2)[:, target_id].double().cpu().numpy()
-        finally:
-            scorer.replacement = None
-    return attr, float(f[0]), float(f[1])
+    return (delta.double() * total).sum(-1).cpu().numpy()
 
 
 def _gradient(scorer: _Scorer, x: torch.Tensor, target_id: int) -> tuple[np.ndarray, float]:
