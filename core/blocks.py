@@ -102,8 +102,9 @@ class SelfAttention(nn.Module):
         need_weights: bool = False,
         head_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``head_mask`` (nh,) multiplies each head's context vector before the output
-        projection: Michel et al. (2019)'s gate ξ_h, 0 switches a head off. None skips it."""
+        """``head_mask`` (nh,), or (B, nh) per sequence, multiplies each head's context vector
+        before the output projection: Michel et al. (2019)'s gate ξ_h, 0 switches a head off.
+        None skips it."""
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)
         q = q.view(B, T, self.n_head, self.head_size).transpose(1, 2)  # (B, nh, T, hs)
@@ -120,7 +121,7 @@ class SelfAttention(nn.Module):
             probs = None
             y = attention(q, k, v, mask, dropout)
         if head_mask is not None:
-            y = y * head_mask.view(1, -1, 1, 1).to(y.dtype)
+            y = y * head_mask.view(-1, self.n_head, 1, 1).to(y.dtype)
         y = y.transpose(1, 2).reshape(B, T, C)
         return self.LayerNorm(x + self.dropout(self.dense(y))), probs
 
@@ -245,8 +246,9 @@ class PretrainingModel(nn.Module):
         mlm_positions: torch.Tensor | None = None,
         head_mask: torch.Tensor | None = None,
     ) -> ModelOutput:
-        """``head_mask`` (effective_layers, heads): each depth's head gates ξ (1 keeps a head,
-        0 removes it; see :class:`SelfAttention`); None runs every head untouched."""
+        """``head_mask`` (effective_layers, heads), or (effective_layers, B, heads) per sequence:
+        each depth's head gates ξ (1 keeps a head, 0 removes it; see :class:`SelfAttention`);
+        None runs every head untouched."""
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
         e = self.embeddings(input_ids, token_type_ids)  # (B, T, E); E = H for BERT
