@@ -1,13 +1,17 @@
 """``python -m core attribute``: which input tokens drive one prediction (saliency, gradient x
-input, Integrated Gradients; :mod:`core.analysis.attribution`)."""
+input, Integrated Gradients; :mod:`core.analysis.attribution`); ``python -m core heads``: head
+importance and pruning curves (:mod:`core.analysis.importance`)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from core.analysis.attribution import BASELINES, DEFAULT_BASELINE, LAYERS, METHODS
 from core.cli.model_commands import add_tokenizer_mismatch_option, load_for_cli
+
+HELDOUT = Path(__file__).resolve().parents[2] / "resources" / "corpus" / "heldout.txt"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -55,6 +59,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
     add_tokenizer_mismatch_option(p)
     p.set_defaults(func=run_attribute)
+
+    h = subparsers.add_parser(
+        "heads", help="head importance (Michel et al. 2019) and the pruning curve on held-out text"
+    )
+    h.add_argument("model", help="Hugging Face-format BERT/ALBERT folder")
+    what = h.add_mutually_exclusive_group(required=True)
+    what.add_argument("--importance", action="store_true", help="I_h per layer and head")
+    what.add_argument(
+        "--prune-curve",
+        action="store_true",
+        help="MLM accuracy and perplexity as the least important heads go, 10%% at a time",
+    )
+    h.add_argument(
+        "--corpus", default=str(HELDOUT), help="held-out text (default: the bundled heldout.txt)"
+    )
+    h.add_argument("--sequences", type=int, default=256, help="held-out sequences (default 256)")
+    h.add_argument("--seq-len", type=int, default=128, help="tokens per sequence (default 128)")
+    h.add_argument("--seed", type=int, default=1234, help="the held-out masks' seed")
+    h.add_argument(
+        "--shared",
+        action="store_true",
+        help="ALBERT: prune heads in the shared layer (every depth) instead of per depth",
+    )
+    h.add_argument("--out", help="--prune-curve: write the curve here (.csv or .json)")
+    h.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    h.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
+    add_tokenizer_mismatch_option(h)
+    h.set_defaults(func=run_heads)
 
 
 def run_attribute(args: argparse.Namespace) -> int:
@@ -118,4 +150,56 @@ def run_attribute(args: argparse.Namespace) -> int:
     for label, value in zip(a.labels, a.values, strict=True):
         bar = "#" * round(20 * abs(float(value)) / scale)
         print(f"{label:>16} {value:>+10.4f} {'-' if value < 0 else ' '}{bar}")
+    return 0
+
+
+def run_heads(args: argparse.Namespace) -> int:
+    from core.analysis.importance import head_importance, held_out_batches, pruning_curve
+    from core.errors import InputError
+    from core.export import check_suffix, write
+
+    out = None
+    if args.out is not None:
+        if not args.prune_curve:
+            raise InputError("--out is for --prune-curve")
+        out = check_suffix(args.out, (".csv", ".json"), "--out")
+    loaded = load_for_cli(args.model, args, device=args.device)
+    batches = held_out_batches(loaded, [args.corpus], args.sequences, args.seq_len, seed=args.seed)
+    imp = head_importance(loaded, batches)
+    if args.importance:
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        "model": loaded.name,
+                        "n_sequences": imp.n_sequences,
+                        "importance": imp.normalized.tolist(),
+                        "raw": imp.raw.tolist(),
+                        "shared_importance": imp.shared_normalized.tolist(),
+                    },
+                    indent=2,
+                )
+            )
+            return 0
+        print(f"{loaded.name}: head importance over {imp.n_sequences} held-out sequences")
+        print("(E|dL/dxi_h|, each layer's row divided by its l2 norm; Michel et al. 2019)")
+        print(f"{'layer':>6}" + "".join(f"{f'h{h + 1}':>8}" for h in range(imp.raw.shape[1])))
+        for d, row in enumerate(imp.normalized):
+            print(f"{d + 1:>6}" + "".join(f"{v:>8.3f}" for v in row))
+        return 0
+    curve = pruning_curve(loaded, batches, imp, shared=args.shared)
+    if out is not None:
+        write(curve, out)
+    if args.json:
+        print(json.dumps({"model": loaded.name, "rows": curve.table_rows()}, indent=2))
+    else:
+        print(f"{loaded.name}: pruning curve ({curve.mode}), {imp.n_sequences} sequences")
+        print(f"{'removed':>8}{'fraction':>10}{'MLM acc':>10}{'perplexity':>12}")
+        for r in curve.table_rows():
+            print(
+                f"{r['removed']:>8}{r['fraction']:>10.1%}{r['mlm_accuracy']:>10.2%}"
+                f"{r['perplexity']:>12.2f}"
+            )
+    if out is not None:
+        print(f"wrote {out}")
     return 0

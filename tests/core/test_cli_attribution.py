@@ -85,3 +85,28 @@ def test_bad_input_is_one_error_line(bert_folder, capsys, argv, message):
     assert main([a.format(m=bert_folder) for a in argv]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and message in err
+
+
+def test_heads_importance_and_curve(bert_folder, tmp_path, capsys):
+    from core.analysis.importance import head_importance, held_out_batches
+    from tests.tiny_models import WORDS
+
+    corpus = tmp_path / "heldout.txt"
+    corpus.write_text(
+        "\n\n".join(
+            " ".join(WORDS[i : i + 9]) + " .\n" + " ".join(WORDS[i + 9 : i + 18]) + " ."
+            for i in range(0, 60, 6)
+        ),
+        encoding="utf-8",
+    )
+    common = ["--corpus", str(corpus), "--sequences", "6", "--seq-len", "32"]
+    assert main(["heads", str(bert_folder), "--importance", *common, "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    loaded = load_model(bert_folder)
+    ref = head_importance(loaded, held_out_batches(loaded, [str(corpus)], 6, 32))
+    np.testing.assert_allclose(got["importance"], ref.normalized, rtol=1e-6)
+    out = tmp_path / "curve.csv"
+    assert main(["heads", str(bert_folder), "--prune-curve", *common, "--out", str(out)]) == 0
+    assert out.read_text().splitlines()[0] == "mode,fraction,removed,mlm_accuracy,perplexity"
+    assert main(["heads", str(bert_folder), "--importance", *common, "--out", str(out)]) == 2
+    assert "--out is for --prune-curve" in capsys.readouterr().err
