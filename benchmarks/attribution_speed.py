@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import resource
+import time
 from pathlib import Path
 
 import torch
@@ -61,6 +62,18 @@ def bench(name: str, repeat: int) -> None:
     print(f"{name:<12}{len(enc):>7}{ig:>13.1f}{sal:>13.1f}{toggle:>11.1f}")
 
 
+def importance_time(name: str) -> None:
+    from core.analysis.importance import head_importance, held_out_batches
+
+    loaded = load_model(DEMO / name, device="cpu")
+    corpus = str(DEMO.parent / "corpus" / "heldout.txt")
+    batches = held_out_batches(loaded, [corpus], 256, 128)
+    start = time.perf_counter()
+    imp = head_importance(loaded, batches)
+    took = time.perf_counter() - start
+    print(f"importance {name}: {imp.n_sequences} sequences x 128 tokens in {took:.1f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
@@ -73,6 +86,8 @@ def main() -> None:
     for name in ("bert-mini", "albert-mini"):
         bench(name, args.repeat)
     if args.long:
+        for name in ("bert-mini", "albert-mini"):
+            importance_time(name)
         long_peak()
 
 
