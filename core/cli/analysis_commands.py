@@ -142,7 +142,8 @@ def run_attribute(args: argparse.Namespace) -> int:
     if a.completeness_error is not None:
         print(
             f"baseline {a.baseline}, {a.steps} steps: F(x) = {a.f_input:.4f}, F(baseline) = "
-            f"{a.f_baseline:.4f}, completeness error {a.completeness_error:.2%}"
+            f"{a.f_baseline:.4f}, completeness error {a.completeness_error:.1e} (relative; "
+            "above 1e-2, add steps)"
         )
     if mask is not None:
         print(f"heads off: {mask.removed} effective heads")
