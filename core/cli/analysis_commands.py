@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from core.analysis.attribution import BASELINES, DEFAULT_BASELINE, LAYERS, METHODS
@@ -55,6 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="ALBERT: mask a head at the named depth only (this, default) or in its shared "
         "layer at every depth (all)",
     )
+    p.add_argument("--out", help="also write the result here (.csv: tidy rows, or .json)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
     add_tokenizer_mismatch_option(p)
@@ -94,7 +96,9 @@ def run_attribute(args: argparse.Namespace) -> int:
 
     from core.analysis.ablation import head_mask, parse_heads
     from core.analysis.attribution import attribute, parse_target
+    from core.export import check_suffix, write
 
+    out = None if args.out is None else check_suffix(args.out, (".csv", ".json"), "--out")
     target, words = parse_target(args.target)
     if args.token is not None:
         target = replace(target, token=args.token)
@@ -113,6 +117,9 @@ def run_attribute(args: argparse.Namespace) -> int:
         words=words,
         head_mask=mask,
     )
+    if out is not None:
+        write(a, out)
+        print(f"wrote {out}", file=sys.stderr)
     if args.json:
         print(
             json.dumps(

@@ -42,6 +42,16 @@ def test_attribute_json_equals_the_api(bert_folder, capsys):
     assert "completeness error" in capsys.readouterr().out
 
 
+def test_attribute_out_csv(bert_folder, tmp_path, capsys):
+    out = tmp_path / "attr.csv"
+    argv = ["attribute", str(bert_folder), TEXT, "--target", "mask:3", "--out", str(out)]
+    assert main(argv) == 0
+    rows = out.read_text(encoding="utf-8").splitlines()
+    assert rows[0].startswith("table,") and sum(r.startswith("attribution,") for r in rows) == 9
+    assert main([*argv[:-1], str(tmp_path / "attr.png")]) == 2
+    assert "--out" in capsys.readouterr().err
+
+
 def test_attribute_albert_hidden_saliency_with_heads_off(albert_folder, capsys):
     argv = ["attribute", str(albert_folder), TEXT, "--target", "mask:3", "--method", "saliency"]
     assert (
