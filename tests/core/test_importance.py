@@ -76,7 +76,7 @@ def loss_with_gates(model, batch, gates):
         return float(_per_sequence_loss(out, batch).sum())
 
 
-def finite_difference(loaded, batches, depths_of, eps=1e-3):
+def finite_difference(loaded, batches, depths_of, eps=1e-5):
     """E_x |(L(ξ + ε) − L(ξ − ε)) / 2ε| for each (depth, head); ``depths_of(d)`` the depths one
     gate moves. In float64."""
     model = loaded.model.double()
@@ -109,7 +109,7 @@ def test_importance_equals_finite_differences_bert(bert, corpus):
         bert.model.float()
     fd = finite_difference(bert, batches, lambda d: [d])
     assert imp.n_sequences == 3
-    np.testing.assert_allclose(imp.raw, fd, rtol=2e-3, atol=1e-6)
+    np.testing.assert_allclose(imp.raw, fd, rtol=1e-6, atol=1e-10)
     np.testing.assert_allclose(np.linalg.norm(imp.normalized, axis=-1), 1.0, rtol=1e-9)
     np.testing.assert_allclose(imp.shared_raw, imp.raw)  # BERT: nothing shared
 
@@ -122,7 +122,7 @@ def test_albert_shared_importance_is_one_gate_at_every_depth(albert, corpus):
     finally:
         albert.model.float()
     fd = finite_difference(albert, batches, lambda d: [0, 1, 2])
-    np.testing.assert_allclose(imp.shared_raw, fd, rtol=2e-3, atol=1e-6)
+    np.testing.assert_allclose(imp.shared_raw, fd, rtol=1e-6, atol=1e-10)
     assert not np.allclose(imp.shared_raw, imp.raw)
 
 
