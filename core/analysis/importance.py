@@ -106,7 +106,9 @@ def _per_sequence_loss(out, batch: Batch) -> torch.Tensor:
         losses = total / count.clamp(min=1.0)
     sentence = out.nsp_logits if out.nsp_logits is not None else out.sop_logits
     if sentence is not None:
-        losses = losses + F.cross_entropy(sentence.to(dtype), batch.sentence_labels, reduction="none")
+        losses = losses + F.cross_entropy(
+            sentence.to(dtype), batch.sentence_labels, reduction="none"
+        )
     return losses
 
 
