@@ -47,9 +47,13 @@ class AlbertLayer(nn.Module):
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(
-        self, x: torch.Tensor, mask: torch.Tensor | None, need_weights: bool
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None,
+        need_weights: bool,
+        head_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        a, probs = self.attention(x, mask, need_weights)
+        a, probs = self.attention(x, mask, need_weights, head_mask)
         h = self.dropout(self.ffn_output(self.act(self.ffn(a))))
         return self.full_layer_layer_norm(a + h), probs
 
@@ -88,13 +92,17 @@ class AlbertTransformer(nn.Module):
         ]
 
     def forward(
-        self, e: torch.Tensor, attention_mask: torch.Tensor | None, output_attentions: bool
+        self,
+        e: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        output_attentions: bool,
+        head_mask: torch.Tensor | None = None,
     ) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...] | None]:
         """Project the E-wide embeddings to H, then run the layer schedule: every layer's output
         (the projection first, effective_layers + 1 of (B, T, H)) and, when asked, the attention
         probabilities of every use of a layer (effective_layers of (B, nh, T, T))."""
         x = self.embedding_hidden_mapping_in(e)  # (B, T, H)
-        return run_layers(self.schedule, x, attention_mask, output_attentions)
+        return run_layers(self.schedule, x, attention_mask, output_attentions, head_mask)
 
 
 class AlbertMLMHead(nn.Module):

@@ -56,9 +56,13 @@ class BertLayer(nn.Module):
         self.output = BertOutput(config)
 
     def forward(
-        self, x: torch.Tensor, mask: torch.Tensor | None, need_weights: bool
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None,
+        need_weights: bool,
+        head_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        a, probs = self.attention(x, mask, need_weights)
+        a, probs = self.attention(x, mask, need_weights, head_mask)
         return self.output(self.intermediate(a), a), probs
 
 
@@ -74,11 +78,15 @@ class BertEncoder(nn.Module):
         return list(self.layer)
 
     def forward(
-        self, x: torch.Tensor, attention_mask: torch.Tensor | None, output_attentions: bool
+        self,
+        x: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        output_attentions: bool,
+        head_mask: torch.Tensor | None = None,
     ) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...] | None]:
         """Every layer's output (the input first, L + 1 of (B, T, H)) and, when asked, every
         layer's attention probabilities (L of (B, nh, T, T))."""
-        return run_layers(self.layer, x, attention_mask, output_attentions)
+        return run_layers(self.layer, x, attention_mask, output_attentions, head_mask)
 
 
 class BertPooler(nn.Module):

@@ -96,8 +96,15 @@ class SelfAttention(nn.Module):
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(
-        self, x: torch.Tensor, mask: torch.Tensor | None, need_weights: bool = False
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None,
+        need_weights: bool = False,
+        head_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``head_mask`` (nh,), or (B, nh) per sequence, multiplies each head's context vector
+        before the output projection: Michel et al. (2019)'s gate ξ_h, 0 switches a head off.
+        None skips it."""
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)
         q = q.view(B, T, self.n_head, self.head_size).transpose(1, 2)  # (B, nh, T, hs)
@@ -113,6 +120,8 @@ class SelfAttention(nn.Module):
         else:
             probs = None
             y = attention(q, k, v, mask, dropout)
+        if head_mask is not None:
+            y = y * head_mask.view(-1, self.n_head, 1, 1).to(y.dtype)
         y = y.transpose(1, 2).reshape(B, T, C)
         return self.LayerNorm(x + self.dropout(self.dense(y))), probs
 
@@ -135,16 +144,19 @@ def run_layers(
     x: torch.Tensor,
     attention_mask: torch.Tensor | None,
     output_attentions: bool,
+    head_mask: torch.Tensor | None = None,
 ) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...] | None]:
     """The encoder loop of both families, over the layers a token passes through in order
     (BERT's distinct layers; ALBERT's shared ones, repeated by its schedule). Returns every
     layer's output (``x`` first, len(layers) + 1 of (B, T, H)) and, when asked, every use of a
-    layer's attention probabilities (len(layers) of (B, nh, T, T))."""
+    layer's attention probabilities (len(layers) of (B, nh, T, T)). ``head_mask``
+    (len(layers), nh) gates each use of a layer's heads (:class:`SelfAttention`)."""
     mask = padding_mask(attention_mask, x.dtype)  # (B, 1, 1, T) or None
     hidden_states = [x]
     attentions = []
-    for layer in layers:
-        x, probs = layer(x, mask, output_attentions)
+    for depth, layer in enumerate(layers):
+        gate = None if head_mask is None else head_mask[depth]
+        x, probs = layer(x, mask, output_attentions, gate)
         hidden_states.append(x)
         attentions.append(probs)
     return tuple(hidden_states), tuple(attentions) if output_attentions else None
@@ -232,11 +244,15 @@ class PretrainingModel(nn.Module):
         token_type_ids: torch.Tensor | None = None,
         output_attentions: bool = False,
         mlm_positions: torch.Tensor | None = None,
+        head_mask: torch.Tensor | None = None,
     ) -> ModelOutput:
+        """``head_mask`` (effective_layers, heads), or (effective_layers, B, heads) per sequence:
+        each depth's head gates ξ (1 keeps a head, 0 removes it; see :class:`SelfAttention`);
+        None runs every head untouched."""
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
         e = self.embeddings(input_ids, token_type_ids)  # (B, T, E); E = H for BERT
-        hidden_states, attentions = self.encoder(e, attention_mask, output_attentions)
+        hidden_states, attentions = self.encoder(e, attention_mask, output_attentions, head_mask)
         out = ModelOutput(hidden_states=hidden_states, attentions=attentions)
         self.add_heads(out, hidden_states[-1], mlm_positions)  # from (B, T, H)
         return out

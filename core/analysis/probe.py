@@ -20,6 +20,7 @@ from core.errors import InputError
 if TYPE_CHECKING:  # torch is imported by the functions that run the model
     import torch
 
+    from core.analysis.ablation import HeadMask
     from core.blocks import ModelOutput
     from core.loaded_model import LoadedModel
     from core.tokenizer import Encoded
@@ -338,6 +339,7 @@ def probe_encoded(
     pair: str | None = None,
     top_k: int = 5,
     full_logits: bool = True,
+    head_mask: HeadMask | None = None,
 ) -> ProbeResult:
     """:func:`probe` for an already encoded input."""
     import torch
@@ -354,7 +356,10 @@ def probe_encoded(
     loaded.model.eval()
     with torch.no_grad():
         out = loaded.model(
-            **encoded.tensors(loaded.device), output_attentions=True, mlm_positions=selected
+            **encoded.tensors(loaded.device),
+            output_attentions=True,
+            mlm_positions=selected,
+            head_mask=None if head_mask is None else head_mask.tensor(loaded.device),
         )
     attentions = torch.stack([a[0] for a in out.attentions]).float().cpu().numpy()  # (L, nh, T, T)
     hidden = torch.stack([h[0] for h in out.hidden_states]).float().cpu().numpy()  # (L+1, T, H)
@@ -395,16 +400,17 @@ def probe(
     pair: str | None = None,
     top_k: int = 5,
     full_logits: bool = True,
+    head_mask: HeadMask | None = None,
 ) -> ProbeResult:
     """One forward pass with attentions and hidden states; predictions for every [MASK].
 
     ``full_logits=False`` decodes the MLM head at the [MASK] positions only (``mlm_logits`` is
     then None): for BERT-mini the vocabulary projection of every token costs as much as the
-    encoder.
+    encoder. ``head_mask`` switches heads off (:mod:`core.analysis.ablation`).
     """
     encoded = loaded.encode(text, pair)
     pair = pair if encoded.sequence_ids.count(1) else None
-    return probe_encoded(loaded, encoded, text, pair, top_k, full_logits)
+    return probe_encoded(loaded, encoded, text, pair, top_k, full_logits, head_mask)
 
 
 def predict_masked(

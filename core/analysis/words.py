@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.analysis.probe import MaskPrediction, ProbeResult
+from core.analysis.probe import MaskPrediction, ProbeResult, TokenInfo
 from core.errors import InputError
 
 
@@ -44,21 +44,26 @@ class WordLevel:
 
 def word_level(result: ProbeResult) -> WordLevel:
     """Group ``result``'s tokens into words (see the module docstring)."""
+    return group_words(result.tokens, result.text, result.pair)
+
+
+def group_words(tokens: list[TokenInfo], text: str, pair: str | None) -> WordLevel:
+    """:func:`word_level` for the tokens of ``text`` (and ``pair``) without a probe result."""
     groups: list[list[int]] = []
-    for i, tok in enumerate(result.tokens):
+    for i, tok in enumerate(tokens):
         if groups and tok.continuation and not tok.special:
             groups[-1].append(i)
         else:
             groups.append([i])
     labels = []
     for group in groups:
-        first, last = result.tokens[group[0]], result.tokens[group[-1]]
+        first, last = tokens[group[0]], tokens[group[-1]]
         if first.span is None or last.span is None or first.sequence is None:
             labels.append(first.text)
             continue
-        text = result.text if first.sequence == 0 else (result.pair or "")
-        labels.append(text[first.span[0] : last.span[1]] or first.text)
-    membership = np.zeros((len(groups), len(result.tokens)), dtype=np.float32)
+        source = text if first.sequence == 0 else (pair or "")
+        labels.append(source[first.span[0] : last.span[1]] or first.text)
+    membership = np.zeros((len(groups), len(tokens)), dtype=np.float32)
     for w, group in enumerate(groups):
         membership[w, group] = 1.0
     first = np.array([g[0] for g in groups], dtype=np.int64)

@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from core.analysis.ablation import Ablation, HeadMask
+from core.analysis.probe import ProbeResult
 from core.analysis.summary import ProbeAnalysis
 from core.config import PRESETS, preset
 from core.cost.params import COMPONENTS, ParamBreakdown, count_parameters
@@ -63,6 +65,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     probe.add_argument("--top-k", type=int, default=5, help="predictions per [MASK] (default 5)")
     probe.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
+    probe.add_argument(
+        "--mask-heads",
+        help="switch heads off (Michel et al.'s head mask): LAYER.HEAD,... 1-based, e.g. 2.3,4.1; "
+        "prints the guesses with the heads off and the change against the intact model",
+    )
+    probe.add_argument(
+        "--shared-depth",
+        default="this",
+        choices=("this", "all"),
+        help="ALBERT: mask a head at the named depth only (this, default) or in its shared "
+        "layer at every depth (all)",
+    )
+    probe.add_argument(
+        "--layers-lens",
+        action="store_true",
+        help="decode each [MASK] from every layer's hidden state through the MLM head",
+    )
     add_tokenizer_mismatch_option(probe)
     probe.set_defaults(func=run_probe)
 
@@ -157,7 +176,8 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_probe(args: argparse.Namespace) -> int:
-    from core.analysis.summary import analyze
+    from core.analysis.ablation import ablate, head_mask, parse_heads
+    from core.analysis.summary import analyze, analyze_result
     from core.export import ARRAY_FORMATS, check_suffix, write
 
     if args.top_k < 1:
@@ -166,10 +186,24 @@ def run_probe(args: argparse.Namespace) -> int:
     if args.out is not None:
         out = check_suffix(args.out, ARRAY_FORMATS, "--out")
         check_output_file(out, "--out")
+    heads = parse_heads(args.mask_heads) if args.mask_heads else None
     loaded = load_for_cli(args.model, args, device=args.device)
-    analysis = analyze(loaded, args.text, args.pair, args.top_k)
+    mask = None if heads is None else head_mask(loaded, heads, args.shared_depth == "all")
+    if mask is None:
+        analysis = analyze(loaded, args.text, args.pair, args.top_k)
+        print(probe_report(analysis))
+    else:
+        ablation = ablate(loaded, args.text, args.pair, mask, args.top_k)
+        analysis = analyze_result(ablation.ablated)
+        print(probe_report(analysis))
+        print(
+            ablation_report(
+                ablation, loaded.config.effective_layers * loaded.config.num_attention_heads
+            )
+        )
+    if args.layers_lens:
+        print(lens_report(loaded, args.text, args.pair, analysis.result, args.top_k, mask))
     r = analysis.result
-    print(probe_report(analysis))
     if out is None:
         return 0
     write(analysis.arrays(), out)  # the arrays the window's .npz export holds
@@ -213,6 +247,54 @@ def probe_report(x: ProbeAnalysis) -> str:
         f"attention columns: mean over heads, Clark et al. definitions; "
         f"entropy in nats, uniform = {a.max_entropy:.3f})"
     )
+    return "\n".join(lines)
+
+
+def ablation_report(x: Ablation, total_heads: int) -> str:
+    """What ``probe --mask-heads`` adds: the heads off and how each [MASK]'s guess moved."""
+    named = ", ".join(f"{d + 1}.{h + 1}" for d, h in x.mask.requested)
+    where = "in the shared layer, every depth" if x.mask.shared else "at the named depth only"
+    lines = [
+        "",
+        f"heads off: {named} ({where}): {x.mask.removed} of {total_heads} effective heads",
+    ]
+    for c in x.changes:
+        lines.append(
+            f"[MASK] at {c.position}: intact top {c.intact_top} {c.intact_prob:.3f} -> "
+            f"{c.ablated_prob:.3f} ({c.delta:+.3f}), now rank {c.ablated_rank}; "
+            f"new top {c.ablated_top}"
+        )
+    if x.sentence_delta is not None:
+        lines.append(f"sentence: P(class 0) changed by {x.sentence_delta:+.3f}")
+    return "\n".join(lines)
+
+
+def lens_report(
+    loaded: LoadedModel,
+    text: str,
+    pair: str | None,
+    result: ProbeResult,
+    top_k: int,
+    mask: HeadMask | None,
+) -> str:
+    """What ``probe --layers-lens`` adds: every [MASK] decoded from every hidden state."""
+    from core.analysis.logit_lens import NOTE, logit_lens
+
+    if not result.has_mlm:
+        return f"layers lens: {result.note}"
+    if not result.masked:
+        return "layers lens: no [MASK] in the text"
+    lines = ["", f"layers lens ({NOTE}):"]
+    for m in result.masked:
+        lens = logit_lens(loaded, text, pair, m.position, None, top_k, mask)
+        lines.append(f"[MASK] at {lens.position}, following {lens.token}:")
+        for depth, row in enumerate(lens.layers):
+            name = "embeddings" if depth == 0 else f"layer {depth}"
+            guesses = ", ".join(f"{t} {p:.3f}" for t, p in zip(row.tokens, row.probs, strict=True))
+            lines.append(
+                f"  {name:>10}: {guesses}  | {lens.token} rank {lens.ranks[depth]} "
+                f"p {lens.probs[depth]:.3f}"
+            )
     return "\n".join(lines)
 
 
