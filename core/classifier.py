@@ -168,13 +168,12 @@ def with_classifier(loaded, labels: LabelSet, seed: int = 0, new_head: bool = Fa
 
     config = loaded.config
     old = loaded.classifier
-    if old is not None and not new_head:
-        if old.labels.num_labels != labels.num_labels:
-            raise ConfigError(
-                f"{loaded.name} already has a classifier head with {old.labels.num_labels} "
-                f"outputs but the task has {labels.num_labels} (num_labels); pass --new-head "
-                "(new_head=True) to replace it"
-            )
+    if old is not None and not new_head and old.labels.num_labels != labels.num_labels:
+        raise ConfigError(
+            f"{loaded.name} already has a classifier head with {old.labels.num_labels} "
+            f"outputs but the task has {labels.num_labels} (num_labels); pass --new-head "
+            "(new_head=True) to replace it"
+        )
     generator_state = torch.random.get_rng_state()
     torch.manual_seed(seed)
     try:
