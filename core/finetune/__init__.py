@@ -1,0 +1,1 @@
+"""Fine-tuning on a downstream task: its metrics (``metrics.py``)."""
