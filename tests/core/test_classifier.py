@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from core.classifier import LabelSet, SequenceClassifier, predict, with_classifier
-from core.errors import ConfigError
+from core.errors import ConfigError, InputError
 from core.loaded_model import load_model, save_model
 from tests.tiny_models import engine_checkpoint, hf_checkpoint, tiny_config
 
@@ -128,3 +128,33 @@ def test_num_labels_mismatch_with_an_existing_head_is_refused(tmp_path):
         with_classifier(tuned, LabelSet(("x", "y")), new_head=True).classifier.labels.num_labels
         == 2
     )
+
+
+def test_predict_command_prints_the_class_probabilities(tmp_path, capsys):
+    from core.cli import main
+
+    tuned = _fine_tunable(tmp_path, "bert", LabelSet(("neg", "pos")))
+    folder = save_model(tuned, tmp_path / "tuned")
+    assert main(["predict", str(folder), TEXTS[0], "--pair", PAIRS[0], "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    expected = predict(tuned, TEXTS[:1], PAIRS[:1]).probabilities[0]
+    assert row == pytest.approx({"neg": expected[0], "pos": expected[1]}, abs=1e-6)
+    assert main(["predict", str(folder), TEXTS[0]]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and {line.split()[0] for line in lines} == {"neg", "pos"}
+
+
+def test_predict_on_a_model_without_a_head_is_one_line(tmp_path, capsys):
+    from core.cli import main
+
+    base = engine_checkpoint(tmp_path / "base", tiny_config("bert"))
+    assert main(["predict", str(base), "the king"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "has no classifier head: fine-tune it first" in err
+
+
+def test_pair_on_a_model_without_segment_embeddings_is_refused(tmp_path):
+    base = load_model(engine_checkpoint(tmp_path / "b", tiny_config("bert", type_vocab_size=1)))
+    tuned = with_classifier(base, LabelSet(("a", "b")))
+    with pytest.raises(InputError, match="no segment embeddings for a second text"):
+        predict(tuned, TEXTS[:1], PAIRS[:1])

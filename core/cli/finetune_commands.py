@@ -1,0 +1,37 @@
+"""``predict``: a fine-tuned classifier's class probabilities (or regression score) for one
+text or text pair."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from core.cli.model_commands import add_tokenizer_mismatch_option, load_for_cli
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    predict = subparsers.add_parser(
+        "predict",
+        help="class probabilities of a fine-tuned model (a *ForSequenceClassification folder)",
+    )
+    predict.add_argument("model", help="model folder with a classifier head")
+    predict.add_argument("text", help="the text to classify")
+    predict.add_argument("--pair", help="second text of a sentence-pair task")
+    predict.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_tokenizer_mismatch_option(predict)
+    predict.set_defaults(func=run_predict)
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from core.classifier import predict
+
+    loaded = load_for_cli(args.model, args)
+    result = predict(loaded, [args.text], None if args.pair is None else [args.pair])
+    (row,) = result.table_rows()
+    if args.json:
+        print(json.dumps(row))
+        return 0
+    width = max(len(name) for name in row)
+    for name, value in sorted(row.items(), key=lambda kv: -kv[1]):
+        print(f"{name:<{width}}  {value:.4f}")
+    return 0
