@@ -1,1 +1,2 @@
-"""Fine-tuning on a downstream task: its metrics (``metrics.py``)."""
+"""Fine-tuning on a downstream task: a labelled file as a task (``tasks.py``), its metrics
+(``metrics.py``)."""
