@@ -92,3 +92,13 @@ def test_non_utf8_names_its_line(tmp_path):
 def test_a_few_empty_texts_are_skipped_and_counted(tmp_path):
     task = load_task(_csv(tmp_path, _rows() + " ,a\n"))
     assert task.skipped_empty == 1 and len(task.train) + len(task.dev) + len(task.test) == 40
+
+
+def test_task_info_command_prints_counts_and_baseline(tmp_path, capsys):
+    from core.cli import main
+
+    assert main(["task-info", str(_csv(tmp_path, _rows())), "--seed", "1"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["train"] == {"a": 24, "b": 8} and summary["majority_dev_accuracy"] == 0.75
+    assert main(["task-info", str(_csv(tmp_path, "text,label\nx,a\n"))]) == 2
+    assert "only one class" in capsys.readouterr().err
