@@ -19,6 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     info.add_argument("--pair-col", help="second text column of a sentence-pair task")
     info.add_argument("--label-col", help="label column (default: detected, e.g. label)")
     info.add_argument("--seed", type=int, default=0, help="seed of the stratified split")
+    info.add_argument("--dev", help="a dev file (same columns) instead of splitting FILE")
+    info.add_argument("--test", help="a test file (same columns); needs --dev")
     info.set_defaults(func=run_task_info)
     predict = subparsers.add_parser(
         "predict",
@@ -50,6 +52,14 @@ def run_predict(args: argparse.Namespace) -> int:
 def run_task_info(args: argparse.Namespace) -> int:
     from core.finetune.tasks import count_summary, load_task
 
-    task = load_task(args.file, args.text_col, args.pair_col, args.label_col, seed=args.seed)
+    task = load_task(
+        args.file,
+        args.text_col,
+        args.pair_col,
+        args.label_col,
+        seed=args.seed,
+        dev_path=args.dev,
+        test_path=args.test,
+    )
     print(json.dumps(count_summary(task)))
     return 0

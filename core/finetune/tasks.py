@@ -120,17 +120,13 @@ def _numeric(value: object) -> bool:
     return True
 
 
-def load_task(
-    path: str | os.PathLike,
-    text_col: str | None = None,
-    pair_col: str | None = None,
-    label_col: str | None = None,
-    seed: int = 0,
-    dev_share: float = 0.1,
-    test_share: float = 0.1,
-) -> Task:
-    """One labelled file, split train/dev/test (stratified by label, by ``seed``)."""
-    path = Path(path)
+Row = tuple[str, str | None, str]  # text, pair, label
+
+
+def _read_labelled(
+    path: Path, text_col: str | None, pair_col: str | None, label_col: str | None
+) -> tuple[list[Row], int, tuple[str, str | None, str]]:
+    """A file's usable rows, how many were skipped for an empty text, and the columns used."""
     rows = read_rows(path)
     if not rows:
         raise InputError(f"{path}: no rows")
@@ -145,10 +141,10 @@ def load_task(
             f"--{missing}-col"
         )
     kept, empty = [], 0
-    for n, row in enumerate(rows, 2):
+    for n, row in enumerate(rows, 1):
         text, label = row.get(text_col), row.get(label_col)
         if label is None or str(label).strip() == "":
-            raise InputError(f"{path}: row {n - 1} has no {label_col!r} value")
+            raise InputError(f"{path}: row {n} has no {label_col!r} value")
         if text is None or not str(text).strip():
             empty += 1
             continue
@@ -164,27 +160,66 @@ def load_task(
             f"{path}: the text column {text_col!r} holds only numbers; choose the text "
             "column with --text-col"
         )
+    return kept, empty, (text_col, pair_col, label_col)
+
+
+def _split(rows: list[Row], labels: tuple[str, ...], paired: bool, source: Path) -> TaskSplit:
+    index = {name: i for i, name in enumerate(labels)}
+    unseen = sorted({label for _, _, label in rows} - set(index))
+    if unseen:
+        raise InputError(
+            f"{source}: label {unseen[0]!r} never occurs in train (train has {', '.join(labels)})"
+        )
+    return TaskSplit(
+        texts=tuple(r[0] for r in rows),
+        pairs=tuple(r[1] for r in rows) if paired else None,
+        label_ids=np.array([index[r[2]] for r in rows], dtype=np.int64),
+    )
+
+
+def load_task(
+    path: str | os.PathLike,
+    text_col: str | None = None,
+    pair_col: str | None = None,
+    label_col: str | None = None,
+    seed: int = 0,
+    dev_share: float = 0.1,
+    test_share: float = 0.1,
+    dev_path: str | os.PathLike | None = None,
+    test_path: str | os.PathLike | None = None,
+) -> Task:
+    """A labelled file as a task: split train/dev/test (stratified by label, by ``seed``), or,
+    with ``dev_path`` (and ``test_path``), those files as dev and test, read with the
+    training file's columns."""
+    path = Path(path)
+    kept, empty, (text_col, pair_col, label_col) = _read_labelled(
+        path, text_col, pair_col, label_col
+    )
     labels = tuple(sorted({label for _, _, label in kept}))
     if len(labels) < 2:
         raise InputError(
             f"{path}: only one class ({labels[0]!r}) in {label_col!r}: nothing to learn"
         )
-    ids = np.array([labels.index(label) for _, _, label in kept], dtype=np.int64)
-    train_idx, dev_idx, test_idx = stratified_split(ids, seed, dev_share, test_share)
-
-    def split(idx: np.ndarray) -> TaskSplit:
-        return TaskSplit(
-            texts=tuple(kept[i][0] for i in idx),
-            pairs=None if pair_col is None else tuple(kept[i][1] for i in idx),
-            label_ids=ids[idx],
-        )
-
+    paired = pair_col is not None
+    if dev_path is None:
+        if test_path is not None:
+            raise InputError(f"{test_path}: a test file needs a dev file too")
+        ids = np.array([labels.index(label) for _, _, label in kept], dtype=np.int64)
+        parts = stratified_split(ids, seed, dev_share, test_share)
+        train, dev, test = ([kept[i] for i in idx] for idx in parts)
+    else:
+        train, test = kept, []
+        dev, dev_empty, _ = _read_labelled(Path(dev_path), text_col, pair_col, label_col)
+        empty += dev_empty
+        if test_path is not None:
+            test, test_empty, _ = _read_labelled(Path(test_path), text_col, pair_col, label_col)
+            empty += test_empty
     return Task(
         name=path.stem,
         labels=labels,
-        train=split(train_idx),
-        dev=split(dev_idx),
-        test=split(test_idx) if len(test_idx) else None,
+        train=_split(train, labels, paired, path),
+        dev=_split(dev, labels, paired, Path(dev_path or path)),
+        test=_split(test, labels, paired, Path(test_path or path)) if test else None,
         skipped_empty=empty,
     )
 

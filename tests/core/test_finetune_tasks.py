@@ -102,3 +102,13 @@ def test_task_info_command_prints_counts_and_baseline(tmp_path, capsys):
     assert summary["train"] == {"a": 24, "b": 8} and summary["majority_dev_accuracy"] == 0.75
     assert main(["task-info", str(_csv(tmp_path, "text,label\nx,a\n"))]) == 2
     assert "only one class" in capsys.readouterr().err
+
+
+def test_separate_dev_file_and_a_label_train_never_saw(tmp_path):
+    train = _csv(tmp_path, _rows(), "train.csv")
+    dev = _csv(tmp_path, "sentence,label\nthe city,a\nthe day,b\n", "dev.csv")
+    task = load_task(train, dev_path=dev)
+    assert len(task.train) == 40 and task.dev.label_ids.tolist() == [0, 1] and task.test is None
+    bad = _csv(tmp_path, "sentence,label\nthe city,a\nthe day,c\n", "bad.csv")
+    with pytest.raises(InputError, match=r"bad\.csv: label 'c' never occurs in train"):
+        load_task(train, dev_path=dev, test_path=bad)
