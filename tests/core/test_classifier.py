@@ -158,3 +158,13 @@ def test_pair_on_a_model_without_segment_embeddings_is_refused(tmp_path):
     tuned = with_classifier(base, LabelSet(("a", "b")))
     with pytest.raises(InputError, match="no segment embeddings for a second text"):
         predict(tuned, TEXTS[:1], PAIRS[:1])
+
+
+def test_a_random_calculator_model_fine_tunes_into_a_transformers_folder(tmp_path):
+    from core.random_models import build_random_model
+
+    base = build_random_model("albert-tiny", seed=4)
+    tuned = with_classifier(base, LabelSet(("x", "y")), seed=1)
+    folder = save_model(tuned, tmp_path / "random-tuned")
+    _, hf = _hf_logits(folder, TEXTS, PAIRS)
+    np.testing.assert_allclose(predict(tuned, TEXTS, PAIRS).logits, hf, atol=1e-5, rtol=0)
