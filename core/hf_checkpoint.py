@@ -333,9 +333,15 @@ def hf_architecture(config: ModelConfig, heads: Heads) -> str:
     return f"{family}Model"
 
 
-def save_weights(model: nn.Module, config: ModelConfig, folder: Path) -> None:
-    """Write ``model.safetensors`` with transformers' key names (shared tensors cloned)."""
-    state = engine_to_hf(model.state_dict(), config)
+def save_weights(
+    model: nn.Module,
+    config: ModelConfig,
+    folder: Path,
+    head_tensors: dict[str, torch.Tensor] | None = None,
+) -> None:
+    """Write ``model.safetensors`` with transformers' key names (shared tensors cloned), plus
+    ``head_tensors`` already named as transformers names them (a classifier head's)."""
+    state = {**engine_to_hf(model.state_dict(), config), **(head_tensors or {})}
     seen: set[int] = set()
     tensors = {}
     for key, tensor in state.items():

@@ -18,6 +18,7 @@ from torch import nn
 from core.albert import AlbertModel
 from core.bert import BertModel
 from core.blocks import ModelOutput
+from core.classifier import HEAD_KEYS, ClassificationHead, head_from_state
 from core.config import Heads, ModelConfig
 from core.device import move_module, resolve_device
 from core.errors import CheckpointError, ConfigError
@@ -183,6 +184,8 @@ class LoadedModel:
     # Problems the model was loaded despite (``allow_tokenizer_mismatch=True``), one line each,
     # for the CLI to print and the window to show.
     warnings: tuple[str, ...] = ()
+    # A sequence-classification head on the pooled output (``core.classifier``), or None.
+    classifier: ClassificationHead | None = None
 
     @property
     def heads(self) -> Heads:
@@ -196,6 +199,8 @@ class LoadedModel:
         """Move the model; all or nothing (a failed move, e.g. out of GPU memory, leaves it
         where it was and raises :class:`~core.errors.DeviceError`)."""
         move_module(self.model, resolve_device(device), self.name)
+        if self.classifier is not None:
+            move_module(self.classifier, resolve_device(device), self.name)
         return self
 
     def encode(self, text: str, pair: str | None = None) -> Encoded:
@@ -297,11 +302,17 @@ def load_model(
     target = resolve_device(device)
     _check_fits(model, target, dtype, str(folder), file_bytes)
     state = hf_to_engine(read_weights(folder) if tensors is None else tensors, config)
+    head_state = {k: state.pop(k) for k in HEAD_KEYS if k in state}
+    classifier = head_from_state(head_state, config, str(folder)) if head_state else None
+    if classifier is not None and model.pooler is None:
+        raise CheckpointError(f"{folder}: a classifier head without the pooler it reads")
     materialize(model, "cpu")
     model.to(dtype)
     load_state(model, state, str(folder))
     model.eval()
     move_module(model, target, folder.name)
+    if classifier is not None:
+        move_module(classifier.to(dtype), target, folder.name)
     return LoadedModel(
         config=config,
         model=model,
@@ -309,22 +320,30 @@ def load_model(
         name=folder.name,
         path=folder,
         warnings=warnings,
+        classifier=classifier,
     )
 
 
 def save_model(loaded: LoadedModel, path: str | os.PathLike) -> Path:
-    """Write config.json, model.safetensors and the tokenizer, atomically."""
+    """Write config.json, model.safetensors and the tokenizer, atomically. With a classifier
+    head, as transformers' ``*ForSequenceClassification`` (its labels in config.json)."""
     target = Path(path)
-    config = loaded.config.replace(
-        extra={
-            **loaded.config.extra,
-            "architectures": [hf_architecture(loaded.config, loaded.heads)],
+    head = loaded.classifier
+    if head is None:
+        fields = {"architectures": [hf_architecture(loaded.config, loaded.heads)]}
+        head_tensors = None
+    else:
+        family = "Bert" if loaded.config.model_type == "bert" else "Albert"
+        fields = {
+            **head.labels.config_fields(),
+            "architectures": [f"{family}ForSequenceClassification"],
         }
-    )
+        head_tensors = {f"classifier.{k}": v for k, v in head.classifier.state_dict().items()}
+    config = loaded.config.replace(extra={**loaded.config.extra, **fields})
 
     def write(folder: Path) -> None:
         config.save(folder / "config.json")
-        save_weights(loaded.model, config, folder)
+        save_weights(loaded.model, config, folder, head_tensors)
         loaded.tokenizer.save(folder)
 
     atomic_folder(target, write)

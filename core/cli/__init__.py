@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "core.cli.training_commands",
     "core.cli.cost_commands",
     "core.cli.analysis_commands",
+    "core.cli.finetune_commands",
 )
 
 
