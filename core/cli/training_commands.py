@@ -26,7 +26,7 @@ import torch
 
 from core.atomic import write_text_atomic
 from core.cli.model_commands import add_tokenizer_mismatch_option, print_warnings
-from core.config import PRESETS
+from core.config import PRESETS, SENTENCE_OBJECTIVES
 from core.device import describe_device, startup_summary
 from core.errors import BertScopeError, InputError
 from core.output_paths import check_output_file, check_output_folder
@@ -53,6 +53,7 @@ _EVAL_EXAMPLES = TrainConfig.__dataclass_fields__["eval_examples"].default  # no
 _FIELDS = {
     "arch": "arch",
     "preset": "preset",
+    "sentence_objective": "sentence_objective",
     "steps": "steps",
     "batch_size": "batch_size",
     "seq_len": "seq_len",
@@ -92,6 +93,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     train.add_argument(
         "--preset", metavar="NAME", help=f"size preset (default ARCH-mini): {', '.join(PRESETS)}"
+    )
+    train.add_argument(
+        "--sentence-objective",
+        choices=SENTENCE_OBJECTIVES,
+        help="the sentence loss beside MLM, in either family: nsp, sop or none (MLM alone); "
+        "default the family's own (NSP for BERT, SOP for ALBERT)",
     )
     train.add_argument(
         "--config-file",
