@@ -41,8 +41,8 @@ log = logging.getLogger(__name__)
 def build_model(config: ModelConfig, heads: Heads | None = None) -> nn.Module:
     """An uninitialised model of ``config``'s family (call ``init_weights`` to train it).
 
-    ``heads`` defaults to the pre-training heads of the objective config.json records. Under ``with torch.device("meta"):`` it
-    allocates nothing, which is how parameter counts for paper-size presets are taken.
+    ``heads`` defaults to the pre-training heads of the sentence objective config.json
+    records. Under ``with torch.device("meta"):`` it allocates nothing, which is how parameter counts for paper-size presets are taken.
     """
     if heads is None:
         heads = Heads.pretraining(config.model_type, sentence_objective(config))
