@@ -156,3 +156,13 @@ def score_sentence_tasks(
             )
         )
     return scores
+
+
+def score_sentence_files(
+    loaded: LoadedModel, files: list, tasks: tuple[str, ...] = SENTENCE_TASKS, **settings
+) -> list[SentenceTaskScore]:
+    """:func:`score_sentence_tasks` on text files (``python -m core eval --task``)."""
+    from core.data import check_corpus
+
+    corpus = TokenizedCorpus.build(check_corpus(files), loaded.tokenizer)
+    return score_sentence_tasks(loaded, corpus, tasks, **settings)

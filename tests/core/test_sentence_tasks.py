@@ -5,10 +5,13 @@ reads as SOP's "in order" on a hand-made head whose answer is known."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
 
+from core.cli import main
 from core.data import TokenizedCorpus
 from core.data.sentence_tasks import build_sentence_task
 from core.errors import InputError
@@ -20,7 +23,7 @@ from core.training.sentence_eval import (
     zero_shot_accuracy,
 )
 from tests.core.training_text import counting_tokenizer, write_counting_corpus
-from tests.tiny_models import tiny_config
+from tests.tiny_models import WORDS, engine_checkpoint, tiny_config
 
 FIELDS = ("a", "b", "labels", "a_doc", "b_doc", "a_end", "b_start")
 
@@ -110,3 +113,33 @@ def test_a_hand_made_nsp_head_scores_sop_through_the_mapping(counting):
     assert score.head == "nsp"
     assert score.zero_shot == float(np.mean(labels[20:] == 0))
     assert 0.0 <= score.probe <= 1.0 and (score.n_train, score.n_test) == (20, 20)
+
+
+def _text(path, n_docs: int, n_sentences: int = 8):
+    rng = np.random.default_rng(n_docs)
+    words = [w for w in WORDS if w.isalpha()]
+    docs = [
+        "\n".join(" ".join(rng.choice(words, size=6)) + " ." for _ in range(n_sentences))
+        for _ in range(n_docs)
+    ]
+    path.write_text("\n\n".join(docs) + "\n", encoding="utf-8")
+    return path
+
+
+def test_eval_task_all_scores_every_task_and_refuses_what_cannot_be_built(tmp_path, capsys):
+    folder = engine_checkpoint(tmp_path / "m", tiny_config("bert"), seed=2)
+    text = _text(tmp_path / "held.txt", n_docs=6)
+    args = ["eval", str(folder), "--corpus", str(text), "--seq-len", "32", "--device", "cpu"]
+    assert main([*args, "--task", "all", "--probe-examples", "8", "--json"]) == 0
+    scores = json.loads(capsys.readouterr().out)["sentence_tasks"]
+    assert [s["task"] for s in scores] == ["nsp", "sop", "hard-nsp"]
+    assert all(s["head"] == "nsp" and 0 <= s["zero_shot"] <= 1 for s in scores)
+    assert all((s["n_train"], s["n_test"]) == (8, 8) for s in scores)
+    assert main([*args, "--task", "sop", "--probe-examples", "1"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --probe-examples must be >= 2, got 1"
+    one = _text(tmp_path / "one.txt", n_docs=1)
+    assert (
+        main(["eval", str(folder), "--corpus", str(one), "--seq-len", "32", "--task", "nsp"]) == 2
+    )
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "needs at least 2 documents" in err and "\n" not in err
