@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "core.cli.model_commands",
     "core.cli.training_commands",
     "core.cli.cost_commands",
+    "core.cli.experiment_commands",
 )
 
 
