@@ -317,4 +317,4 @@ def format_table(rows: list[ResultRow]) -> str:
             for m in METRICS
         ]
         lines.append(f"{r.variant:<28} {r.n_seeds:>5}  " + "  ".join(cells))
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
