@@ -47,14 +47,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ex.add_argument(
         "--collect",
         metavar="DIR",
-        help="print the results table of the finished run folders under DIR, and train nothing",
+        help="print the results table of the finished run folders under DIR (runs made "
+        "anywhere; those not yet scored on the sentence tasks are, on --eval-corpus), and "
+        "train nothing",
     )
     ex.set_defaults(func=run_experiment)
 
 
 def run_experiment(args: argparse.Namespace) -> int:
     if args.collect:
-        print(format_table(collect(args.collect)))
+        print(format_table(collect(args.collect, args.eval_corpus)))
         return 0
     if not args.recipe:
         raise InputError(f"a recipe is required: {', '.join(RECIPES)}")
@@ -80,5 +82,5 @@ def run_experiment(args: argparse.Namespace) -> int:
         f"{time.monotonic() - start:.0f} s",
         file=sys.stderr,
     )
-    print(format_table(collect(args.out)))
+    print(format_table(collect(args.out, args.eval_corpus)))
     return 0

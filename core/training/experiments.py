@@ -25,7 +25,7 @@ from core.training.config import TrainConfig
 # Each scale: the preset size and a schedule short enough for its hardware; the same for every
 # run of a recipe. tiny fits a laptop CPU in minutes per run; base is the paper's shape.
 SCALES: dict[str, dict] = {
-    "tiny": {"size": "tiny", "steps": 500, "batch_size": 16, "seq_len": 64, "vocab_size": 2000},
+    "tiny": {"size": "tiny", "steps": 2000, "batch_size": 16, "seq_len": 64, "vocab_size": 2000},
     "mini": {"size": "mini", "steps": 1000, "batch_size": 32, "seq_len": 128, "vocab_size": 8000},
     "small": {"size": "small", "steps": 3000, "batch_size": 64, "seq_len": 128},
     "base": {"size": "base", "steps": 10000, "batch_size": 256, "seq_len": 128},
@@ -251,8 +251,26 @@ def run_grid(
             resume=True if _started(run) else None,
         )
         trainer.run()
+        if heldout:
+            score_run(run.out, heldout, run.config.seq_len)
         trained.append(run)
     return trained
+
+
+TASKS_FILE = "sentence_tasks.json"
+
+
+def score_run(folder: Path, heldout: list[str], seq_len: int) -> list[dict]:
+    """Score a finished run's model on every sentence task (zero-shot and linear probe, on
+    the held-out text) and keep the scores as ``RUN/sentence_tasks.json``."""
+    from core.atomic import write_text_atomic
+    from core.loaded_model import load_model
+    from core.training.sentence_eval import score_sentence_files
+
+    loaded = load_model(Path(folder) / "final", device="cpu")
+    scores = [s.to_dict() for s in score_sentence_files(loaded, heldout, seq_len=seq_len)]
+    write_text_atomic(Path(folder) / TASKS_FILE, json.dumps(scores, indent=2) + "\n")
+    return scores
 
 
 @dataclass(frozen=True)
@@ -265,13 +283,21 @@ class ResultRow:
     sd: dict
 
 
-METRICS = ("mlm_accuracy", "perplexity", "sentence_accuracy", "train_seconds", "tokens_per_s")
+METRICS = (
+    "mlm_accuracy",
+    "perplexity",
+    "sentence_accuracy",
+    *(f"{t}_{how}" for t in ("nsp", "sop", "hard-nsp") for how in ("zero_shot", "probe")),
+    "train_seconds",
+    "tokens_per_s",
+)
 
 
-def collect(out: str | os.PathLike) -> list[ResultRow]:
+def collect(out: str | os.PathLike, heldout: list[str] | None = None) -> list[ResultRow]:
     """The results table of every finished run folder under ``out`` (each with its
     ``train_config.json`` and ``final/training_summary.json``), grouped by variant label
-    (the folder name without its ``-seedN``), in folder order."""
+    (the folder name without its ``-seedN``), in folder order. A run without its sentence
+    task scores (trained elsewhere) is scored on ``heldout`` when given."""
     root = Path(out)
     if not root.is_dir():
         raise InputError(f"{root}: no such folder")
@@ -286,6 +312,16 @@ def collect(out: str | os.PathLike) -> list[ResultRow]:
         figures["train_seconds"] = seconds
         if seconds:
             figures["tokens_per_s"] = summary.get("tokens_seen", 0) / seconds
+        tasks_file = folder / TASKS_FILE
+        if tasks_file.is_file():
+            tasks = json.loads(tasks_file.read_text(encoding="utf-8"))
+        elif heldout:
+            tasks = score_run(folder, heldout, int(summary["train"]["seq_len"]))
+        else:
+            tasks = []
+        for t in tasks:
+            figures[f"{t['task']}_zero_shot"] = t["zero_shot"]
+            figures[f"{t['task']}_probe"] = t["probe"]
         label = folder.name.rsplit("-seed", 1)[0]
         groups.setdefault(label, []).append(figures)
     if not groups:

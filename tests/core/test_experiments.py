@@ -125,5 +125,10 @@ def test_the_grid_resumes_and_collect_gives_the_runners_table(tmp_path, monkeypa
     assert [r.variant for r in table] == ["objectivenone", "objectivensp", "objectivesop"]
     assert all(r.n_seeds == 1 and r.sd["mlm_accuracy"] == 0.0 for r in table)
     assert "sentence_accuracy" not in table[0].mean  # MLM alone: no sentence head
-    assert main(["experiment", "--collect", str(tmp_path / "grid")]) == 0
+    assert "nsp_zero_shot" not in table[0].mean and "hard-nsp_probe" in table[0].mean
+    assert {"nsp_zero_shot", "sop_zero_shot", "hard-nsp_zero_shot"} <= set(table[2].mean)
+    # A run scored elsewhere, or not yet: --collect scores it on the held-out text, the same.
+    (runs[2].out / ex.TASKS_FILE).unlink()
+    grid = ["experiment", "--collect", str(tmp_path / "grid"), "--eval-corpus", *heldout]
+    assert main(grid) == 0
     assert capsys.readouterr().out.strip() == ex.format_table(table)
