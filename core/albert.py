@@ -130,14 +130,16 @@ class AlbertSOPHead(nn.Module):
 
 
 class AlbertModel(PretrainingModel):
-    """ALBERT with any of its heads: pooler, MLM and SOP (SOP needs the pooler)."""
+    """ALBERT with any of its heads: pooler, MLM and a sentence head (SOP, or NSP for the
+    paper's ablation; it needs the pooler)."""
 
     def __init__(self, config: ModelConfig, heads: Heads = ALBERT_HEADS):
         super().__init__(config, heads, "albert")
         self.encoder = AlbertTransformer(config)
         self.pooler = nn.Linear(config.hidden_size, config.hidden_size) if heads.pooler else None
         self.predictions = AlbertMLMHead(config) if heads.mlm else None
-        self.sop_classifier = AlbertSOPHead(config) if heads.sentence == "sop" else None
+        # SOP or NSP (the objective decides the labels; the module is ALBERT's either way).
+        self.sop_classifier = AlbertSOPHead(config) if heads.sentence else None
 
     def init_weights(self) -> None:
         init_weights(self, self.config.initializer_range)
@@ -154,4 +156,5 @@ class AlbertModel(PretrainingModel):
                 select_positions(x, mlm_positions), self.embeddings.word_embeddings.weight
             )
         if self.sop_classifier is not None:
-            out.sop_logits = self.sop_classifier(out.pooler_output)
+            logits = self.sop_classifier(out.pooler_output)
+            setattr(out, f"{self.heads.sentence}_logits", logits)

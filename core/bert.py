@@ -125,13 +125,13 @@ class BertPreTrainingHeads(nn.Module):
     def __init__(self, config: ModelConfig, heads: Heads):
         super().__init__()
         self.predictions = BertLMPredictionHead(config) if heads.mlm else None
-        self.seq_relationship = (
-            nn.Linear(config.hidden_size, 2) if heads.sentence == "nsp" else None
-        )
+        # NSP or SOP (the objective decides the labels; the module is BERT's either way).
+        self.seq_relationship = nn.Linear(config.hidden_size, 2) if heads.sentence else None
 
 
 class BertModel(PretrainingModel):
-    """BERT with any of its heads: pooler, MLM and NSP (NSP needs the pooler)."""
+    """BERT with any of its heads: pooler, MLM and a sentence head (NSP, or SOP for the ALBERT
+    paper's ablation; it needs the pooler)."""
 
     def __init__(self, config: ModelConfig, heads: Heads = BERT_HEADS):
         super().__init__(config, heads, "bert")
@@ -154,5 +154,6 @@ class BertModel(PretrainingModel):
             out.mlm_logits = self.cls.predictions(
                 select_positions(x, mlm_positions), self.embeddings.word_embeddings.weight
             )
-        if self.heads.sentence == "nsp":
-            out.nsp_logits = self.cls.seq_relationship(out.pooler_output)
+        if self.heads.sentence:
+            logits = self.cls.seq_relationship(out.pooler_output)
+            setattr(out, f"{self.heads.sentence}_logits", logits)

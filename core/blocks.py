@@ -176,8 +176,8 @@ class ModelOutput:
     attentions: tuple[torch.Tensor, ...] | None = None
     pooler_output: torch.Tensor | None = None  # (B, H)
     mlm_logits: torch.Tensor | None = None  # (B, T, V) or (N, V)
-    nsp_logits: torch.Tensor | None = None  # BERT: (B, 2), 0 = B follows A
-    sop_logits: torch.Tensor | None = None  # ALBERT: (B, 2), 1 = segments swapped
+    nsp_logits: torch.Tensor | None = None  # an NSP head's (B, 2), 0 = B follows A
+    sop_logits: torch.Tensor | None = None  # an SOP head's (B, 2), 1 = segments swapped
 
     @property
     def last_hidden_state(self) -> torch.Tensor:
@@ -198,14 +198,14 @@ def select_positions(hidden: torch.Tensor, mlm_positions: torch.Tensor | None) -
 
 
 def check_family(config: ModelConfig, model_type: str, heads: Heads) -> None:
-    """Refuse a config or head set of the other family before any module is built."""
+    """Refuse a config of the other family, or a head set that is not one, before any module
+    is built."""
     if config.model_type != model_type:
         raise ConfigError(
             f"model_type {config.model_type!r}: this is the {model_type!r} model class"
         )
     if not isinstance(heads, Heads):
         raise ConfigError(f"heads must be a core.config.Heads, got {heads!r}")
-    heads.check_family(model_type)
 
 
 def init_weights(module: nn.Module, std: float) -> None:

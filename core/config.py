@@ -23,6 +23,11 @@ from core.errors import ConfigError
 ModelType = Literal["bert", "albert"]
 Sharing = Literal["all", "attention", "ffn", "none"]
 SentenceHead = Literal["nsp", "sop"]
+# The sentence objective a model was pretrained with, free of its family (the ALBERT paper's
+# Table 5 trains BERT-style models with SOP and vice versa): "none" is MLM alone.
+SENTENCE_OBJECTIVES: tuple[str, ...] = ("none", "nsp", "sop")
+# The config.json key that records it (transformers keeps unknown keys and ignores them).
+SENTENCE_OBJECTIVE_KEY = "bertscope_sentence_objective"
 
 SHARING_MODES: tuple[str, ...] = ("all", "attention", "ffn", "none")
 ACTIVATIONS: tuple[str, ...] = (
@@ -257,7 +262,9 @@ class Heads:
     """
 
     mlm: bool = False  # masked-LM head (decoder tied to the word embeddings)
-    sentence: SentenceHead | None = None  # BERT's next-sentence or ALBERT's sentence-order head
+    # The 2-class head on the pooler, named by the objective it was trained for: NSP or SOP,
+    # in either family (the family only decides the module's weight names).
+    sentence: SentenceHead | None = None
     pooler: bool = False  # tanh(dense) on [CLS]; the sentence head reads it
 
     def __post_init__(self) -> None:
@@ -269,9 +276,19 @@ class Heads:
             )
 
     @classmethod
-    def pretraining(cls, model_type: str) -> Heads:
-        """All heads of the family's ``*ForPreTraining``: MLM, NSP (BERT) or SOP (ALBERT), pooler."""
-        return cls(mlm=True, sentence="nsp" if model_type == "bert" else "sop", pooler=True)
+    def pretraining(cls, model_type: str, objective: str | None = None) -> Heads:
+        """The heads a pretraining run of ``objective`` (None: the family's own, NSP for BERT,
+        SOP for ALBERT) trains: MLM, pooler and that sentence head, in the family's
+        ``*ForPreTraining`` layout; "none" is MLM alone (``*ForMaskedLM``: no pooler)."""
+        objective = objective or family_objective(model_type)
+        if objective not in SENTENCE_OBJECTIVES:
+            raise ConfigError(
+                f"unknown sentence objective {objective!r}; expected one of "
+                + ", ".join(SENTENCE_OBJECTIVES)
+            )
+        if objective == "none":
+            return cls(mlm=True)
+        return cls(mlm=True, sentence=objective, pooler=True)
 
     @classmethod
     def from_names(cls, names: Iterable[str]) -> Heads:
@@ -292,14 +309,24 @@ class Heads:
             present.append((self.sentence, True))
         return sorted(name for name, on in present if on)
 
-    def check_family(self, model_type: str) -> None:
-        """NSP belongs to BERT and SOP to ALBERT; refuse the other pairing."""
-        own = "nsp" if model_type == "bert" else "sop"
-        if self.sentence not in (None, own):
-            raise ConfigError(
-                f"{model_type} has no {self.sentence.upper()} head (its sentence head is "
-                f"{own.upper()})"
-            )
+
+def family_objective(model_type: str) -> str:
+    """The family's own sentence objective: NSP for BERT, SOP for ALBERT."""
+    return "nsp" if model_type == "bert" else "sop"
+
+
+def sentence_objective(config: ModelConfig) -> str:
+    """The objective ``config.json`` records under :data:`SENTENCE_OBJECTIVE_KEY`, else the
+    family's own (a file from transformers or an earlier BertScope)."""
+    recorded = config.extra.get(SENTENCE_OBJECTIVE_KEY)
+    if recorded is None:
+        return family_objective(config.model_type)
+    if recorded not in SENTENCE_OBJECTIVES:
+        raise ConfigError(
+            f"config.json: unknown {SENTENCE_OBJECTIVE_KEY} {recorded!r}; expected one of "
+            + ", ".join(SENTENCE_OBJECTIVES)
+        )
+    return recorded
 
 
 # AlbertConfig's defaults where they differ from BertConfig's (used for fields a file omits).

@@ -39,7 +39,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from core.config import Heads, ModelConfig
+from core.config import Heads, ModelConfig, family_objective
 from core.errors import BertScopeError, CheckpointError
 
 log = logging.getLogger(__name__)
@@ -262,8 +262,9 @@ def engine_to_hf(state: dict[str, torch.Tensor], config: ModelConfig) -> dict[st
     return out
 
 
-def detect_heads(keys: set[str], model_type: str) -> Heads:
-    """Which heads a checkpoint (engine keys) carries."""
+def detect_heads(keys: set[str], model_type: str, objective: str | None = None) -> Heads:
+    """Which heads a checkpoint (engine keys) carries; its sentence head is named by the
+    ``objective`` config.json records (None: the family's own)."""
     if model_type == "bert":
         pooler, mlm, sentence = (
             "pooler.dense.weight",
@@ -281,7 +282,7 @@ def detect_heads(keys: set[str], model_type: str) -> Heads:
     has_sentence = sentence in keys and has_pooler
     return Heads(
         mlm=mlm in keys,
-        sentence=("nsp" if model_type == "bert" else "sop") if has_sentence else None,
+        sentence=(objective or family_objective(model_type)) if has_sentence else None,
         pooler=has_pooler,
     )
 

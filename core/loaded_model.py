@@ -19,7 +19,7 @@ from core.albert import AlbertModel
 from core.bert import BertModel
 from core.blocks import ModelOutput
 from core.classifier import HEAD_KEYS, ClassificationHead, head_from_state
-from core.config import Heads, ModelConfig
+from core.config import Heads, ModelConfig, sentence_objective
 from core.device import move_module, resolve_device
 from core.errors import CheckpointError, ConfigError
 from core.hf_checkpoint import (
@@ -42,10 +42,11 @@ log = logging.getLogger(__name__)
 def build_model(config: ModelConfig, heads: Heads | None = None) -> nn.Module:
     """An uninitialised model of ``config``'s family (call ``init_weights`` to train it).
 
-    ``heads`` defaults to all pre-training heads. Under ``with torch.device("meta"):`` it
-    allocates nothing, which is how parameter counts for paper-size presets are taken.
+    ``heads`` defaults to the pre-training heads of the sentence objective config.json
+    records. Under ``with torch.device("meta"):`` it allocates nothing, which is how parameter counts for paper-size presets are taken.
     """
-    heads = Heads.pretraining(config.model_type) if heads is None else heads
+    if heads is None:
+        heads = Heads.pretraining(config.model_type, sentence_objective(config))
     cls = BertModel if config.model_type == "bert" else AlbertModel
     return cls(config, heads)
 
@@ -280,7 +281,9 @@ def load_model(
     shapes = engine_shapes(raw_shapes, config)
     # Not initialised: the file's weights replace every value (and a meta-device init goes
     # through torch._refs, whose first use imports torch._dynamo: seconds before a first probe).
-    model = meta_model(config, detect_heads(set(shapes), config.model_type))
+    objective = sentence_objective(config)
+    heads = detect_heads(set(shapes), config.model_type, None if objective == "none" else objective)
+    model = meta_model(config, heads)
     check_shapes(model, shapes, str(folder))
     # The tokenizer before the weights: a mismatch costs no weight read.
     tokenizer = load_tokenizer(folder, config.model_type, config.max_position_embeddings)

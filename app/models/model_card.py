@@ -187,6 +187,7 @@ class ModelCard(QWidget):
         summary = entry.summary
         params = summary.params
         heads = ", ".join(HEAD_NAMES.get(h, h) for h in summary.heads) or "none (encoder only)"
+        heads += summary.objective_note
         where = str(entry.path) if entry.path else "built in memory"
         note = (
             "<br><i>random-initialised: predictions are noise until trained weights ship</i>"

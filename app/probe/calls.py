@@ -51,6 +51,23 @@ class ModelRow:
     heads: tuple[str, ...]  # pre-training heads present
     params: ParamBreakdown
     random_init: bool
+    sentence_objective: str = ""  # "nsp", "sop" or "none", as config.json records it
+
+    @property
+    def objective_note(self) -> str:
+        """What the card adds when the sentence objective is not the family's own (the
+        ALBERT paper's Table 5: a BERT trained with SOP, an ALBERT with NSP or MLM alone)."""
+        from core.config import family_objective
+
+        own = family_objective(self.family)
+        if self.sentence_objective in ("", own):
+            return ""
+        if self.sentence_objective == "none":
+            return f" \u2014 trained on MLM alone (no {own.upper()})"
+        return (
+            f" \u2014 trained with {self.sentence_objective.upper()} instead of "
+            f"{self.family.upper()}'s {own.upper()}"
+        )
 
 
 @dataclass(frozen=True)
@@ -135,6 +152,7 @@ def engine_info() -> EngineInfo:
 
 def describe_loaded(loaded: LoadedModel, random_init: bool = False) -> ModelRow:
     """The model list's row and card of a model in memory."""
+    from core.config import sentence_objective
     from core.cost.params import count_parameters
     from core.device import describe_device
 
@@ -148,6 +166,7 @@ def describe_loaded(loaded: LoadedModel, random_init: bool = False) -> ModelRow:
         heads=tuple(loaded.heads.names()),
         params=count_parameters(loaded.model),
         random_init=random_init,
+        sentence_objective=sentence_objective(loaded.config),
     )
 
 

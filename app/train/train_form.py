@@ -48,6 +48,13 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 
 TEXT_FILTER = "Text files (*.txt *.text *.md);;All files (*)"
 EVAL_EXAMPLES = 256  # held-out sequences per evaluation: quick enough to do six times a run
+# The Sentence objective choices: None is each family's own (NSP for BERT, SOP for ALBERT).
+SENTENCE_OBJECTIVE_CHOICES = (
+    ("the family's own", None),
+    ("NSP", "nsp"),
+    ("SOP", "sop"),
+    ("none (MLM only)", "none"),
+)
 KEEP_EVERY_CHECKPOINT = 0  # keep_checkpoints: every checkpoint stays (each is a model)
 AT_THE_END = "at the end only"  # what 0 means for eval_every and save_every (core's meaning)
 
@@ -112,6 +119,13 @@ class TrainForm(QWidget):
         self.optimizer = QComboBox()
         self.optimizer.addItem("AdamW", "adamw")
         self.optimizer.addItem("LAMB (as ALBERT)", "lamb")
+        self.objective = QComboBox()
+        for text, value in SENTENCE_OBJECTIVE_CHOICES:
+            self.objective.addItem(text, value)
+        self.objective.setToolTip(
+            "The sentence loss beside MLM, in either family (the ALBERT paper's Table 5): "
+            "NSP (next segment or another document's), SOP (in order or swapped), or none"
+        )
         self.device = QComboBox()
         for name in DEVICES:
             self.device.addItem(name, name)
@@ -162,6 +176,7 @@ class TrainForm(QWidget):
         form.addRow("Learning rate", self.lr)
         form.addRow("Warm-up steps", self.warmup)
         form.addRow("Optimizer", self.optimizer)
+        form.addRow("Sentence objective", self.objective)
         form.addRow("Device", self.device)
         form.addRow("Precision", self.precision)
         form.addRow("Seed", self.seed)
@@ -169,7 +184,14 @@ class TrainForm(QWidget):
         form.addRow("Checkpoint every", self.save_every)
         form.addRow("Output folder", self._with_button(self.out, self.out_browse))
         # Narrow enough for a 1280-pixel window: fields shrink, long texts elide.
-        for combo in (self.family, self.size, self.optimizer, self.device, self.precision):
+        for combo in (
+            self.family,
+            self.size,
+            self.optimizer,
+            self.objective,
+            self.device,
+            self.precision,
+        ):
             combo.setSizeAdjustPolicy(
                 QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
             )
@@ -294,6 +316,7 @@ class TrainForm(QWidget):
                 lr=self.lr.value(),
                 warmup=None if self.warmup.value() < 0 else self.warmup.value(),
                 optimizer=self.optimizer.currentData(),
+                sentence_objective=self.objective.currentData(),
                 device=self.device.currentData(),
                 precision=self.precision.currentData(),
                 seed=self.seed.value(),

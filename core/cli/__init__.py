@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "core.cli.cost_commands",
     "core.cli.analysis_commands",
     "core.cli.finetune_commands",
+    "core.cli.experiment_commands",
 )
 
 

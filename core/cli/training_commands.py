@@ -26,9 +26,11 @@ import torch
 
 from core.atomic import write_text_atomic
 from core.cli.model_commands import add_tokenizer_mismatch_option, print_warnings
-from core.config import PRESETS
+from core.config import PRESETS, SENTENCE_OBJECTIVES
+from core.data.sentence_tasks import SENTENCE_TASKS
 from core.device import describe_device, startup_summary
 from core.errors import BertScopeError, InputError
+from core.loaded_model import load_model
 from core.output_paths import check_output_file, check_output_folder
 from core.precision import PRECISION_CHOICES
 from core.timefmt import format_duration
@@ -36,6 +38,7 @@ from core.training import OPTIMIZERS
 from core.training import run_checkpoints as ckpt
 from core.training.config import SAVE_DTYPES, TrainConfig, model_sizes_from_file
 from core.training.distributed import init_distributed, shutdown
+from core.training.sentence_eval import score_sentence_files
 from core.training.setup import (
     RunFinished,
     evaluate_model,
@@ -53,6 +56,7 @@ _EVAL_EXAMPLES = TrainConfig.__dataclass_fields__["eval_examples"].default  # no
 _FIELDS = {
     "arch": "arch",
     "preset": "preset",
+    "sentence_objective": "sentence_objective",
     "steps": "steps",
     "batch_size": "batch_size",
     "seq_len": "seq_len",
@@ -92,6 +96,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     train.add_argument(
         "--preset", metavar="NAME", help=f"size preset (default ARCH-mini): {', '.join(PRESETS)}"
+    )
+    train.add_argument(
+        "--sentence-objective",
+        choices=SENTENCE_OBJECTIVES,
+        help="the sentence loss beside MLM, in either family: nsp, sop or none (MLM alone); "
+        "default the family's own (NSP for BERT, SOP for ALBERT)",
     )
     train.add_argument(
         "--config-file",
@@ -254,6 +264,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         help=f"masking/pairing seed (default: the run's --seed + {EVAL_SEED_OFFSET}, as "
         f"`train`'s evaluation, else {EVAL_SEED_OFFSET})",
+    )
+    ev.add_argument(
+        "--task",
+        choices=(*SENTENCE_TASKS, "all"),
+        help="also score sentence tasks built from the text (fixed seed, 50/50): nsp (negative "
+        "from another document), sop (swapped), hard-nsp (negative from the same document "
+        "--distance sentences away), all; zero-shot through the model's own sentence head "
+        "and with a linear probe on the pooled output",
+    )
+    ev.add_argument(
+        "--probe-examples",
+        type=int,
+        default=256,
+        help="pairs the linear probe trains on, and as many it is scored on (default 256)",
+    )
+    ev.add_argument(
+        "--distance",
+        type=int,
+        default=3,
+        help="hard-NSP: sentences between A and its negative, at least (default 3)",
     )
     ev.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
     ev.add_argument("--precision", choices=PRECISION_CHOICES, default="auto")
@@ -555,8 +585,17 @@ def run_eval(args: argparse.Namespace) -> int:
     batch_size = given_or(args.batch_size, (run.eval_batch_size or run.batch_size) if run else 32)
     max_examples = given_or(args.max_examples, run.eval_examples if run else _EVAL_EXAMPLES)
     seed = given_or(args.seed, (run.seed if run else 0) + EVAL_SEED_OFFSET)
+    model = args.model
+    if args.task is not None:
+        if args.probe_examples < 2:
+            raise InputError(f"--probe-examples must be >= 2, got {args.probe_examples}")
+        if args.distance < 1:
+            raise InputError(f"--distance must be >= 1 sentence, got {args.distance}")
+        model = load_model(
+            args.model, device=args.device, allow_tokenizer_mismatch=args.allow_tokenizer_mismatch
+        )
     metrics = evaluate_model(
-        args.model,
+        model,
         args.corpus,
         seq_len=seq_len,
         batch_size=batch_size,
@@ -568,6 +607,18 @@ def run_eval(args: argparse.Namespace) -> int:
         on_warning=lambda w: print_warnings((w,)),
     )
     scored = heldout_line(metrics.n_sequences, max_examples, _file_names(args.corpus), seed)
+    tasks = []
+    if args.task is not None:
+        tasks = score_sentence_files(
+            model,
+            args.corpus,
+            SENTENCE_TASKS if args.task == "all" else (args.task,),
+            n_train=args.probe_examples,
+            n_test=args.probe_examples,
+            seq_len=seq_len,
+            min_distance=args.distance,
+            batch_size=batch_size,
+        )
     if args.json is not None:
         text = json.dumps(
             {
@@ -577,6 +628,7 @@ def run_eval(args: argparse.Namespace) -> int:
                 "max_examples": max_examples,
                 "seed": seed,
                 "seq_len": seq_len,
+                "sentence_tasks": [t.to_dict() for t in tasks],
             },
             indent=2,
         )
@@ -597,4 +649,10 @@ def run_eval(args: argparse.Namespace) -> int:
             f"  (loss {metrics.sentence_loss:.4f} nats)"
         )
     print(f"sequences: {metrics.n_sequences}, masked tokens: {metrics.n_masked}")
+    for t in tasks:
+        head = f"{t.zero_shot:.2%} zero-shot ({t.head.upper()} head)" if t.head else "no head"
+        print(
+            f"{t.task.upper():<9} {head}, {t.probe:.2%} linear probe "
+            f"({t.n_train} train / {t.n_test} test pairs)"
+        )
     return 0

@@ -8,13 +8,14 @@ import numpy as np
 
 from core.errors import InputError
 
-TASKS = ("nsp", "sop")
+# "none": in-order pairs only (label 0), for a model trained on MLM alone.
+TASKS = ("nsp", "sop", "none")
 
 
 @dataclass(frozen=True)
 class DataConfig:
     seq_len: int = 128  # longest sequence, [CLS] A [SEP] B [SEP] included
-    task: str = "nsp"  # sentence task: "nsp" (BERT) or "sop" (ALBERT)
+    task: str = "nsp"  # sentence task: "nsp", "sop" or "none", in either family
     short_seq_prob: float = 0.1  # chance that a sequence gets a random shorter target length
     mlm_probability: float = 0.15  # share of non-special positions the model must predict
     mask_token_prob: float = 0.8  # of those: replaced by the mask token ...
@@ -26,7 +27,9 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
-            raise InputError(f"unknown sentence task {self.task!r}; expected 'nsp' or 'sop'")
+            raise InputError(
+                f"unknown sentence task {self.task!r}; expected 'nsp', 'sop' or 'none'"
+            )
         if not isinstance(self.seq_len, int) or self.seq_len < 8:
             raise InputError(f"sequence length must be an integer >= 8, got {self.seq_len!r}")
         for name in ("short_seq_prob", "mlm_probability", "mask_token_prob", "random_token_prob"):
@@ -41,12 +44,17 @@ class DataConfig:
             raise InputError(f"max_ngram must be in 1..10, got {self.max_ngram!r}")
 
     @classmethod
-    def for_model(cls, model_type: str, seq_len: int = 128, **changes) -> DataConfig:
-        """BERT: NSP and single-token masking; ALBERT: SOP and whole-word n-gram masking."""
+    def for_model(
+        cls, model_type: str, seq_len: int = 128, task: str | None = None, **changes
+    ) -> DataConfig:
+        """BERT: single-token masking; ALBERT: whole-word n-gram masking. The sentence task
+        is ``task``, by default the family's own (NSP for BERT, SOP for ALBERT)."""
         if model_type == "bert":
-            return cls(seq_len=seq_len, task="nsp", max_ngram=1, whole_word=False, **changes)
+            return cls(
+                seq_len=seq_len, task=task or "nsp", max_ngram=1, whole_word=False, **changes
+            )
         if model_type == "albert":
-            return cls(seq_len=seq_len, task="sop", max_ngram=3, whole_word=True, **changes)
+            return cls(seq_len=seq_len, task=task or "sop", max_ngram=3, whole_word=True, **changes)
         raise InputError(f"unknown model type {model_type!r}; expected 'bert' or 'albert'")
 
     @property

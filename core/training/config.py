@@ -10,7 +10,14 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from core.choices import OPTIMIZERS, PRECISION_CHOICES
-from core.config import PRESETS, ModelConfig, preset
+from core.config import (
+    PRESETS,
+    SENTENCE_OBJECTIVE_KEY,
+    SENTENCE_OBJECTIVES,
+    ModelConfig,
+    family_objective,
+    preset,
+)
 from core.errors import InputError
 
 if TYPE_CHECKING:
@@ -43,6 +50,8 @@ class TrainConfig:
 
     arch: str = "bert"  # "bert" (MLM + NSP) or "albert" (MLM + SOP)
     preset: str | None = None  # a core.config preset of that family; None: ARCH-mini
+    # "none" (MLM alone), "nsp" or "sop", in either family; None: the family's own
+    sentence_objective: str | None = None
     steps: int = 1000  # optimizer steps
     batch_size: int = 32  # sequences per micro-batch per process
     grad_accum: int = 1  # micro-batches per optimizer step
@@ -78,6 +87,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.preset is None:  # the family's small preset, whichever family was asked for
             object.__setattr__(self, "preset", f"{self.arch}-mini")
+        if self.sentence_objective is None and self.arch in ("bert", "albert"):
+            object.__setattr__(self, "sentence_objective", family_objective(self.arch))
         object.__setattr__(self, "adam_betas", tuple(self.adam_betas))
         object.__setattr__(self, "config_overrides", dict(self.config_overrides))
         self._validate()
@@ -98,6 +109,11 @@ class TrainConfig:
         """Raise :class:`InputError` for the first bad setting (called by ``__post_init__``)."""
         if self.arch not in ("bert", "albert"):
             raise InputError(f"unknown architecture {self.arch!r}; choose bert or albert")
+        if self.sentence_objective not in SENTENCE_OBJECTIVES:
+            raise InputError(
+                f"unknown sentence objective {self.sentence_objective!r}; choose "
+                + ", ".join(SENTENCE_OBJECTIVES)
+            )
         if self.preset not in PRESETS:
             raise InputError(f"unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
         if PRESETS[self.preset].model_type != self.arch:
@@ -174,6 +190,8 @@ class TrainConfig:
                 f"{tokenizer.vocab_size} tokens"
             )
         changes["pad_token_id"] = tokenizer.token_id("pad")
+        # Recorded in config.json, so a loader names the sentence head by what it learnt.
+        changes["extra"] = {SENTENCE_OBJECTIVE_KEY: self.sentence_objective}
         if self.max_positions is not None:
             changes["max_position_embeddings"] = self.max_positions
         config = preset(self.preset, **changes)

@@ -126,7 +126,7 @@ def prepare_data(
     phases = _Phases(on_progress, config.steps)
     corpus = check_corpus(corpus, "corpus")
     eval_corpus = check_corpus(eval_corpus, "evaluation corpus") if eval_corpus else None
-    data_config = DataConfig.for_model(config.arch, config.seq_len)
+    data_config = DataConfig.for_model(config.arch, config.seq_len, config.sentence_objective)
     heldout_minimum = check_documents(data_config.task, corpus, eval_corpus)
     if out_dir is not None and ctx.is_main:
         # Every check passed: now the folder may be touched, starting with what an
@@ -317,7 +317,8 @@ def evaluate_model(
             f"sequence length {seq_len} is longer than the model's "
             f"{loaded.config.max_position_embeddings} positions"
         )
-    data_config = DataConfig.for_model(loaded.config.model_type, seq_len)
+    # The sentence task the model's head learnt (the family's own for a model without one).
+    data_config = DataConfig.for_model(loaded.config.model_type, seq_len, loaded.heads.sentence)
     tokenized = TokenizedCorpus.build(files, loaded.tokenizer)
     data = PretrainingData(tokenized, loaded.tokenizer, data_config, seed=seed)
     batches = data.eval_batches(batch_size, max_examples, seed=seed)

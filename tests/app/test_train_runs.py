@@ -122,6 +122,21 @@ def test_the_form_fills_a_train_config_and_shows_what_zero_means(qtbot, tmp_path
         form.settings()
 
 
+def test_the_forms_sentence_objective_is_each_familys_own_or_the_one_picked(qtbot, tmp_path):
+    from app.train.train_form import TrainForm
+
+    form = TrainForm(tmp_path / "runs")
+    qtbot.addWidget(form)
+    form.family.setCurrentIndex(form.family.findData("both"))
+    own = {r.arch: r.config.sentence_objective for r in form.settings(stamp="120000")}
+    assert own == {"bert": "nsp", "albert": "sop"}
+    form.objective.setCurrentIndex(form.objective.findData("sop"))
+    picked = {r.arch: r.config.sentence_objective for r in form.settings(stamp="120001")}
+    assert picked == {"bert": "sop", "albert": "sop"}
+    (run,) = [r for r in form.settings(stamp="120002") if r.arch == "bert"]
+    assert RunSettings.from_dict(run.to_dict()).config.sentence_objective == "sop"
+
+
 def test_series_hold_the_events_and_a_resumed_run_repeats_no_step():
     from core.training import ProgressEvent
 

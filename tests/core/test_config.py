@@ -12,7 +12,6 @@ from core.blocks import activation
 from core.config import PRESETS, Heads, ModelConfig, preset
 from core.cost.params import component_of
 from core.errors import ConfigError
-from core.loaded_model import build_model
 
 PAPER_PRESETS = [
     "bert-base",
@@ -186,10 +185,8 @@ def test_invalid_heads():
         Heads(sentence="itc", pooler=True)
     with pytest.raises(ConfigError, match=r"unknown head names \['mlm', 'qa'\]"):
         Heads.from_names(["mlm", "qa"])
-    with pytest.raises(ConfigError, match="bert has no SOP head"):
-        build_model(preset("bert-tiny"), Heads(sentence="sop", pooler=True))
-    with pytest.raises(ConfigError, match="albert has no NSP head"):
-        build_model(preset("albert-tiny"), Heads(sentence="nsp", pooler=True))
+    with pytest.raises(ConfigError, match="unknown sentence objective 'itc'"):
+        Heads.pretraining("bert", "itc")
 
 
 def test_model_class_of_the_other_family_is_a_config_error():
