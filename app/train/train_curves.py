@@ -4,11 +4,15 @@ As pyqtgraph's ``examples/PlotSpeedTest.py``: one ``PlotDataItem`` per run and s
 ``setData`` with the whole (growing) array, ``setClipToView(True)`` and automatic
 downsampling, so a long run redraws no slower than a short one. Every plot's x axis is tokens
 seen, so BERT and ALBERT trained on the same token budget share the axes; the key above
-the plots names the runs in their colours. The numbers plotted are exactly the trainer's events (:class:`RunSeries`).
+the plots names the runs in their colours. The numbers plotted are exactly the trainer's events
+(:class:`RunSeries`), accuracies in percent (as the Runs table shows them) and perplexity on a
+log axis. Each y axis spans its data from a floor of 0 (a log axis: from just below the
+smallest value), never the ±0.5 pyqtgraph gives a single point.
 """
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -24,13 +28,16 @@ if TYPE_CHECKING:  # pragma: no cover
 PLOTS = (
     ("mlm", "MLM loss", "step"),
     ("sentence", "NSP/SOP loss", "step"),
-    ("mlm_accuracy", "held-out MLM acc.", "eval"),
-    ("perplexity", "held-out perplexity", "eval"),
+    ("mlm_accuracy", "held-out MLM acc. (%)", "eval"),
+    ("perplexity", "held-out perplexity (log)", "eval"),
     ("lr", "learning rate", "step"),
     ("grad_norm", "gradient norm", "step"),
     ("tokens_per_s", "tokens / s", "step"),
-    ("sentence_accuracy", "held-out NSP/SOP acc.", "eval"),
+    ("sentence_accuracy", "held-out NSP/SOP acc. (%)", "eval"),
 )
+PERCENT = ("mlm_accuracy", "sentence_accuracy")  # fractions in the events, percent on screen
+LOG_Y = ("perplexity",)
+HEADROOM = 1.08  # the top of a linear axis, as a multiple of the largest value
 COLUMNS = 4
 MIN_PLOT_WIDTH = 180  # pixels: below this per column, the grid uses fewer columns
 # Colour per family (BERT blue, ALBERT orange) and further runs after them.
@@ -56,6 +63,23 @@ def tokens_seen_axis(orientation: str) -> pg.AxisItem:
             return out
 
     return TokensSeenAxis(orientation)
+
+
+def y_range(values: np.ndarray, log: bool = False, percent: bool = False) -> tuple[float, float]:
+    """The y axis of one plot: a linear axis from 0 to a little above the largest value (a
+    percentage from 0 to between 1% and 100%), a log axis (in log10 units, as
+    pyqtgraph's log mode takes it) from a quarter below the smallest to a quarter above the
+    largest value."""
+    values = np.asarray(values, dtype=np.float64)
+    if log:
+        low, high = float(values.min()), float(values.max())
+        return math.log10(low / 1.25), math.log10(high * 1.25)
+    top = float(values.max()) * HEADROOM
+    if not top > 0:  # nothing above 0 yet (a zero learning rate at step 0)
+        top = 1.0
+    if percent:
+        top = min(100.0, max(top, 1.0))
+    return 0.0, top
 
 
 class TrainCurves(QWidget):
@@ -100,6 +124,8 @@ class TrainCurves(QWidget):
             plot.showGrid(x=True, y=True, alpha=0.2)
             plot.setClipToView(True)
             plot.setDownsampling(auto=True, mode="peak")
+            plot.setLogMode(y=key in LOG_Y)
+            plot.enableAutoRange(False)  # fit_ranges sets both axes from the data
             self.plots[key] = plot
         self._arrange(max(2, min(COLUMNS, self.width() // MIN_PLOT_WIDTH)))
         self._canvas.apply_palette()
@@ -179,16 +205,36 @@ class TrainCurves(QWidget):
         data = series.evals if source == "eval" else series.steps
         x = np.asarray(data["tokens"], dtype=np.float64)
         y = np.asarray(data[key], dtype=np.float64)
+        if key in PERCENT:
+            y = 100.0 * y
         finite = np.isfinite(y)
-        if key == "perplexity":
+        if key in LOG_Y:
             finite &= y > 0
         self.items[(run, key)].setData(x[finite], y[finite])
+        self.fit_ranges(key)
+
+    def fit_ranges(self, key: str) -> None:
+        """Both axes of plot ``key`` from the data of every run on it: x from 0 tokens, y from
+        0 (accuracies up to at most 100%), a log axis a little below and above its values."""
+        xs, ys = [], []
+        for (_run, k), item in self.items.items():
+            if k == key and item.xData is not None and len(item.xData):
+                xs.append(item.xData)
+                ys.append(item.yData)
+        if not xs:
+            return
+        plot = self.plots[key]
+        x_top = float(np.max(np.concatenate(xs)))
+        plot.setXRange(0.0, x_top * 1.03 if x_top > 0 else 1.0, padding=0)
+        low, high = y_range(np.concatenate(ys), log=key in LOG_Y, percent=key in PERCENT)
+        plot.setYRange(low, high, padding=0)
 
     def remove_run(self, run: str) -> None:
         for key, _title, _source in PLOTS:
             item = self.items.pop((run, key), None)
             if item is not None:
                 self.plots[key].removeItem(item)
+                self.fit_ranges(key)
         self.series.pop(run, None)
         self.colors.pop(run, None)
         self._update_key()

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -39,6 +40,7 @@ from core.tokenizer_train import load_tokenizer_file, train_tokenizer
 from core.training import run_checkpoints as ckpt
 from core.training.config import SAVE_DTYPES, TrainConfig
 from core.training.distributed import DistContext, barrier
+from core.training.estimate import unigram_perplexity
 from core.training.listeners import LOG_FILE, CheckpointWriter, FinalExport, JsonlLog
 from core.training.loss import pretraining_loss
 from core.training.trainer import (
@@ -91,6 +93,13 @@ class PreparedData:
     tokenizer: Tokenizer
     train: PretrainingData
     eval: PretrainingData | None
+    unigram_perplexity: float | None = None  # the held-out text under the corpus' frequencies
+
+
+def document_tokens(corpus: TokenizedCorpus) -> np.ndarray:
+    """Every token of the documents ``corpus`` uses (all, or its held-out subset)."""
+    parts = [corpus.span(*corpus.sentences_of(int(d)))[0] for d in corpus.documents]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
 
 
 def find_resume_checkpoint(out_dir: Path | None, resume: str | os.PathLike | bool) -> Path:
@@ -189,7 +198,12 @@ def prepare_data(
         train_corpus.n_tokens,
         f"{heldout.n_documents} documents" if heldout else "none",
     )
-    return PreparedData(tok, train, evaluation)
+    baseline = (
+        unigram_perplexity(document_tokens(train_corpus), document_tokens(heldout), tok.vocab_size)
+        if heldout
+        else None
+    )
+    return PreparedData(tok, train, evaluation, baseline)
 
 
 def check_documents(task: str, corpus: CheckedCorpus, eval_corpus: CheckedCorpus | None) -> int:
@@ -353,6 +367,7 @@ def attach_run_folder(
     model_config: ModelConfig,
     tokenizer: Tokenizer,
     data_config: DataConfig,
+    unigram_baseline: float | None = None,
 ) -> None:
     """The listeners that write ``out``: checkpoints (every rank takes part), and on rank 0
     the export ``final/`` and ``train_log.jsonl``, in that order."""
@@ -379,6 +394,7 @@ def attach_run_folder(
         "precision": trainer.precision,
         "world_size": ctx.world_size,
         "train": config.to_dict(),
+        "unigram_perplexity": unigram_baseline,  # the plateau a run must get below
     }
     trainer.add_listener(
         FinalExport(
@@ -442,6 +458,8 @@ def prepare_training(
     )
     trainer.last_checkpoint = resume_from
     if out is not None:
-        attach_run_folder(trainer, out, model_config, data.tokenizer, data.train.config)
+        attach_run_folder(
+            trainer, out, model_config, data.tokenizer, data.train.config, data.unigram_perplexity
+        )
     phases.end(f"built {config.preset} on {trainer.device}")
     return trainer

@@ -116,7 +116,7 @@ def assert_curves_match_log(view, record) -> None:
     assert_array_equal(y, [e["grad_norm"] for e in steps])
     x, y = view.curves.curve(record.name, "mlm_accuracy")
     assert_array_equal(x, [e["tokens_seen"] for e in evals])
-    assert_array_equal(y, [e["metrics"]["mlm_accuracy"] for e in evals])
+    assert_array_equal(y, [100.0 * e["metrics"]["mlm_accuracy"] for e in evals])  # percent
     _, y = view.curves.curve(record.name, "perplexity")
     assert_array_equal(y, [e["metrics"]["perplexity"] for e in evals])
 
