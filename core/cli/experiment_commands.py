@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from core.errors import InputError
 from core.training.experiments import (
@@ -62,9 +63,12 @@ def run_experiment(args: argparse.Namespace) -> int:
         raise InputError(f"a recipe is required: {', '.join(RECIPES)}")
     if not args.out:
         raise InputError("--out is required: the grid's folder")
-    runs = plan(args.recipe, args.scale, args.seeds, args.out)  # checked before any work
+    runs = plan(args.recipe, args.scale, args.seeds, Path(args.out).resolve())  # checked first
+    # Absolute paths: a printed command runs from wherever a scheduler starts it.
+    corpus = [str(Path(p).resolve()) for p in args.corpus]
+    heldout = [str(Path(p).resolve()) for p in args.eval_corpus]
     if args.print_commands:
-        for line in print_commands(runs, args.corpus, args.eval_corpus):
+        for line in print_commands(runs, corpus, heldout):
             print(line)
             print("  # or: " + torchrun_form(line))
         return 0
@@ -76,11 +80,11 @@ def run_experiment(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
 
-    trained = run_grid(runs, args.corpus, args.eval_corpus, on_run)
+    trained = run_grid(runs, corpus, heldout, on_run)
     print(
         f"{args.recipe} at {args.scale}: trained {len(trained)} of {len(runs)} runs in "
         f"{time.monotonic() - start:.0f} s",
         file=sys.stderr,
     )
-    print(format_table(collect(args.out, args.eval_corpus)))
+    print(format_table(collect(args.out, heldout)))
     return 0
